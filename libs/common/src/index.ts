@@ -1,0 +1,20 @@
+import 'reflect-metadata';
+
+export * from './errors';
+export * from './subjects';
+export * from './schemas';
+export * from './validate';
+export * from './sizes';
+export * from './file-id';
+export * from './bitfield';
+export * from './logging';
+export * from './config/load-config';
+export * from './config/service-configs';
+export * from './nats/plain-json';
+export * from './nats/rpc-exception.filter';
+export * from './nats/connect';
+export * from './nats/nats-rpc';
+export * from './protocol';
+export * from './storage/mapped-region';
+export * from './storage/preallocate';
+export * from './bootstrap';

@@ -1,0 +1,102 @@
+import { z } from 'zod';
+import { FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE } from '../schemas';
+
+/** Peer protocol v1 (docs/protocol.md). Every frame: u32be length | u8 type | body. */
+export const PROTOCOL_VERSION = 1;
+/** Largest control frame body (JSON). A manifest of MAX_CHUNKS hashes fits. */
+export const MAX_CONTROL_BODY = 1024 * 1024;
+/** Largest data frame payload: one chunk. */
+export const MAX_DATA_PAYLOAD = MAX_CHUNK_SIZE;
+/** Requests one side may have outstanding on one connection; more is a protocol error. */
+export const MAX_REQUESTS_IN_FLIGHT = 64;
+/** A connection that has not said HELLO by then is closed. */
+export const HANDSHAKE_TIMEOUT_MS = 5000;
+
+export enum MsgType {
+  HELLO = 0x01,
+  HAVE_REQUEST = 0x02,
+  HAVE = 0x03,
+  REQUEST = 0x04,
+  PIECE = 0x05,
+  CANCEL = 0x06,
+  ERROR = 0x07,
+  MANIFEST_REQUEST = 0x08,
+  MANIFEST = 0x09,
+  OK = 0x0a,
+  /** Replication: "will you hold these chunks of this file?" */
+  STORE_OFFER = 0x10,
+  /** Replication: one chunk pushed to a peer that accepted the offer. */
+  STORE = 0x11,
+}
+
+/** Data frames carry a fixed binary header then raw chunk bytes, streamed, never parsed as JSON. */
+export const DATA_HEADER_LENGTH: Partial<Record<MsgType, number>> = {
+  [MsgType.PIECE]: 4, // u32 request id
+  [MsgType.STORE]: 40, // u32 request id | u32 chunk index | 32-byte file id
+};
+
+export function isDataType(t: number): boolean {
+  return DATA_HEADER_LENGTH[t as MsgType] !== undefined;
+}
+
+const RequestId = z.number().int().min(0).max(0xffffffff);
+
+/** A CLI or other client that serves nothing says HELLO with a client id and no listen address. */
+export const PeerIdSchema = z.union([NodeIdSchema, z.string().regex(/^cli-[a-z0-9]{1,32}$/)]);
+
+export const ControlSchemas = {
+  [MsgType.HELLO]: z.object({
+    version: z.number().int().min(1),
+    nodeId: PeerIdSchema,
+    listen: PeerAddressSchema.nullable(),
+    features: z.array(z.string().max(32)).max(32).default([]),
+  }),
+  [MsgType.HAVE_REQUEST]: z.object({ fileId: FileIdSchema }),
+  [MsgType.HAVE]: z.object({ fileId: FileIdSchema, chunkCount: z.number().int().min(0), bitfield: z.string().max(MAX_CONTROL_BODY) }),
+  [MsgType.REQUEST]: z.object({ id: RequestId, fileId: FileIdSchema, index: z.number().int().min(0) }),
+  [MsgType.CANCEL]: z.object({ id: RequestId }),
+  [MsgType.ERROR]: z.object({
+    id: RequestId.optional(),
+    code: z.string().max(32),
+    message: z.string().max(1000),
+    /** The sender closes the connection after a fatal error. */
+    fatal: z.boolean().default(false),
+  }),
+  [MsgType.MANIFEST_REQUEST]: z.object({ id: RequestId, fileId: FileIdSchema }),
+  [MsgType.MANIFEST]: z.object({ id: RequestId, manifest: ManifestSchema }),
+  [MsgType.OK]: z.object({ id: RequestId }),
+  [MsgType.STORE_OFFER]: z.object({ id: RequestId, manifest: ManifestSchema }),
+} as const;
+
+export type ControlType = keyof typeof ControlSchemas;
+export type ControlBody<T extends ControlType> = z.input<(typeof ControlSchemas)[T]>;
+export type ControlMessage = { [T in ControlType]: { type: T; body: z.infer<(typeof ControlSchemas)[T]> } }[ControlType];
+
+export interface PieceHeader {
+  id: number;
+}
+export interface StoreHeader {
+  id: number;
+  index: number;
+  fileId: string;
+}
+
+export function decodeDataHeader(type: MsgType.PIECE, h: Buffer): PieceHeader;
+export function decodeDataHeader(type: MsgType.STORE, h: Buffer): StoreHeader;
+export function decodeDataHeader(type: MsgType, h: Buffer): PieceHeader | StoreHeader {
+  if (type === MsgType.PIECE) return { id: h.readUInt32BE(0) };
+  return { id: h.readUInt32BE(0), index: h.readUInt32BE(4), fileId: h.subarray(8, 40).toString('hex') };
+}
+
+export function encodeDataHeaderBody(type: MsgType.PIECE, h: PieceHeader): Buffer;
+export function encodeDataHeaderBody(type: MsgType.STORE, h: StoreHeader): Buffer;
+export function encodeDataHeaderBody(type: MsgType, h: PieceHeader | StoreHeader): Buffer {
+  const buf = Buffer.alloc(DATA_HEADER_LENGTH[type]!);
+  buf.writeUInt32BE(h.id, 0);
+  if (type === MsgType.STORE) {
+    const s = h as StoreHeader;
+    buf.writeUInt32BE(s.index, 4);
+    Buffer.from(s.fileId, 'hex').copy(buf, 8);
+  }
+  return buf;
+}

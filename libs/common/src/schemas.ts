@@ -1,0 +1,226 @@
+import { z } from 'zod';
+
+/**
+ * Every message that crosses a process boundary has a schema here and is parsed on arrival.
+ * Types are inferred from the schemas so the two cannot drift.
+ */
+
+/** Node ids become NATS subject tokens and Redis hash tags: keep them to a safe alphabet. */
+export const NodeIdSchema = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'node id must be 1-63 chars of a-z, 0-9, "-" or "_", starting with a letter or digit');
+export const FileIdSchema = z.string().regex(/^[0-9a-f]{64}$/, 'file id must be 64 lowercase hex characters');
+export const Sha256HexSchema = z.string().regex(/^[0-9a-f]{64}$/, 'hash must be 64 lowercase hex characters');
+
+/** A display name only: never a path. No separators, no "." / "..", no control characters. */
+export const FileNameSchema = z
+  .string()
+  .min(1, 'file name is empty')
+  .max(255, 'file name is longer than 255 characters')
+  .refine((n) => !/[/\\]/.test(n), 'file name must not contain path separators')
+  .refine((n) => n !== '.' && n !== '..', 'file name must not be "." or ".."')
+  .refine((n) => !/[\x00-\x1f\x7f]/.test(n), 'file name must not contain control characters');
+
+/** host:port a peer can be reached at. */
+export const PeerAddressSchema = z
+  .string()
+  .regex(/^[A-Za-z0-9._-]+:\d{1,5}$|^\[[0-9a-fA-F:.]+\]:\d{1,5}$/, 'address must be host:port')
+  .refine((a) => {
+    const port = Number(a.slice(a.lastIndexOf(':') + 1));
+    return port > 0 && port < 65536;
+  }, 'port must be 1-65535');
+
+export const MIN_CHUNK_SIZE = 64 * 1024;
+export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
+export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/**
+ * A manifest travels as one NATS message (max_payload 1 MiB) and one peer-protocol control frame,
+ * so the chunk count is capped. At the default 1 MiB chunk that is ~13.6 GiB; pick a larger chunk
+ * size for larger files.
+ */
+export const MAX_CHUNKS = 14_000;
+
+export const ChunkSizeSchema = z
+  .number()
+  .int()
+  .min(MIN_CHUNK_SIZE, `chunk size must be at least ${MIN_CHUNK_SIZE} bytes`)
+  .max(MAX_CHUNK_SIZE, `chunk size must be at most ${MAX_CHUNK_SIZE} bytes`)
+  .refine((n) => n % MIN_CHUNK_SIZE === 0, `chunk size must be a multiple of ${MIN_CHUNK_SIZE} bytes (so chunks are page aligned)`);
+
+export const ManifestSchema = z
+  .object({
+    fileId: FileIdSchema,
+    name: FileNameSchema,
+    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+    chunkSize: ChunkSizeSchema,
+    /** SHA-256 of each chunk, in order. */
+    hashes: z.array(Sha256HexSchema).max(MAX_CHUNKS, `a file may have at most ${MAX_CHUNKS} chunks: use a larger chunk size`),
+  })
+  .strict();
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export const FileStateSchema = z.enum(['partial', 'complete']);
+export type FileState = z.infer<typeof FileStateSchema>;
+
+/** The seed's tfile_def: one entry of the file list. */
+export const TFileDefSchema = z.object({
+  fileId: FileIdSchema,
+  name: FileNameSchema,
+  size: z.number().int().min(0),
+  chunkSize: z.number().int().positive(),
+  chunkCount: z.number().int().min(0),
+  chunksPresent: z.number().int().min(0),
+  state: FileStateSchema,
+});
+export type TFileDef = z.infer<typeof TFileDefSchema>;
+
+export const LeaseModeSchema = z.enum(['read', 'write']);
+export type LeaseMode = z.infer<typeof LeaseModeSchema>;
+
+/** A lease as it crosses processes: the co-located gateway maps [offset, offset+length) of path. */
+export const LeaseSchema = z.object({
+  leaseId: z.string().min(1).max(64),
+  fileId: FileIdSchema,
+  index: z.number().int().min(0),
+  mode: LeaseModeSchema,
+  path: z.string().min(1),
+  offset: z.number().int().min(0),
+  length: z.number().int().min(0),
+  expiresAt: z.number().int(),
+});
+export type Lease = z.infer<typeof LeaseSchema>;
+
+// ---- chunk-store requests (subjects in storeSubjects(nodeId)) ----
+export const CreateFileRequestSchema = z.object({ manifest: ManifestSchema }).strict();
+export type CreateFileRequest = z.infer<typeof CreateFileRequestSchema>;
+export const LocationRequestSchema = z
+  .object({ fileId: FileIdSchema, index: z.number().int().min(0), mode: LeaseModeSchema })
+  .strict();
+export type LocationRequest = z.infer<typeof LocationRequestSchema>;
+export const CloseRequestSchema = z.object({ leaseId: z.string().min(1).max(64) }).strict();
+export type CloseRequest = z.infer<typeof CloseRequestSchema>;
+export const CloseReplySchema = z.object({ leaseId: z.string(), fileId: FileIdSchema, index: z.number().int(), available: z.boolean(), fileComplete: z.boolean() });
+export type CloseReply = z.infer<typeof CloseReplySchema>;
+export const FileIdRequestSchema = z.object({ fileId: FileIdSchema }).strict();
+export type FileIdRequest = z.infer<typeof FileIdRequestSchema>;
+export const HaveReplySchema = z.object({
+  fileId: FileIdSchema,
+  chunkCount: z.number().int().min(0),
+  present: z.number().int().min(0),
+  /** base64 of the bitfield: bit i (MSB first within each byte) set = chunk i present. */
+  bitfield: z.string(),
+});
+export type HaveReply = z.infer<typeof HaveReplySchema>;
+export const StoreStatsSchema = z.object({
+  nodeId: NodeIdSchema,
+  capacity: z.number().int().min(0),
+  used: z.number().int().min(0),
+  free: z.number().int().min(0),
+  files: z.number().int().min(0),
+});
+export type StoreStats = z.infer<typeof StoreStatsSchema>;
+export const EmptyRequestSchema = z.object({}).strict();
+
+// ---- tracker requests ----
+export const AnnounceSchema = z
+  .object({
+    nodeId: NodeIdSchema,
+    address: PeerAddressSchema,
+    capacity: z.number().int().min(0),
+    free: z.number().int().min(0),
+    /** Files this node holds in full. */
+    complete: z.array(FileIdSchema).max(100_000).default([]),
+    /** Files this node is still downloading. */
+    partial: z.array(FileIdSchema).max(100_000).default([]),
+  })
+  .strict();
+export type Announce = z.input<typeof AnnounceSchema>;
+
+export const PeerRecordSchema = z.object({
+  nodeId: NodeIdSchema,
+  address: PeerAddressSchema,
+  capacity: z.number().int().min(0),
+  free: z.number().int().min(0),
+  lastSeen: z.number().int(),
+  files: z.number().int().min(0),
+});
+export type PeerRecord = z.infer<typeof PeerRecordSchema>;
+
+export const RegisterFileSchema = z
+  .object({
+    fileId: FileIdSchema,
+    name: FileNameSchema,
+    size: z.number().int().min(0),
+    chunkSize: ChunkSizeSchema,
+    chunkCount: z.number().int().min(0).max(MAX_CHUNKS),
+    /** SHA-256 of the whole content. */
+    hash: Sha256HexSchema,
+    /** The node that registers it holds it in full: it becomes the first seeder. */
+    nodeId: NodeIdSchema,
+  })
+  .strict();
+export type RegisterFile = z.infer<typeof RegisterFileSchema>;
+
+export const PeerRefSchema = z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema.nullable() });
+export type PeerRef = z.infer<typeof PeerRefSchema>;
+
+export const FileRecordSchema = z.object({
+  fileId: FileIdSchema,
+  name: FileNameSchema,
+  size: z.number().int().min(0),
+  chunkSize: z.number().int().positive(),
+  chunkCount: z.number().int().min(0),
+  hash: Sha256HexSchema,
+  registeredAt: z.number().int(),
+  downloads: z.number().int().min(0),
+  /** Live peers only. */
+  seeders: z.array(PeerRefSchema),
+  leechers: z.array(PeerRefSchema),
+});
+export type FileRecord = z.infer<typeof FileRecordSchema>;
+
+export const FindFileSchema = z.object({ name: FileNameSchema }).strict();
+export const DownloadStartedSchema = z.object({ fileId: FileIdSchema, nodeId: NodeIdSchema }).strict();
+export const DownloadCompletedSchema = z
+  .object({
+    fileId: FileIdSchema,
+    nodeId: NodeIdSchema,
+    /** Bytes received from each holder. */
+    from: z.array(z.object({ nodeId: NodeIdSchema, bytes: z.number().int().min(0) })).max(10_000).default([]),
+  })
+  .strict();
+export type DownloadCompleted = z.input<typeof DownloadCompletedSchema>;
+
+// ---- peer-gateway requests ----
+export const FetchRequestSchema = z.object({ fileId: FileIdSchema }).strict();
+export const DownloadStateSchema = z.enum(['queued', 'running', 'complete', 'failed']);
+export const DownloadStatusSchema = z.object({
+  fileId: FileIdSchema,
+  state: DownloadStateSchema,
+  chunkCount: z.number().int().min(0),
+  chunksDone: z.number().int().min(0),
+  bytesDone: z.number().int().min(0),
+  size: z.number().int().min(0),
+  /** Bytes received from each holder, by node id. */
+  fromPeers: z.record(z.string(), z.number().int().min(0)),
+  error: z.string().optional(),
+});
+export type DownloadStatus = z.infer<typeof DownloadStatusSchema>;
+export const GatewayInfoSchema = z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema, connections: z.number().int().min(0) });
+export type GatewayInfo = z.infer<typeof GatewayInfoSchema>;
+
+// ---- events ----
+export const ChunkStoredEventSchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema, index: z.number().int().min(0) });
+export type ChunkStoredEvent = z.infer<typeof ChunkStoredEventSchema>;
+export const FileCompletedEventSchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema });
+export type FileCompletedEvent = z.infer<typeof FileCompletedEventSchema>;
+export const DownloadProgressEventSchema = DownloadStatusSchema.extend({ nodeId: NodeIdSchema });
+export type DownloadProgressEvent = z.infer<typeof DownloadProgressEventSchema>;
+
+/** Every reply on a request subject has this envelope, so any NATS client can tell success from failure. */
+export type Reply<T> = { ok: true; result: T } | { ok: false; error: { code: string; message: string } };
+
+/** Parse or throw a BAD_REQUEST SwarmError naming the offending fields. */
+export function describeZodError(err: z.ZodError): string {
+  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
+}

@@ -1,0 +1,40 @@
+import { closeSync, openSync } from 'node:fs';
+import mmap from '@riaskov/mmap-io';
+
+export type MapMode = 'read' | 'write';
+
+/**
+ * Map [offset, offset+length) of a file with MAP_SHARED and return a Buffer over exactly that range.
+ * The chunk-store and the co-located gateway map the same file this way, so both see one page cache.
+ *
+ * mmap-io has no explicit munmap: the mapping is released when the Buffer is garbage-collected.
+ * Callers "close" a mapping by syncing it and dropping every reference (see chunk-store's close()).
+ * The file must already be preallocated to cover the range (see preallocate.ts): mapping past EOF
+ * would turn the first write into a SIGBUS.
+ */
+export function mapRegion(path: string, offset: number, length: number, mode: MapMode): Buffer {
+  if (length === 0) return Buffer.alloc(0);
+  const page = mmap.PAGESIZE;
+  const aligned = offset - (offset % page);
+  const delta = offset - aligned;
+  const fd = openSync(path, mode === 'write' ? 'r+' : 'r');
+  try {
+    const prot = mode === 'write' ? mmap.PROT_READ | mmap.PROT_WRITE : mmap.PROT_READ;
+    const buf = mmap.map(length + delta, prot as 1 | 3, mmap.MAP_SHARED, fd, aligned, mmap.MADV_SEQUENTIAL);
+    return delta === 0 ? buf : buf.subarray(delta);
+  } finally {
+    // The mapping keeps its own reference to the file.
+    closeSync(fd);
+  }
+}
+
+/** msync part of a mapped region to disk (blocking). Works on any view of a mapping made by mapRegion. */
+export function syncRegion(view: Buffer, offset = 0, length = view.length - offset): void {
+  if (length <= 0) return;
+  // msync wants a page-aligned address. The mapping itself starts on a page boundary, so widen the
+  // range to pages relative to the start of the whole mapping (the view's ArrayBuffer).
+  const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength);
+  const start = view.byteOffset + offset;
+  const alignedStart = start - (start % mmap.PAGESIZE);
+  mmap.sync(whole, alignedStart, start + length - alignedStart, true, false);
+}

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs everything a fresh machine needs: npm packages, and nats-server/redis-server (and the
+# tools the tests use) from Debian packages when they are missing. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+missing=()
+for pair in nats-server:nats-server redis-server:redis-server fallocate:util-linux docker-compose:docker-compose; do
+  bin=${pair%%:*} pkg=${pair##*:}
+  command -v "$bin" >/dev/null 2>&1 || [ -x "/usr/sbin/$bin" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "[setup] installing Debian packages: ${missing[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# npm ci only when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "[setup] npm ci"
+  npm ci --no-audit --no-fund
+fi
+# The mmap addon is native; make sure it was built (npm 11 may hold back install scripts).
+if [ ! -f node_modules/@riaskov/mmap-io/build/Release/mmap-io.node ]; then
+  echo "[setup] building @riaskov/mmap-io"
+  npm rebuild @riaskov/mmap-io --foreground-scripts
+fi
+
+echo "[setup] building"
+npm run build --silent

@@ -97,7 +97,12 @@ export const LocationRequestSchema = z
   .object({ fileId: FileIdSchema, index: z.number().int().min(0), mode: LeaseModeSchema })
   .strict();
 export type LocationRequest = z.infer<typeof LocationRequestSchema>;
-export const CloseRequestSchema = z.object({ leaseId: z.string().min(1).max(64) }).strict();
+/**
+ * `written`: bytes the writer put in the region. If given and not equal to the lease's length, the
+ * close fails with BAD_LENGTH, the lock is released and the chunk stays missing: this is also how a
+ * writer abandons a chunk (e.g. its source peer died mid-transfer).
+ */
+export const CloseRequestSchema = z.object({ leaseId: z.string().min(1).max(64), written: z.number().int().min(0).optional() }).strict();
 export type CloseRequest = z.infer<typeof CloseRequestSchema>;
 export const CloseReplySchema = z.object({ leaseId: z.string(), fileId: FileIdSchema, index: z.number().int(), available: z.boolean(), fileComplete: z.boolean() });
 export type CloseReply = z.infer<typeof CloseReplySchema>;

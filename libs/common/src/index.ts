@@ -18,3 +18,4 @@ export * from './protocol';
 export * from './storage/mapped-region';
 export * from './storage/preallocate';
 export * from './bootstrap';
+export * from './topology';

@@ -6,12 +6,15 @@ export function natsServers(url: string): string[] {
   return url.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-/** A raw client connection: waits for the server on first connect and reconnects forever. */
-export function connectNats(url: string, name: string): Promise<NatsConnection> {
+/**
+ * A raw client connection that reconnects forever. Services wait for the server on first connect;
+ * a CLI passes waitOnFirstConnect=false so a missing server is an immediate, clear error.
+ */
+export function connectNats(url: string, name: string, waitOnFirstConnect = true): Promise<NatsConnection> {
   return connect({
     servers: natsServers(url),
     name,
-    waitOnFirstConnect: true,
+    waitOnFirstConnect,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 500,
   });

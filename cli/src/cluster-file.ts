@@ -1,0 +1,42 @@
+import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/** What `swarmshare up` records in its data directory so other commands can find the swarm. */
+export const ClusterFileSchema = z.object({
+  natsUrl: z.string(),
+  redisUrl: z.string(),
+  pid: z.number().int(),
+  startedAt: z.string(),
+  nodes: z.array(z.object({ nodeId: z.string(), peerAddress: z.string(), dataDir: z.string() })),
+});
+export type ClusterFile = z.infer<typeof ClusterFileSchema>;
+
+export const DEFAULT_DATA_DIR = '.swarmshare';
+
+export function clusterFilePath(dataDir: string): string {
+  return join(resolve(dataDir), 'cluster.json');
+}
+
+export function writeClusterFile(dataDir: string, c: ClusterFile): void {
+  const p = clusterFilePath(dataDir);
+  writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2));
+  renameSync(`${p}.tmp`, p);
+}
+
+export function readClusterFile(dataDir: string): ClusterFile | undefined {
+  const p = clusterFilePath(dataDir);
+  if (!existsSync(p)) return undefined;
+  const r = ClusterFileSchema.safeParse(JSON.parse(readFileSync(p, 'utf8')));
+  if (!r.success) throw new Error(`${p} is damaged; start the swarm again with \`swarmshare up --data ${dataDir}\``);
+  return r.data;
+}
+
+/** NATS URL for a command: --nats wins, then the swarm recorded in --data, then $NATS_URL. */
+export function resolveNatsUrl(opts: { nats?: string; data?: string }): string {
+  if (opts.nats) return opts.nats;
+  const c = readClusterFile(opts.data ?? DEFAULT_DATA_DIR);
+  if (c) return c.natsUrl;
+  if (process.env.NATS_URL) return process.env.NATS_URL;
+  throw new Error(`no swarm found in ${resolve(opts.data ?? DEFAULT_DATA_DIR)}: start one with \`swarmshare up\`, or pass --nats nats://host:4222`);
+}

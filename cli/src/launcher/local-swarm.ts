@@ -1,0 +1,143 @@
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
+import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
+import { type RunningService, startService } from './service-process';
+import { type ClusterFile, writeClusterFile } from '../cluster-file';
+
+export interface SwarmOptions {
+  nodes: number;
+  dataDir: string;
+  /** Use this NATS instead of starting nats-server. */
+  natsUrl?: string;
+  /** Use this Redis instead of starting redis-server. */
+  redisUrl?: string;
+  logLevel?: string;
+  /** Extra env for every service (e.g. shorter announce intervals in tests). */
+  extraEnv?: Record<string, string>;
+  onStatus?: (line: string) => void;
+}
+
+export interface SwarmNode {
+  spec: NodeSpec;
+  store: RunningService;
+  gateway: RunningService;
+}
+
+/**
+ * A whole swarm as local processes: the embedded default and the same topology as
+ * docker-compose.yml (nats, redis, tracker, and per node a chunk-store + peer-gateway sharing one
+ * data directory), with each process's environment built by libs/common/topology.ts.
+ */
+export class LocalSwarm {
+  private constructor(
+    readonly dataDir: string,
+    readonly urls: ClusterUrls,
+    readonly servers: LocalServer[],
+    readonly tracker: RunningService[],
+    readonly nodes: SwarmNode[],
+    private readonly opts: SwarmOptions,
+  ) {}
+
+  static async start(opts: SwarmOptions): Promise<LocalSwarm> {
+    const dataDir = resolve(opts.dataDir);
+    const say = opts.onStatus ?? (() => undefined);
+    mkdirSync(join(dataDir, 'logs'), { recursive: true });
+    const servers: LocalServer[] = [];
+    let swarm: LocalSwarm | undefined;
+    try {
+      let natsUrl = opts.natsUrl;
+      if (!natsUrl) {
+        mkdirSync(join(dataDir, 'nats'), { recursive: true });
+        const s = await startNatsServer(undefined, join(dataDir, 'nats'));
+        servers.push(s);
+        natsUrl = s.url;
+        say(`nats-server     ${s.url}`);
+      }
+      let redisUrl = opts.redisUrl;
+      if (!redisUrl) {
+        mkdirSync(join(dataDir, 'redis'), { recursive: true });
+        const s = await startRedisServer(undefined, join(dataDir, 'redis'));
+        servers.push(s);
+        redisUrl = s.url;
+        say(`redis-server    ${s.url}`);
+      }
+      const urls = { natsUrl, redisUrl };
+      swarm = new LocalSwarm(dataDir, urls, servers, [], [], opts);
+      await swarm.startTracker();
+      for (let i = 0; i < opts.nodes; i++) await swarm.startNode(nodeName(i));
+      swarm.writeClusterFile();
+      return swarm;
+    } catch (e) {
+      if (swarm) await swarm.stop();
+      else await Promise.all(servers.map((s) => s.stop()));
+      throw e;
+    }
+  }
+
+  private common(): Record<string, string> {
+    return { LOG_LEVEL: this.opts.logLevel ?? 'info', ...(this.opts.extraEnv ?? {}) };
+  }
+
+  async startTracker(): Promise<RunningService> {
+    const n = this.tracker.length;
+    const t = await startService('tracker', trackerEnv(this.urls, this.common()), { logPath: join(this.dataDir, 'logs', `tracker-${n}.log`) });
+    this.tracker.push(t);
+    this.opts.onStatus?.(`tracker         pid ${t.proc.pid}`);
+    return t;
+  }
+
+  /** Start (or restart, keeping its data and port) node `nodeId`. */
+  async startNode(nodeId: string): Promise<SwarmNode> {
+    const existing = this.nodes.find((n) => n.spec.nodeId === nodeId);
+    const peerPort = existing?.spec.peerPort ?? (await freePort());
+    const spec: NodeSpec = existing?.spec ?? {
+      nodeId,
+      dataDir: join(this.dataDir, 'nodes', nodeId),
+      peerPort,
+      peerHost: '127.0.0.1',
+      advertiseAddress: `127.0.0.1:${peerPort}`,
+    };
+    mkdirSync(spec.dataDir, { recursive: true });
+    const logs = join(this.dataDir, 'logs');
+    const store = await startService('chunk-store', chunkStoreEnv(this.urls, spec, this.common()), { logPath: join(logs, `${nodeId}-chunk-store.log`) });
+    const gateway = await startService('peer-gateway', peerGatewayEnv(this.urls, spec, this.common()), { logPath: join(logs, `${nodeId}-peer-gateway.log`) });
+    const node = { spec, store, gateway };
+    if (existing) this.nodes[this.nodes.indexOf(existing)] = node;
+    else this.nodes.push(node);
+    this.opts.onStatus?.(`node ${nodeId.padEnd(10)} peer ${spec.advertiseAddress}  data ${spec.dataDir}`);
+    return node;
+  }
+
+  node(nodeId: string): SwarmNode {
+    const n = this.nodes.find((x) => x.spec.nodeId === nodeId);
+    if (!n) throw new Error(`no node ${nodeId} in this swarm`);
+    return n;
+  }
+
+  async stopNode(nodeId: string, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    const n = this.node(nodeId);
+    await Promise.all([n.gateway.stop(signal), n.store.stop(signal)]);
+  }
+
+  clusterFile(): ClusterFile {
+    return {
+      natsUrl: this.urls.natsUrl,
+      redisUrl: this.urls.redisUrl,
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      nodes: this.nodes.map((n) => ({ nodeId: n.spec.nodeId, peerAddress: n.spec.advertiseAddress, dataDir: n.spec.dataDir })),
+    };
+  }
+
+  writeClusterFile(): void {
+    writeClusterFile(this.dataDir, this.clusterFile());
+  }
+
+  /** Stop everything this swarm started: services first, then redis and nats. */
+  async stop(): Promise<void> {
+    await Promise.all(this.nodes.flatMap((n) => [n.gateway.stop(), n.store.stop()]));
+    await Promise.all(this.tracker.map((t) => t.stop()));
+    await Promise.all(this.servers.map((s) => s.stop()));
+  }
+}

@@ -1,0 +1,88 @@
+#!/usr/bin/env node
+import { Command, InvalidArgumentError } from 'commander';
+import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError } from '@swarmshare/common';
+import { DEFAULT_DATA_DIR } from './cluster-file';
+import { openContext, type GlobalOptions } from './context';
+import { up } from './commands/up';
+import { listFiles, listPeers } from './commands/views';
+import { share } from './commands/share';
+import { fetch } from './commands/fetch';
+import { demo } from './commands/demo';
+
+function intOption(name: string, min: number, max: number) {
+  return (v: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min || n > max) throw new InvalidArgumentError(`${name} must be a whole number from ${min} to ${max}`);
+    return n;
+  };
+}
+function sizeOption(v: string): number {
+  try {
+    return parseSize(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+const program = new Command()
+  .name('swarmshare')
+  .description('Peer-to-peer file distribution: share a file from one node, fetch it on any other.')
+  .option('--data <dir>', 'directory of the local swarm (cluster.json)', DEFAULT_DATA_DIR)
+  .option('--nats <url>', 'NATS URL of the swarm (overrides --data)')
+  .option('--timeout <ms>', 'timeout of each request to the swarm', '10000')
+  .showHelpAfterError();
+
+/** Run a command that talks to the swarm, turning errors into one clear line and exit code 1. */
+function withContext<A extends unknown[]>(fn: (ctx: Awaited<ReturnType<typeof openContext>>, ...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    const ctx = await openContext(program.opts<GlobalOptions>());
+    try {
+      await fn(ctx, ...args);
+    } finally {
+      await ctx.close();
+    }
+  };
+}
+
+program
+  .command('up')
+  .description('start a whole local swarm (nats-server, redis-server, tracker, N nodes) in the foreground')
+  .option('--nodes <n>', 'number of nodes (named a, b, c, ...)', intOption('--nodes', 1, 100), 3)
+  .option('--redis <url>', 'use this Redis instead of starting redis-server')
+  .action(async (o: { nodes: number; redis?: string }) => {
+    const g = program.opts<GlobalOptions>();
+    await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis });
+  });
+
+program
+  .command('share <file>')
+  .description('put FILE into a node and register it with the tracker; prints the file id last')
+  .requiredOption('--node <id>', 'node that receives the file (e.g. a)')
+  .option('--chunk-size <size>', 'chunk size, a multiple of 64KiB', sizeOption, DEFAULT_CHUNK_SIZE)
+  .option('--name <name>', 'name to register (default: the file name)')
+  .action(withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string }) => share(ctx, { file, ...o }).then(() => undefined)));
+
+program
+  .command('fetch <fileId>')
+  .description('download a file to a node from its holders, then write it to --output')
+  .requiredOption('--node <id>', 'node that downloads the file (e.g. b)')
+  .option('-o, --output <path>', 'where to write the file')
+  .action(withContext((ctx, fileId: string, o: { node: string; output?: string }) => fetch(ctx, { fileId, ...o }).then(() => undefined)));
+
+program.command('ls').description('list files with seeders, leechers, replicas and downloads').action(withContext(listFiles));
+program.command('peers').description('list live peers with capacity and free space').action(withContext(listPeers));
+
+program
+  .command('demo')
+  .description('the main job: start a local swarm, share a random file from node a, fetch it on node b, verify, stop')
+  .option('--size <size>', 'size of the random file', sizeOption, 64 * 1024 * 1024 + 12345)
+  .action(async (o: { size: number }) => {
+    const g = program.opts<GlobalOptions>();
+    await demo({ size: o.size, data: g.data ?? DEFAULT_DATA_DIR });
+  });
+
+program.parseAsync().catch((e: unknown) => {
+  const msg = e instanceof SwarmError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  process.stderr.write(`swarmshare: ${msg}\n`);
+  process.exit(1);
+});

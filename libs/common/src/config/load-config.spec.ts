@@ -1,0 +1,42 @@
+import { ConfigError, loadConfig } from './load-config';
+import { ChunkStoreConfigSchema, PeerGatewayConfigSchema, TrackerConfigSchema } from './service-configs';
+
+describe('loadConfig', () => {
+  it('applies defaults and parses numbers and sizes', () => {
+    const c = loadConfig('chunk-store', ChunkStoreConfigSchema, { NODE_ID: 'a', DATA_DIR: '/tmp/x', STORE_CAPACITY: '2GiB', LEASE_TTL_MS: '5000' });
+    expect(c.STORE_CAPACITY).toBe(2 * 1024 ** 3);
+    expect(c.LEASE_TTL_MS).toBe(5000);
+    expect(c.NATS_URL).toBe('nats://127.0.0.1:4222');
+    expect(c.REDIS_URL).toBe('redis://127.0.0.1:6379');
+  });
+
+  it('treats empty variables as unset', () => {
+    const c = loadConfig('tracker', TrackerConfigSchema, { PEER_TTL_MS: '' });
+    expect(c.PEER_TTL_MS).toBe(30000);
+  });
+
+  it('lists every bad variable with its value and what to do', () => {
+    let err: unknown;
+    try {
+      loadConfig('peer-gateway', PeerGatewayConfigSchema, { NODE_ID: 'Bad Id', DATA_DIR: '/d', PEER_PORT: '70000', NATS_URL: 'http://x', ADVERTISE_ADDRESS: 'nohost' });
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    const msg = (err as Error).message;
+    expect(msg).toMatch(/invalid configuration for peer-gateway/);
+    expect(msg).toMatch(/NODE_ID: .*\(got "Bad Id"\)/);
+    expect(msg).toMatch(/PEER_PORT: must be at most 65535 \(got "70000"\)/);
+    expect(msg).toMatch(/NATS_URL: must be nats:\/\//);
+    expect(msg).toMatch(/ADVERTISE_ADDRESS: address must be host:port/);
+    expect(msg).toMatch(/Fix the environment variables/);
+  });
+
+  it('reports a missing required variable', () => {
+    expect(() => loadConfig('chunk-store', ChunkStoreConfigSchema, { NODE_ID: 'a' })).toThrow(/DATA_DIR/);
+  });
+
+  it('rejects a size that is not a size', () => {
+    expect(() => loadConfig('chunk-store', ChunkStoreConfigSchema, { NODE_ID: 'a', DATA_DIR: '/d', STORE_CAPACITY: 'lots' })).toThrow(/STORE_CAPACITY: "lots" is not a size/);
+  });
+});

@@ -8,6 +8,8 @@ import { type ClusterFile, writeClusterFile } from '../cluster-file';
 export interface SwarmOptions {
   nodes: number;
   dataDir: string;
+  /** Node ids to use instead of a, b, c, ... (tests use unique ones to share one Redis). */
+  nodeIds?: string[];
   /** Use this NATS instead of starting nats-server. */
   natsUrl?: string;
   /** Use this Redis instead of starting redis-server. */
@@ -65,7 +67,7 @@ export class LocalSwarm {
       const urls = { natsUrl, redisUrl };
       swarm = new LocalSwarm(dataDir, urls, servers, [], [], opts);
       await swarm.startTracker();
-      for (let i = 0; i < opts.nodes; i++) await swarm.startNode(nodeName(i));
+      for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
       return swarm;
     } catch (e) {

@@ -31,6 +31,9 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string):
       waitOnFirstConnect: true,
       maxReconnectAttempts: -1,
       reconnectTimeWait: 500,
+      // On SIGTERM, drain: finish the requests already received instead of dropping them.
+      gracefulShutdown: true,
+      gracePeriod: 5000,
       serializer: new PlainJsonSerializer(),
       deserializer: new PlainJsonDeserializer(),
     },

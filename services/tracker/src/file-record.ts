@@ -1,0 +1,69 @@
+import type { FileRecord, PeerRecord, PeerRef } from '@swarmshare/common';
+import { isLive } from './liveness';
+
+/** What Redis holds about a file, before liveness is applied. */
+export interface StoredFileMeta {
+  fileId: string;
+  name: string;
+  size: number;
+  chunkSize: number;
+  chunkCount: number;
+  hash: string;
+  registeredAt: number;
+}
+
+export interface StoredFile {
+  meta: StoredFileMeta;
+  seeders: string[];
+  /** `since`: when the node started downloading. */
+  leechers: Array<{ nodeId: string; since: number }>;
+  downloads: number;
+}
+
+export interface AssembledFile {
+  record: FileRecord;
+  /** Swarm members that are not live peers: the caller prunes them from the file's sets. */
+  dead: string[];
+}
+
+/**
+ * Build the FileRecord clients see. Only live peers are listed, each with the address from its peer
+ * record (so a peer that moved is reached at its new address); a node that is not a live peer is
+ * dropped rather than listed with a null address, because nothing could be fetched from it.
+ * Seeders are ordered by node id, leechers by when they started; a node in both is a seeder.
+ */
+export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, PeerRecord>, now: number, ttlMs: number): AssembledFile {
+  const dead = new Set<string>();
+  const ref = (nodeId: string): PeerRef | null => {
+    const peer = peers.get(nodeId);
+    if (!isLive(peer, now, ttlMs)) {
+      dead.add(nodeId);
+      return null;
+    }
+    return { nodeId, address: peer!.address };
+  };
+  const seederIds = new Set(file.seeders);
+  const seeders = [...seederIds]
+    .sort()
+    .map(ref)
+    .filter((r): r is PeerRef => r !== null);
+  const leechers = [...file.leechers]
+    .filter((l) => !seederIds.has(l.nodeId))
+    .sort((a, b) => a.since - b.since || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
+    .map((l) => ref(l.nodeId))
+    .filter((r): r is PeerRef => r !== null);
+  return {
+    record: { ...file.meta, downloads: file.downloads, seeders, leechers },
+    dead: [...dead],
+  };
+}
+
+/** Stable order for file lists: oldest registration first. */
+export function compareFiles(a: FileRecord, b: FileRecord): number {
+  return a.registeredAt - b.registeredAt || (a.fileId < b.fileId ? -1 : a.fileId > b.fileId ? 1 : 0);
+}
+
+/** Peer list order: most free space first (the peers replication should pick), then node id. */
+export function comparePeers(a: PeerRecord, b: PeerRecord): number {
+  return b.free - a.free || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0);
+}

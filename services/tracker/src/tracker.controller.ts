@@ -1,0 +1,94 @@
+import { Controller, Inject } from '@nestjs/common';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import {
+  AnnounceSchema,
+  DownloadCompletedSchema,
+  DownloadStartedSchema,
+  EmptyRequestSchema,
+  EventSubjects,
+  type FileCompletedEvent,
+  FileCompletedEventSchema,
+  FileIdRequestSchema,
+  type FileRecord,
+  FindFileSchema,
+  type Logger,
+  parseOrThrow,
+  type PeerRecord,
+  RegisterFileSchema,
+  SERVICE_LOGGER,
+  toErrorBody,
+  TrackerSubjects,
+} from '@swarmshare/common';
+import { TrackerService } from './tracker.service';
+
+/**
+ * NATS subjects -> TrackerService. Bodies are plain JSON (see PlainJsonDeserializer) and validated
+ * here; a failure is thrown as BAD_REQUEST and leaves as an {"ok":false,...} reply, never a timeout.
+ */
+@Controller()
+export class TrackerController {
+  constructor(
+    private readonly tracker: TrackerService,
+    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
+  ) {}
+
+  @MessagePattern(TrackerSubjects.announce)
+  announce(@Payload() data: unknown): Promise<PeerRecord> {
+    return this.tracker.announce(parseOrThrow(AnnounceSchema, data, 'announce'));
+  }
+
+  @MessagePattern(TrackerSubjects.registerFile)
+  registerFile(@Payload() data: unknown): Promise<FileRecord> {
+    return this.tracker.registerFile(parseOrThrow(RegisterFileSchema, data, 'registerFile'));
+  }
+
+  @MessagePattern(TrackerSubjects.getFile)
+  getFile(@Payload() data: unknown): Promise<FileRecord> {
+    return this.tracker.getFile(parseOrThrow(FileIdRequestSchema, data, 'getFile').fileId);
+  }
+
+  @MessagePattern(TrackerSubjects.findFile)
+  findFile(@Payload() data: unknown): Promise<FileRecord[]> {
+    return this.tracker.findFile(parseOrThrow(FindFileSchema, data, 'findFile').name);
+  }
+
+  @MessagePattern(TrackerSubjects.listFiles)
+  listFiles(@Payload() data: unknown): Promise<FileRecord[]> {
+    parseOrThrow(EmptyRequestSchema, data, 'listFiles');
+    return this.tracker.listFiles();
+  }
+
+  @MessagePattern(TrackerSubjects.listPeers)
+  listPeers(@Payload() data: unknown): Promise<PeerRecord[]> {
+    parseOrThrow(EmptyRequestSchema, data, 'listPeers');
+    return this.tracker.listPeers();
+  }
+
+  @MessagePattern(TrackerSubjects.downloadStarted)
+  downloadStarted(@Payload() data: unknown): Promise<FileRecord> {
+    const { fileId, nodeId } = parseOrThrow(DownloadStartedSchema, data, 'downloadStarted');
+    return this.tracker.downloadStarted(fileId, nodeId);
+  }
+
+  @MessagePattern(TrackerSubjects.downloadCompleted)
+  downloadCompleted(@Payload() data: unknown): Promise<FileRecord> {
+    return this.tracker.downloadCompleted(parseOrThrow(DownloadCompletedSchema, data, 'downloadCompleted'));
+  }
+
+  /** An event has no one to reply to: a bad one is logged and dropped (the next announce repairs anything missed). */
+  @EventPattern(EventSubjects.fileCompleted)
+  async fileCompleted(@Payload() data: unknown): Promise<void> {
+    let event: FileCompletedEvent;
+    try {
+      event = parseOrThrow(FileCompletedEventSchema, data, 'file.completed event');
+    } catch (err) {
+      this.logger.warn({ err: toErrorBody(err) }, 'dropped a malformed file.completed event');
+      return;
+    }
+    try {
+      await this.tracker.fileCompleted(event);
+    } catch (err) {
+      this.logger.error({ err: toErrorBody(err), ...event }, 'could not apply file.completed event');
+    }
+  }
+}

@@ -1,0 +1,230 @@
+import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
+import type { PeerRecord } from '@swarmshare/common';
+import type Redis from 'ioredis';
+import type { Held } from './announce-plan';
+import type { StoredFile, StoredFileMeta } from './file-record';
+import { REDIS } from './redis.provider';
+
+/**
+ * Redis key layout. Every key starts with a hash tag, so the keys one operation touches share a
+ * Redis Cluster slot; no command or transaction ever spans two tags.
+ *
+ *   {peers}:seen               zset  nodeId -> lastSeen ms (liveness index)
+ *   {peers}:records            hash  nodeId -> PeerRecord JSON
+ *   {peers}:held:<nodeId>      hash  fileId -> 'c' | 'p': what the node's last announce reported
+ *   {files}:all                zset  fileId -> registeredAt (the file list)
+ *   {files}:name:<name>        set   fileIds registered under that name
+ *   {file:<id>}:meta           hash  fileId name size chunkSize chunkCount hash registeredAt
+ *   {file:<id>}:seeders        set   nodeIds holding the whole file
+ *   {file:<id>}:leechers       zset  nodeId -> when its download started (ms)
+ *   {file:<id>}:completions    set   nodeIds that completed a download (SCARD = download count)
+ *
+ * Soft-state contract: peer entries and swarm membership are rebuilt by peers re-announcing every
+ * few seconds; file records (meta and indexes) are not, and must be registered again after Redis
+ * loses its data.
+ */
+export const Keys = {
+  peerSeen: '{peers}:seen',
+  peerRecords: '{peers}:records',
+  peerHeld: (nodeId: string) => `{peers}:held:${nodeId}`,
+  fileList: '{files}:all',
+  fileName: (name: string) => `{files}:name:${name}`,
+  fileMeta: (fileId: string) => `{file:${fileId}}:meta`,
+  fileSeeders: (fileId: string) => `{file:${fileId}}:seeders`,
+  fileLeechers: (fileId: string) => `{file:${fileId}}:leechers`,
+  fileCompletions: (fileId: string) => `{file:${fileId}}:completions`,
+} as const;
+
+/** seed: seeder, not leecher. leech: leecher (keeping its first start time), not seeder. complete: seed + count the download. */
+export type SwarmOp = 'seed' | 'leech' | 'complete';
+/** Returned by updateSwarm when the file is not registered (nothing is written then). */
+export const UNKNOWN_FILE = -1;
+
+// Scripts run atomically in one slot: every key they touch is passed in KEYS.
+const SCRIPTS = {
+  /** KEYS: meta. ARGV: field/value pairs. Creates the record only if absent; returns the stored one. */
+  trackerCreateFile: {
+    numberOfKeys: 1,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV)) end
+return redis.call('HGETALL', KEYS[1])`,
+  },
+  /**
+   * KEYS: meta, seeders, leechers, completions. ARGV: op, nodeId, now.
+   * Checks the file exists in the same step, so a swarm set is never created for an unknown file.
+   */
+  trackerSwarm: {
+    numberOfKeys: 4,
+    lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local op, node = ARGV[1], ARGV[2]
+if op == 'leech' then
+  redis.call('SREM', KEYS[2], node)
+  redis.call('ZADD', KEYS[3], 'NX', ARGV[3], node)
+  return 0
+end
+redis.call('SADD', KEYS[2], node)
+redis.call('ZREM', KEYS[3], node)
+if op == 'complete' then return redis.call('SADD', KEYS[4], node) end
+return 0`,
+  },
+  /** KEYS: seen, records, held. ARGV: nodeId, cutoff. Removes the peer only if it is still expired. */
+  trackerPrunePeer: {
+    numberOfKeys: 3,
+    lua: `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if s and tonumber(s) < tonumber(ARGV[2]) then
+  redis.call('ZREM', KEYS[1], ARGV[1])
+  redis.call('HDEL', KEYS[2], ARGV[1])
+  redis.call('DEL', KEYS[3])
+  return 1
+end
+return 0`,
+  },
+} as const;
+
+interface Scripts {
+  trackerCreateFile(key: string, ...args: string[]): Promise<string[]>;
+  trackerSwarm(meta: string, seeders: string, leechers: string, completions: string, op: SwarmOp, nodeId: string, now: string): Promise<number>;
+  trackerPrunePeer(seen: string, records: string, held: string, nodeId: string, cutoff: string): Promise<number>;
+}
+
+/** All of the tracker's Redis I/O. No business rules here: those live in TrackerService. */
+@Injectable()
+export class TrackerRepository implements OnApplicationShutdown {
+  private readonly scripts: Scripts;
+
+  constructor(@Inject(REDIS) private readonly redis: Redis) {
+    for (const [name, def] of Object.entries(SCRIPTS)) {
+      if (!(name in redis)) redis.defineCommand(name, def);
+    }
+    this.scripts = redis as unknown as Scripts;
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  // ---- peers ----
+
+  /**
+   * Upsert the peer and store what it holds now, in one transaction; returns what it held at its
+   * previous announce.
+   */
+  async recordAnnounce(peer: PeerRecord, held: Held): Promise<Map<string, 'c' | 'p'>> {
+    const key = Keys.peerHeld(peer.nodeId);
+    const tx = this.redis
+      .multi()
+      .hset(Keys.peerRecords, peer.nodeId, JSON.stringify(peer))
+      .zadd(Keys.peerSeen, peer.lastSeen, peer.nodeId)
+      .hgetall(key)
+      .del(key);
+    if (held.size > 0) tx.hset(key, Object.fromEntries(held));
+    const [, , previous] = await exec(tx);
+    return new Map(Object.entries(previous as Record<string, string>).filter((e): e is [string, 'c' | 'p'] => e[1] === 'c' || e[1] === 'p'));
+  }
+
+  /** Peers whose lastSeen is at or after `cutoff`. */
+  async peersSeenSince(cutoff: number): Promise<PeerRecord[]> {
+    const ids = await this.redis.zrangebyscore(Keys.peerSeen, cutoff, '+inf');
+    return [...(await this.getPeers(ids)).values()];
+  }
+
+  async getPeers(nodeIds: readonly string[]): Promise<Map<string, PeerRecord>> {
+    const out = new Map<string, PeerRecord>();
+    if (nodeIds.length === 0) return out;
+    const raw = await this.redis.hmget(Keys.peerRecords, ...nodeIds);
+    raw.forEach((json, i) => {
+      if (json) out.set(nodeIds[i], JSON.parse(json) as PeerRecord);
+    });
+    return out;
+  }
+
+  /** Up to `limit` peers last seen before `cutoff`. */
+  expiredPeerIds(cutoff: number, limit: number): Promise<string[]> {
+    return this.redis.zrangebyscore(Keys.peerSeen, '-inf', `(${cutoff}`, 'LIMIT', 0, limit);
+  }
+
+  /** Remove a peer if (still) last seen before `cutoff`; false if it re-announced meanwhile. */
+  async prunePeer(nodeId: string, cutoff: number): Promise<boolean> {
+    return (await this.scripts.trackerPrunePeer(Keys.peerSeen, Keys.peerRecords, Keys.peerHeld(nodeId), nodeId, String(cutoff))) === 1;
+  }
+
+  // ---- files ----
+
+  /** Create the file record unless it exists; returns the stored record either way. */
+  async createFile(meta: StoredFileMeta): Promise<StoredFileMeta> {
+    const args = Object.entries(meta).flatMap(([k, v]) => [k, String(v)]);
+    const flat = await this.scripts.trackerCreateFile(Keys.fileMeta(meta.fileId), ...args);
+    const stored = parseMeta(pairs(flat));
+    if (!stored) throw new Error(`file record ${meta.fileId} in Redis is incomplete`);
+    return stored;
+  }
+
+  async indexFile(fileId: string, name: string, registeredAt: number): Promise<void> {
+    await exec(this.redis.multi().zadd(Keys.fileList, 'NX', registeredAt, fileId).sadd(Keys.fileName(name), fileId));
+  }
+
+  fileIds(): Promise<string[]> {
+    return this.redis.zrange(Keys.fileList, 0, -1);
+  }
+
+  fileIdsByName(name: string): Promise<string[]> {
+    return this.redis.smembers(Keys.fileName(name));
+  }
+
+  /** The file's record and swarm as stored, or null if it is not registered. */
+  async readFile(fileId: string): Promise<StoredFile | null> {
+    const [meta, seeders, leechers, downloads] = await exec(
+      this.redis
+        .multi()
+        .hgetall(Keys.fileMeta(fileId))
+        .smembers(Keys.fileSeeders(fileId))
+        .zrange(Keys.fileLeechers(fileId), 0, -1, 'WITHSCORES')
+        .scard(Keys.fileCompletions(fileId)),
+    );
+    const parsed = parseMeta(meta as Record<string, string>);
+    if (!parsed) return null;
+    const flat = leechers as string[];
+    const list: StoredFile['leechers'] = [];
+    for (let i = 0; i < flat.length; i += 2) list.push({ nodeId: flat[i], since: Number(flat[i + 1]) });
+    return { meta: parsed, seeders: seeders as string[], leechers: list, downloads: downloads as number };
+  }
+
+  /** Apply a swarm transition for one node; UNKNOWN_FILE if the file is not registered. For 'complete', 1 if this (file, node) was counted now, 0 if already counted. */
+  updateSwarm(fileId: string, op: SwarmOp, nodeId: string, now: number): Promise<number> {
+    return this.scripts.trackerSwarm(Keys.fileMeta(fileId), Keys.fileSeeders(fileId), Keys.fileLeechers(fileId), Keys.fileCompletions(fileId), op, nodeId, String(now));
+  }
+
+  /** Remove nodes from a file's seeders and leechers (removal never creates keys). */
+  async dropFromSwarm(fileId: string, nodeIds: readonly string[]): Promise<void> {
+    if (nodeIds.length === 0) return;
+    await exec(this.redis.multi().srem(Keys.fileSeeders(fileId), ...nodeIds).zrem(Keys.fileLeechers(fileId), ...nodeIds));
+  }
+}
+
+/** Run a MULTI and unwrap its results, throwing the first command error. */
+async function exec(tx: ReturnType<Redis['multi']>): Promise<unknown[]> {
+  const res = await tx.exec();
+  if (!res) throw new Error('redis transaction was aborted');
+  return res.map(([err, value]) => {
+    if (err) throw err;
+    return value;
+  });
+}
+
+function pairs(flat: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) out[flat[i]] = flat[i + 1];
+  return out;
+}
+
+function parseMeta(h: Record<string, string>): StoredFileMeta | null {
+  if (!h.fileId || h.name === undefined) return null;
+  return {
+    fileId: h.fileId,
+    name: h.name,
+    size: Number(h.size),
+    chunkSize: Number(h.chunkSize),
+    chunkCount: Number(h.chunkCount),
+    hash: h.hash,
+    registeredAt: Number(h.registeredAt),
+  };
+}

@@ -1,0 +1,181 @@
+import { createLogger, type PeerRecord, SwarmError } from '@swarmshare/common';
+import type { Clock } from './clock';
+import type { StoredFile, StoredFileMeta } from './file-record';
+import type { TrackerRepository } from './tracker.repository';
+import { UNKNOWN_FILE } from './tracker.repository';
+import { TrackerService } from './tracker.service';
+
+/** TrackerService's rules with the repository mocked and the clock fixed. */
+const TTL = 10_000;
+const F1 = '1'.repeat(64);
+const F2 = '2'.repeat(64);
+const F3 = '3'.repeat(64);
+
+function mockRepo() {
+  return {
+    recordAnnounce: jest.fn(async (_peer: PeerRecord, _held: ReadonlyMap<string, 'c' | 'p'>): Promise<Map<string, 'c' | 'p'>> => new Map()),
+    getPeers: jest.fn(async (_ids: readonly string[]): Promise<Map<string, PeerRecord>> => new Map()),
+    peersSeenSince: jest.fn(async (_cutoff: number): Promise<PeerRecord[]> => []),
+    expiredPeerIds: jest.fn(async (_cutoff: number, _limit: number): Promise<string[]> => []),
+    prunePeer: jest.fn(async (_nodeId: string, _cutoff: number) => true),
+    createFile: jest.fn(async (m: StoredFileMeta) => m),
+    indexFile: jest.fn(async (_fileId: string, _name: string, _at: number) => undefined),
+    fileIds: jest.fn(async (): Promise<string[]> => []),
+    fileIdsByName: jest.fn(async (_name: string): Promise<string[]> => []),
+    readFile: jest.fn(async (_fileId: string): Promise<StoredFile | null> => null),
+    updateSwarm: jest.fn(async (_fileId: string, _op: string, _nodeId: string, _now: number): Promise<number> => 0),
+    dropFromSwarm: jest.fn(async (_fileId: string, _nodeIds: readonly string[]) => undefined),
+  };
+}
+
+let now: number;
+let repo: ReturnType<typeof mockRepo>;
+let service: TrackerService;
+
+beforeEach(() => {
+  now = 1_000_000;
+  repo = mockRepo();
+  const clock = { now: () => now } as Clock;
+  service = new TrackerService(repo as unknown as TrackerRepository, clock, { PEER_TTL_MS: TTL }, createLogger('tracker-test', 'silent'));
+});
+
+const peer = (nodeId: string, lastSeen: number, free = 1): PeerRecord => ({ nodeId, address: `${nodeId}:1`, capacity: 10, free, lastSeen, files: 0 });
+const meta = (fileId: string, over: Partial<StoredFileMeta> = {}): StoredFileMeta => ({
+  fileId,
+  name: 'a.bin',
+  size: 100,
+  chunkSize: 65536,
+  chunkCount: 1,
+  hash: 'a'.repeat(64),
+  registeredAt: 5,
+  ...over,
+});
+
+describe('announce', () => {
+  it('stores the peer stamped with the clock, applies the reconcile plan, and prunes expired peers', async () => {
+    repo.recordAnnounce.mockResolvedValue(new Map([[F3, 'c']]));
+    repo.expiredPeerIds.mockResolvedValue(['old']);
+    const rec = await service.announce({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, complete: [F1, F1], partial: [F2] });
+
+    expect(rec).toEqual({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, lastSeen: now, files: 2 });
+    expect(repo.recordAnnounce).toHaveBeenCalledWith(rec, new Map([[F1, 'c'], [F2, 'p']]));
+    expect(repo.updateSwarm.mock.calls).toEqual([
+      [F1, 'seed', 'n1', now],
+      [F2, 'leech', 'n1', now],
+    ]);
+    expect(repo.dropFromSwarm).toHaveBeenCalledWith(F3, ['n1']);
+    expect(repo.expiredPeerIds).toHaveBeenCalledWith(now - TTL, expect.any(Number));
+    expect(repo.prunePeer).toHaveBeenCalledWith('old', now - TTL);
+  });
+
+  it('ignores file ids the tracker does not know', async () => {
+    repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
+    await expect(service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [] })).resolves.toMatchObject({ nodeId: 'n1' });
+  });
+});
+
+describe('registerFile', () => {
+  const body = { fileId: F1, name: 'a.bin', size: 100, chunkSize: 65536, chunkCount: 1, hash: 'a'.repeat(64), nodeId: 'n1' };
+
+  it('creates the record, indexes it, seeds the registering node and returns the assembled record', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1, { registeredAt: now }), seeders: ['n1'], leechers: [], downloads: 0 });
+    repo.getPeers.mockResolvedValue(new Map([['n1', peer('n1', now)]]));
+    const rec = await service.registerFile(body);
+    expect(repo.createFile).toHaveBeenCalledWith(meta(F1, { registeredAt: now }));
+    expect(repo.indexFile).toHaveBeenCalledWith(F1, 'a.bin', now);
+    expect(repo.updateSwarm).toHaveBeenCalledWith(F1, 'seed', 'n1', now);
+    expect(rec.seeders).toEqual([{ nodeId: 'n1', address: 'n1:1' }]);
+  });
+
+  it('keeps the first name and registration time, and indexes a second name too', async () => {
+    repo.createFile.mockResolvedValue(meta(F1, { name: 'first.bin', registeredAt: 42 }));
+    repo.readFile.mockResolvedValue({ meta: meta(F1, { name: 'first.bin', registeredAt: 42 }), seeders: [], leechers: [], downloads: 0 });
+    const rec = await service.registerFile({ ...body, name: 'second.bin' });
+    expect(rec).toMatchObject({ name: 'first.bin', registeredAt: 42 });
+    expect(repo.indexFile.mock.calls).toEqual([
+      [F1, 'second.bin', 42],
+      [F1, 'first.bin', 42],
+    ]);
+  });
+
+  it('refuses a chunk count that does not match size and chunk size', async () => {
+    await expect(service.registerFile({ ...body, size: 200_000 })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    expect(repo.createFile).not.toHaveBeenCalled();
+  });
+
+  it('refuses an id already registered with different content', async () => {
+    repo.createFile.mockResolvedValue(meta(F1, { hash: 'b'.repeat(64) }));
+    const err = await service.registerFile(body).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(SwarmError);
+    expect(err).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('hash') });
+    expect(repo.updateSwarm).not.toHaveBeenCalled();
+  });
+});
+
+describe('file records', () => {
+  it('answers NOT_FOUND for an unknown id', async () => {
+    await expect(service.getFile(F1)).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining(F1) });
+  });
+
+  it('lists only live swarm members and prunes the dead ones from the file', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: ['live', 'dead', 'never'], leechers: [{ nodeId: 'gone', since: 1 }], downloads: 3 });
+    repo.getPeers.mockResolvedValue(
+      new Map([
+        ['live', peer('live', now - TTL)],
+        ['dead', peer('dead', now - TTL - 1)],
+        ['gone', peer('gone', 0)],
+      ]),
+    );
+    const rec = await service.getFile(F1);
+    expect(rec.seeders).toEqual([{ nodeId: 'live', address: 'live:1' }]);
+    expect(rec.leechers).toEqual([]);
+    expect(rec.downloads).toBe(3);
+    expect(repo.getPeers).toHaveBeenCalledWith(expect.arrayContaining(['live', 'dead', 'never', 'gone']));
+    expect(repo.dropFromSwarm).toHaveBeenCalledWith(F1, expect.arrayContaining(['dead', 'never', 'gone']));
+    expect(repo.dropFromSwarm.mock.calls[0][1]).toHaveLength(3);
+  });
+
+  it('lists files oldest first, skipping ids whose record is gone, with one peer lookup for all', async () => {
+    repo.fileIds.mockResolvedValue([F1, F2, F3]);
+    repo.readFile.mockImplementation(async (id) => {
+      if (id === F2) return null;
+      return { meta: meta(id, { registeredAt: id === F1 ? 9 : 1 }), seeders: ['n'], leechers: [], downloads: 0 };
+    });
+    const list = await service.listFiles();
+    expect(list.map((f) => f.fileId)).toEqual([F3, F1]);
+    expect(repo.getPeers).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('listPeers', () => {
+  it('returns live peers only, most free space first', async () => {
+    repo.peersSeenSince.mockResolvedValue([peer('a', now, 1), peer('b', now - TTL - 1, 99), peer('c', now - 5, 50)]);
+    expect((await service.listPeers()).map((p) => p.nodeId)).toEqual(['c', 'a']);
+    expect(repo.peersSeenSince).toHaveBeenCalledWith(now - TTL);
+  });
+});
+
+describe('downloads and events', () => {
+  it('downloadStarted/Completed on an unknown file are NOT_FOUND', async () => {
+    repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
+    await expect(service.downloadStarted(F1, 'n')).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    await expect(service.downloadCompleted({ fileId: F1, nodeId: 'n', from: [] })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  });
+
+  it('downloadStarted makes a leecher; downloadCompleted applies the counted transition', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: [], leechers: [], downloads: 0 });
+    await service.downloadStarted(F1, 'n');
+    await service.downloadCompleted({ fileId: F1, nodeId: 'n', from: [{ nodeId: 's', bytes: 10 }] });
+    expect(repo.updateSwarm.mock.calls).toEqual([
+      [F1, 'leech', 'n', now],
+      [F1, 'complete', 'n', now],
+    ]);
+  });
+
+  it('file.completed seeds without counting, and ignores an unknown file', async () => {
+    await service.fileCompleted({ fileId: F1, nodeId: 'n' });
+    expect(repo.updateSwarm).toHaveBeenCalledWith(F1, 'seed', 'n', now);
+    repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
+    await expect(service.fileCompleted({ fileId: F2, nodeId: 'n' })).resolves.toBeUndefined();
+  });
+});

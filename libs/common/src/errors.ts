@@ -19,6 +19,7 @@ export const ErrorCodes = [
   'TIMEOUT',
   'PROTOCOL',
   'TOO_LARGE',
+  'CANCELLED',
   'INTERNAL',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];

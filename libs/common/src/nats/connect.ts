@@ -33,7 +33,7 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string):
       reconnectTimeWait: 500,
       // On SIGTERM, drain: finish the requests already received instead of dropping them.
       gracefulShutdown: true,
-      gracePeriod: 5000,
+      gracePeriod: 1000,
       serializer: new PlainJsonSerializer(),
       deserializer: new PlainJsonDeserializer(),
     },

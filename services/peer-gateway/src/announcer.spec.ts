@@ -1,0 +1,58 @@
+import { type Announce, SwarmError } from '@swarmshare/common';
+import { Announcer } from './announcer';
+
+const id = (c: string) => c.repeat(64);
+
+describe('Announcer', () => {
+  const files = [
+    { fileId: id('a'), name: 'a', size: 1, chunkSize: 65536, chunkCount: 1, chunksPresent: 1, state: 'complete' as const },
+    { fileId: id('b'), name: 'b', size: 1, chunkSize: 65536, chunkCount: 1, chunksPresent: 0, state: 'partial' as const },
+  ];
+  const stats = { nodeId: 'n1', capacity: 1000, used: 10, free: 990, files: 2 };
+
+  it('announces capacity, free space, complete and partial files at the advertised address', async () => {
+    const sent: Announce[] = [];
+    const a = new Announcer({ stats: async () => stats, files: async () => files }, { announce: async (x) => void sent.push(x) }, { nodeId: 'n1', address: () => '10.0.0.1:7881', intervalMs: 1000 });
+    expect(await a.announce()).toBe(true);
+    expect(sent).toEqual([{ nodeId: 'n1', address: '10.0.0.1:7881', capacity: 1000, free: 990, complete: [id('a')], partial: [id('b')] }]);
+  });
+
+  it('survives a tracker that is down, warns once per outage, and recovers', async () => {
+    let up = false;
+    const warn = jest.fn();
+    const info = jest.fn();
+    const a = new Announcer(
+      { stats: async () => stats, files: async () => files },
+      {
+        announce: async () => {
+          if (!up) throw new SwarmError('UNAVAILABLE', 'nothing answers');
+        },
+      },
+      { nodeId: 'n1', address: () => 'h:1', intervalMs: 1000, logger: { warn, info } as never },
+    );
+    expect(await a.announce()).toBe(false);
+    expect(await a.announce()).toBe(false);
+    expect(warn).toHaveBeenCalledTimes(1);
+    up = true;
+    expect(await a.announce()).toBe(true);
+    expect(info).toHaveBeenCalledTimes(1);
+  });
+
+  it('announces at start and then every interval until stopped', async () => {
+    jest.useFakeTimers();
+    try {
+      let calls = 0;
+      const a = new Announcer({ stats: async () => stats, files: async () => [] }, { announce: async () => void calls++ }, { nodeId: 'n1', address: () => 'h:1', intervalMs: 500 });
+      a.start();
+      await jest.advanceTimersByTimeAsync(1);
+      expect(calls).toBe(1);
+      await jest.advanceTimersByTimeAsync(1000);
+      expect(calls).toBe(3);
+      a.stop();
+      await jest.advanceTimersByTimeAsync(2000);
+      expect(calls).toBe(3);
+    } finally {
+      jest.useRealTimers();
+    }
+  });
+});

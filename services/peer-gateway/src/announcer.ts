@@ -1,0 +1,66 @@
+import type { Logger } from '@swarmshare/common';
+import type { ChunkStoreClient } from './chunk-store.client';
+import type { TrackerClient } from './tracker.client';
+
+export interface AnnouncerOptions {
+  nodeId: string;
+  address: () => string;
+  intervalMs: number;
+  logger?: Logger;
+}
+
+/**
+ * Tells the tracker what this node holds, at start and then every interval: the tracker's view
+ * is soft state rebuilt from these announces, so a lost one, or a restarted tracker, heals at the
+ * next tick. Failures are logged, never fatal: the tracker or the store may be down for a while.
+ */
+export class Announcer {
+  private timer?: NodeJS.Timeout;
+  private inFlight?: Promise<boolean>;
+  private failing = false;
+
+  constructor(
+    private readonly store: Pick<ChunkStoreClient, 'stats' | 'files'>,
+    private readonly tracker: Pick<TrackerClient, 'announce'>,
+    private readonly opts: AnnouncerOptions,
+  ) {}
+
+  start(): void {
+    void this.announce();
+    this.timer = setInterval(() => void this.announce(), this.opts.intervalMs);
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  /** One announce; resolves true if the tracker took it. Overlapping calls share the one in flight. */
+  announce(): Promise<boolean> {
+    this.inFlight ??= this.once().finally(() => (this.inFlight = undefined));
+    return this.inFlight;
+  }
+
+  private async once(): Promise<boolean> {
+    try {
+      const [stats, files] = await Promise.all([this.store.stats(), this.store.files()]);
+      await this.tracker.announce({
+        nodeId: this.opts.nodeId,
+        address: this.opts.address(),
+        capacity: stats.capacity,
+        free: stats.free,
+        complete: files.filter((f) => f.state === 'complete').map((f) => f.fileId),
+        partial: files.filter((f) => f.state === 'partial').map((f) => f.fileId),
+      });
+      if (this.failing) this.opts.logger?.info('announcing to the tracker again');
+      this.failing = false;
+      return true;
+    } catch (e) {
+      // Warn once per outage, not every tick.
+      if (!this.failing) this.opts.logger?.warn({ err: (e as Error).message }, 'announce failed; will retry');
+      this.failing = true;
+      return false;
+    }
+  }
+}

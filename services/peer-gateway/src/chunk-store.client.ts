@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import {
+  CloseReplySchema,
+  type CloseReply,
+  HaveReplySchema,
+  type HaveReply,
+  type Lease,
+  type LeaseMode,
+  LeaseSchema,
+  type Manifest,
+  ManifestSchema,
+  type NatsRpc,
+  StoreStatsSchema,
+  type StoreStats,
+  TFileDefSchema,
+  type TFileDef,
+  storeSubjects,
+} from '@swarmshare/common';
+
+/** The co-located chunk-store, over NATS (plain JSON, replies validated). */
+export class ChunkStoreClient {
+  private readonly s: ReturnType<typeof storeSubjects>;
+
+  constructor(
+    private readonly rpc: NatsRpc,
+    readonly nodeId: string,
+  ) {
+    this.s = storeSubjects(nodeId);
+  }
+
+  /** Idempotent: an existing file is returned as it is. */
+  create(manifest: Manifest): Promise<TFileDef> {
+    return this.rpc.request(this.s.create, { manifest }, TFileDefSchema);
+  }
+
+  location(fileId: string, index: number, mode: LeaseMode): Promise<Lease> {
+    return this.rpc.request(this.s.location, { fileId, index, mode }, LeaseSchema);
+  }
+
+  /** For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH). */
+  close(leaseId: string, written?: number): Promise<CloseReply> {
+    return this.rpc.request(this.s.close, written === undefined ? { leaseId } : { leaseId, written }, CloseReplySchema);
+  }
+
+  have(fileId: string): Promise<HaveReply> {
+    return this.rpc.request(this.s.have, { fileId }, HaveReplySchema);
+  }
+
+  files(): Promise<TFileDef[]> {
+    return this.rpc.request(this.s.files, {}, z.array(TFileDefSchema));
+  }
+
+  manifest(fileId: string): Promise<Manifest> {
+    return this.rpc.request(this.s.manifest, { fileId }, ManifestSchema);
+  }
+
+  stats(): Promise<StoreStats> {
+    return this.rpc.request(this.s.stats, {}, StoreStatsSchema);
+  }
+}

@@ -1,0 +1,127 @@
+import { Bitfield } from '@swarmshare/common';
+import { DownloadScheduler } from './download-scheduler';
+
+const bits = (n: number, set: number[]) => {
+  const b = new Bitfield(n);
+  for (const i of set) b.set(i);
+  return b;
+};
+const first = () => 0; // deterministic tie-break: lowest index
+
+function drain(s: DownloadScheduler, id: string): number[] {
+  const out: number[] = [];
+  for (let i = s.next(id); i !== undefined; i = s.next(id)) out.push(i);
+  return out;
+}
+
+describe('DownloadScheduler', () => {
+  it('picks the rarest chunk first', () => {
+    const s = new DownloadScheduler(4, new Bitfield(4), 1, first);
+    s.addHolder('a', Bitfield.full(4));
+    s.addHolder('b', bits(4, [0, 1, 3]));
+    s.addHolder('c', bits(4, [0, 3]));
+    // availability: 0→3, 1→2, 2→1, 3→3: only a has chunk 2.
+    expect(s.next('a')).toBe(2);
+    s.completed('a', 2);
+    expect(s.next('a')).toBe(1);
+    s.completed('a', 1);
+    expect(s.next('a')).toBe(0);
+  });
+
+  it('gives a holder only chunks it has', () => {
+    const s = new DownloadScheduler(6, new Bitfield(6), 8, first);
+    s.addHolder('a', bits(6, [1, 4]));
+    expect(drain(s, 'a').sort()).toEqual([1, 4]);
+  });
+
+  it('keeps at most `depth` chunks in flight per holder', () => {
+    const s = new DownloadScheduler(20, new Bitfield(20), 3, first);
+    s.addHolder('a', Bitfield.full(20));
+    s.addHolder('b', Bitfield.full(20));
+    const a = drain(s, 'a');
+    const b = drain(s, 'b');
+    expect(a).toHaveLength(3);
+    expect(b).toHaveLength(3);
+    expect(new Set([...a, ...b]).size).toBe(6); // never the same chunk to two holders
+    expect(s.inFlight('a')).toBe(3);
+    s.completed('a', a[0]);
+    expect(drain(s, 'a')).toHaveLength(1);
+    expect(s.inFlight()).toBe(6);
+  });
+
+  it('skips chunks already present locally (resume)', () => {
+    const s = new DownloadScheduler(5, bits(5, [0, 1, 3]), 8, first);
+    s.addHolder('a', Bitfield.full(5));
+    expect(s.missingCount()).toBe(2);
+    expect(drain(s, 'a').sort()).toEqual([2, 4]);
+    s.completed('a', 2);
+    s.completed('a', 4);
+    expect(s.isDone()).toBe(true);
+    expect(s.next('a')).toBeUndefined();
+  });
+
+  it('re-queues a lost holder’s chunks to the others once they are settled', () => {
+    const s = new DownloadScheduler(6, new Bitfield(6), 2, first);
+    s.addHolder('a', Bitfield.full(6));
+    s.addHolder('b', Bitfield.full(6));
+    const a = drain(s, 'a');
+    const b = drain(s, 'b');
+    s.completed('b', b[0]);
+    s.completed('b', b[1]);
+    // a dies: it gets nothing new, its two chunks stay assigned until their leases are given back.
+    expect(s.removeHolder('a').sort()).toEqual([...a].sort());
+    expect(s.next('a')).toBeUndefined();
+    const b2 = drain(s, 'b');
+    expect(b2.some((i) => a.includes(i))).toBe(false);
+    for (const i of a) s.requeue('a', i);
+    expect(s.inFlight('a')).toBe(0);
+    s.completed('b', b2[0]);
+    s.completed('b', b2[1]);
+    const b3 = drain(s, 'b');
+    expect(b3.sort()).toEqual([...a].sort());
+    for (const i of b3) s.completed('b', i);
+    expect(s.isDone()).toBe(true);
+  });
+
+  it('a holder that lacks a chunk is not asked for it again; rarity follows', () => {
+    const s = new DownloadScheduler(2, new Bitfield(2), 1, first);
+    s.addHolder('a', Bitfield.full(2));
+    s.addHolder('b', Bitfield.full(2));
+    const i = s.next('a')!;
+    s.requeue('a', i);
+    s.lacks('a', i);
+    expect(s.holdersOf(i)).toBe(1);
+    expect(s.next('a')).toBe(1 - i);
+    expect(s.next('b')).toBe(i);
+  });
+
+  it('cannot progress when the missing chunks have no live holder and nothing is in flight', () => {
+    const s = new DownloadScheduler(3, new Bitfield(3), 4, first);
+    s.addHolder('a', bits(3, [0, 1]));
+    s.addHolder('b', bits(3, [2]));
+    const a = drain(s, 'a');
+    expect(s.canProgress()).toBe(true);
+    s.removeHolder('b');
+    expect(s.canProgress()).toBe(true); // a's chunks are still in flight
+    for (const i of a) s.completed('a', i);
+    expect(s.isDone()).toBe(false);
+    expect(s.canProgress()).toBe(false);
+    expect(s.liveHolders()).toEqual(['a']);
+  });
+
+  it('spreads ties at random but still prefers rarity', () => {
+    const s = new DownloadScheduler(100, new Bitfield(100), 1, () => 0.5);
+    s.addHolder('a', Bitfield.full(100));
+    expect(s.next('a')).toBe(50);
+    const t = new DownloadScheduler(100, new Bitfield(100), 1, () => 0.5);
+    t.addHolder('a', Bitfield.full(100));
+    t.addHolder('b', bits(100, Array.from({ length: 99 }, (_, i) => i + 1)));
+    expect(t.next('a')).toBe(0); // only a has chunk 0
+  });
+
+  it('rejects bitfields of the wrong length', () => {
+    const s = new DownloadScheduler(3, new Bitfield(3), 1);
+    expect(() => s.addHolder('a', new Bitfield(4))).toThrow(RangeError);
+    expect(() => new DownloadScheduler(3, new Bitfield(2), 1)).toThrow(RangeError);
+  });
+});

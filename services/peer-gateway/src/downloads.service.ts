@@ -1,0 +1,51 @@
+import { type DownloadStatus, type Logger, SwarmError } from '@swarmshare/common';
+import type { DownloadJob } from './download-job';
+
+/** Creates the job for one file; the app module wires it to the real clients. */
+export type DownloadJobFactory = (fileId: string) => DownloadJob;
+
+/**
+ * The node's downloads, by file id. `fetch` starts one, or joins the one running (or finished)
+ * for that file, and returns at once; a failed one is started afresh, resuming from whatever
+ * chunks the store already has.
+ */
+export class DownloadsService {
+  private readonly jobs = new Map<string, DownloadJob>();
+  private closing = false;
+
+  constructor(
+    private readonly createJob: DownloadJobFactory,
+    private readonly logger?: Logger,
+  ) {}
+
+  fetch(fileId: string): DownloadStatus {
+    if (this.closing) throw new SwarmError('UNAVAILABLE', 'the gateway is shutting down');
+    const existing = this.jobs.get(fileId);
+    if (existing && existing.status.state !== 'failed') return snapshot(existing);
+    const job = this.createJob(fileId);
+    this.jobs.set(fileId, job);
+    this.logger?.info({ fileId }, existing ? 'download restarted' : 'download started');
+    void job.start();
+    return snapshot(job);
+  }
+
+  status(fileId: string): DownloadStatus {
+    const job = this.jobs.get(fileId);
+    if (!job) throw new SwarmError('NOT_FOUND', `no download of ${fileId.slice(0, 12)} on this node: start one with fetch`);
+    return snapshot(job);
+  }
+
+  get active(): number {
+    return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').length;
+  }
+
+  /** Shutdown: stop every running job; their write leases are given back before this resolves. */
+  async stopAll(reason: string): Promise<void> {
+    this.closing = true;
+    await Promise.all([...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.cancel(reason)));
+  }
+}
+
+function snapshot(job: DownloadJob): DownloadStatus {
+  return { ...job.status, fromPeers: { ...job.status.fromPeers } };
+}

@@ -19,10 +19,13 @@ fi
 # npm ci only when node_modules is missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
   echo "[setup] npm ci"
-  npm ci --no-audit --no-fund
+  # npm ci refuses a lock that lacks optional platform packages the registry here does not serve
+  # (e.g. @unrs/resolver-binding-android-*: "Missing ... from lock file"); npm install takes the same
+  # lock and only skips those.
+  npm ci --no-audit --no-fund || { echo "[setup] npm ci refused the lock file; npm install instead"; npm install --no-audit --no-fund; }
 fi
 # The mmap addon is native; make sure it was built (npm 11 may hold back install scripts).
-if [ ! -f node_modules/@riaskov/mmap-io/build/Release/mmap-io.node ]; then
+if ! node -e "require('@riaskov/mmap-io')" >/dev/null 2>&1; then
   echo "[setup] building @riaskov/mmap-io"
   npm rebuild @riaskov/mmap-io --foreground-scripts
 fi

@@ -1,10 +1,17 @@
-import type { DynamicModule, INestMicroservice } from '@nestjs/common';
+import { type DynamicModule, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
 import { createLogger, type Logger, PinoNestLogger } from './logging';
 import { plainJsonNatsOptions } from './nats/connect';
 import { SwarmRpcExceptionFilter } from './nats/rpc-exception.filter';
+import { dataDirWritableCheck, redisPingCheck, tcpListeningCheck } from './observability/default-checks';
+import { HealthRegistry } from './observability/health-registry';
+import { ObservabilityHttpServer } from './observability/http-server';
+import { Metrics } from './observability/metrics';
+import { NatsMetricsInterceptor } from './observability/nats-metrics.interceptor';
+import { trackNatsStatus } from './observability/nats-status';
+import { ObservabilityLifecycle, ObservabilityModule } from './observability/observability.module';
 
 /** Injection tokens every service module can use. */
 export const SERVICE_CONFIG = Symbol('SERVICE_CONFIG');
@@ -24,9 +31,21 @@ export interface ServiceDefinition<S extends z.ZodObject> {
   readyInfo?(app: INestMicroservice, config: z.infer<S>): Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
+/** The root module runService builds: the service's own module beside the global ObservabilityModule. */
+@Module({})
+class SwarmServiceRootModule {}
+
 /**
  * Start a service: validate the environment (a bad value exits 1 with a message saying what to fix),
  * connect the plain-JSON NATS transport, and shut down cleanly on SIGTERM/SIGINT.
+ *
+ * Observability (libs/common/src/observability): every service gets a global HealthRegistry and
+ * Metrics to inject; a 'nats' readiness check fed by the transport's status (reconnects counted);
+ * default 'redis' / 'data-dir-writable' / 'peer-port' checks from its config keys (a check the service
+ * registers under the same name replaces them); every NATS handler timed by subject. With
+ * HTTP_PORT > 0, /healthz, /readyz and /metrics are served from before the NATS connection is made
+ * (so liveness answers while NATS is still unreachable) until shutdown, and the ready log line
+ * carries `httpPort`.
  */
 export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S>, env: NodeJS.ProcessEnv = process.env): Promise<INestMicroservice> {
   let config: z.infer<S>;
@@ -39,18 +58,60 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     }
     throw e;
   }
-  const cfg = config as { LOG_LEVEL?: string; NODE_ID?: string; NATS_URL: string };
+  const cfg = config as { LOG_LEVEL?: string; NODE_ID?: string; NATS_URL: string; HTTP_PORT?: number; REDIS_URL?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string };
   const logger = createLogger(def.name, cfg.LOG_LEVEL ?? 'info', cfg.NODE_ID ? { nodeId: cfg.NODE_ID } : {});
   const name = cfg.NODE_ID ? `${def.name}-${cfg.NODE_ID}` : def.name;
-  const app = await NestFactory.createMicroservice(def.module(config, logger), {
+  const root: DynamicModule = {
+    module: SwarmServiceRootModule,
+    imports: [ObservabilityModule.forRoot({ service: def.name, nodeId: cfg.NODE_ID }), def.module(config, logger)],
+  };
+  const app = await NestFactory.createMicroservice(root, {
     ...plainJsonNatsOptions(cfg.NATS_URL, name, def.queue?.(config)),
     logger: new PinoNestLogger(logger),
     bufferLogs: false,
   });
   app.useGlobalFilters(new SwarmRpcExceptionFilter());
+  const health = app.get(HealthRegistry);
+  const metrics = app.get(Metrics);
+  const lifecycle = app.get(ObservabilityLifecycle);
+  app.useGlobalInterceptors(app.get(NatsMetricsInterceptor));
+  const natsStatus = trackNatsStatus(app.status, health, metrics);
+  lifecycle.onShutdown(() => natsStatus.unsubscribe());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
+  registerDefaultChecks(cfg, health, lifecycle, name);
+  let httpPort: number | undefined;
+  if (cfg.HTTP_PORT && cfg.HTTP_PORT > 0) {
+    // Before listen(): liveness answers (and readiness says why not) while NATS is still unreachable
+    // and while the service's init hooks run.
+    const http = new ObservabilityHttpServer(health, metrics, name);
+    try {
+      httpPort = await http.listen(cfg.HTTP_PORT);
+    } catch (e) {
+      throw new Error(`cannot serve /healthz, /readyz, /metrics on HTTP_PORT=${cfg.HTTP_PORT}: ${(e as Error).message} (pick a free port, or 0 to turn the HTTP server off)`);
+    }
+    lifecycle.onShutdown(() => http.close());
+  }
   await app.listen();
   const extra = (await def.readyInfo?.(app, config)) ?? {};
-  logger.info({ event: READY_EVENT, ...extra }, `${def.name} ready`);
+  logger.info({ event: READY_EVENT, ...(httpPort !== undefined ? { httpPort } : {}), ...extra }, `${def.name} ready`);
   return app;
+}
+
+/**
+ * The readiness checks a service gets from its config keys. A service that registers a check of the
+ * same name (in its constructor, or later: register() replaces) has its own used instead.
+ */
+function registerDefaultChecks(
+  cfg: { REDIS_URL?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string },
+  health: HealthRegistry,
+  lifecycle: ObservabilityLifecycle,
+  tag: string,
+): void {
+  if (cfg.REDIS_URL && !health.has('redis')) {
+    const redis = redisPingCheck(cfg.REDIS_URL);
+    health.register('redis', redis.check);
+    lifecycle.onShutdown(redis.close);
+  }
+  if (cfg.DATA_DIR) health.registerIfAbsent('data-dir-writable', dataDirWritableCheck(cfg.DATA_DIR, tag));
+  if (cfg.PEER_PORT && cfg.PEER_PORT > 0) health.registerIfAbsent('peer-port', tcpListeningCheck(cfg.PEER_PORT, cfg.PEER_HOST));
 }

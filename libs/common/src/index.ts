@@ -18,4 +18,5 @@ export * from './protocol';
 export * from './storage/mapped-region';
 export * from './storage/preallocate';
 export * from './bootstrap';
+export * from './observability';
 export * from './topology';

@@ -4,6 +4,15 @@ import mmap from '@riaskov/mmap-io';
 export type MapMode = 'read' | 'write';
 
 /**
+ * mmap-io's JS wrapper replaces `sync` on the native addon's exports object when it is loaded. The
+ * addon is loaded once per process but Jest loads the wrapper once per test file, and a second load
+ * installs a broken `sync` ("raw_sync_fn_ is not a function"). Keep the first working one on the addon.
+ */
+const SYNC_KEY = '__swarmshareMsync';
+const addon = mmap as typeof mmap & { [SYNC_KEY]?: typeof mmap.sync };
+const msync: typeof mmap.sync = (addon[SYNC_KEY] ??= mmap.sync);
+
+/**
  * Map [offset, offset+length) of a file with MAP_SHARED and return a Buffer over exactly that range.
  * The chunk-store and the co-located gateway map the same file this way, so both see one page cache.
  *
@@ -36,5 +45,5 @@ export function syncRegion(view: Buffer, offset = 0, length = view.length - offs
   const whole = Buffer.from(view.buffer, 0, view.buffer.byteLength);
   const start = view.byteOffset + offset;
   const alignedStart = start - (start % mmap.PAGESIZE);
-  mmap.sync(whole, alignedStart, start + length - alignedStart, true, false);
+  msync(whole, alignedStart, start + length - alignedStart, true, false);
 }

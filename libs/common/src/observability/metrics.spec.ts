@@ -1,0 +1,74 @@
+import { Metrics, METRIC_NAMES } from './metrics';
+
+/** The value of the one sample of `name` whose labels are exactly `labels` (label order does not matter). */
+function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m || m[1] !== name) continue;
+    const got: Record<string, string> = {};
+    for (const pair of (m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []) {
+      const i = pair.indexOf('=');
+      got[pair.slice(0, i)] = pair.slice(i + 2, -1);
+    }
+    const keys = Object.keys(labels);
+    if (Object.keys(got).length === keys.length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
+  }
+  return undefined;
+}
+
+describe('Metrics', () => {
+  it('exports every shared metric with the service and node labels, plus the default process metrics', async () => {
+    const m = new Metrics({ service: 'peer-gateway', nodeId: 'a' });
+    m.peerBytesSent.inc({ peer: 'b' }, 1024);
+    m.peerBytesReceived.inc({ peer: 'c' }, 2048);
+    m.chunksVerified.inc(3);
+    m.chunksRejected.inc();
+    m.natsReconnects.inc();
+    m.natsConnected.set(1);
+    m.observeNats('swarm.tracker.file.list', 'request', 'ok', 0.004);
+    m.observeNats('swarm.tracker.file.get', 'request', 'NOT_FOUND', 0.002);
+    const text = await m.text();
+    for (const name of Object.values(METRIC_NAMES)) expect(text).toContain(`# TYPE ${name} `);
+    const l = { service: 'peer-gateway', node: 'a' };
+    expect(sample(text, 'swarmshare_peer_bytes_sent_total', { ...l, peer: 'b' })).toBe(1024);
+    expect(sample(text, 'swarmshare_peer_bytes_received_total', { ...l, peer: 'c' })).toBe(2048);
+    expect(sample(text, 'swarmshare_chunks_verified_total', l)).toBe(3);
+    expect(sample(text, 'swarmshare_chunks_rejected_total', l)).toBe(1);
+    expect(sample(text, 'swarmshare_nats_reconnects_total', l)).toBe(1);
+    expect(sample(text, 'swarmshare_nats_connected', l)).toBe(1);
+    expect(sample(text, 'swarmshare_nats_requests_total', { ...l, subject: 'swarm.tracker.file.get', kind: 'request', outcome: 'NOT_FOUND' })).toBe(1);
+    const list = { ...l, subject: 'swarm.tracker.file.list', kind: 'request', outcome: 'ok' };
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_bucket', { ...list, le: '0.0025' })).toBe(0);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_bucket', { ...list, le: '0.005' })).toBe(1);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_count', list)).toBe(1);
+    expect(text).toMatch(/^process_cpu_user_seconds_total\{/m);
+    expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{/m);
+    expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/);
+  });
+
+  it('counts a transfer as active until it ends, once, per direction', async () => {
+    const m = new Metrics({ defaultMetrics: false });
+    const d1 = m.trackTransfer('download');
+    const d2 = m.trackTransfer('download');
+    const u1 = m.trackTransfer('upload');
+    const value = async (direction: string) => (await m.activeTransfers.get()).values.find((v) => v.labels.direction === direction)?.value;
+    expect(await value('download')).toBe(2);
+    expect(await value('upload')).toBe(1);
+    d1();
+    d1();
+    u1();
+    expect(await value('download')).toBe(1);
+    expect(await value('upload')).toBe(0);
+    d2();
+    expect(await value('download')).toBe(0);
+  });
+
+  it('keeps instances apart (each has its own registry)', async () => {
+    const a = new Metrics({ defaultMetrics: false });
+    const b = new Metrics({ defaultMetrics: false });
+    a.chunksVerified.inc(5);
+    expect(await b.text()).toMatch(/^swarmshare_chunks_verified_total 0$/m);
+    expect(await a.text()).toMatch(/^swarmshare_chunks_verified_total 5$/m);
+    expect(await b.text()).not.toContain('process_cpu');
+  });
+});

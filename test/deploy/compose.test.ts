@@ -1,0 +1,233 @@
+/**
+ * docker-compose.yml, as `docker-compose config` resolves it (anchors, defaults), checked against
+ * the service config schemas, topology.ts, the Dockerfile and the routes the services serve.
+ * Nothing here runs a container.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { OBSERVABILITY_ROUTES } from '@swarmshare/common';
+import {
+  DEPLOYMENT_EXTRAS,
+  defaultedKeys,
+  readRepoFile,
+  requiredKeys,
+  type Role,
+  ROLES,
+  schemaKeys,
+  topologyEnv,
+  topologyKeys,
+  validateEnv,
+} from './deploy-model';
+import { REPO } from './helpers';
+
+interface ComposeService {
+  image?: string;
+  build?: unknown;
+  command?: string[] | string;
+  entrypoint?: string[] | string;
+  environment?: Record<string, string | number | null> | string[];
+  volumes?: Array<string | { type?: string; source?: string; target: string; read_only?: boolean }>;
+  healthcheck?: { test?: string[] | string; disable?: boolean };
+  depends_on?: Record<string, { condition?: string }> | string[];
+  restart?: string;
+  profiles?: string[];
+}
+
+/** `docker-compose config` (the Debian package scripts/setup.sh installs), or `docker compose config`. */
+function composeConfig(): { services: Record<string, ComposeService>; volumes?: Record<string, unknown> } {
+  const env = { ...process.env, COMPOSE_PROJECT_NAME: 'swarmshare' };
+  const attempts: Array<[string, string[]]> = [
+    ['docker-compose', ['--profile', 'cli', 'config']],
+    ['docker', ['compose', '--profile', 'cli', 'config']],
+  ];
+  const errors: string[] = [];
+  for (const [bin, args] of attempts) {
+    const r = spawnSync(bin, args, { cwd: REPO, env, encoding: 'utf8' });
+    if (r.status === 0) return parse(r.stdout);
+    errors.push(`${bin} ${args.join(' ')}: ${r.error ? r.error.message : r.stderr.trim()}`);
+  }
+  throw new Error(`cannot resolve docker-compose.yml; install docker-compose (\`bash scripts/setup.sh\` or apt-get install -y docker-compose):\n${errors.join('\n')}`);
+}
+
+const asList = (v: string[] | string | undefined): string[] => (v === undefined ? [] : Array.isArray(v) ? v : v.split(/\s+/).filter(Boolean));
+
+function envOf(s: ComposeService): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (Array.isArray(s.environment)) {
+    for (const kv of s.environment) {
+      const i = kv.indexOf('=');
+      out[i < 0 ? kv : kv.slice(0, i)] = i < 0 ? '' : kv.slice(i + 1);
+    }
+  } else {
+    for (const [k, v] of Object.entries(s.environment ?? {})) out[k] = v === null ? '' : String(v);
+  }
+  return out;
+}
+
+function mounts(s: ComposeService): Array<{ source: string; target: string; readOnly: boolean }> {
+  return (s.volumes ?? []).map((v) => {
+    if (typeof v === 'string') {
+      const [source, target, mode] = v.split(':');
+      return { source, target, readOnly: mode === 'ro' };
+    }
+    return { source: v.source ?? '', target: v.target, readOnly: v.read_only === true };
+  });
+}
+
+function roleOf(s: ComposeService): Role | undefined {
+  const first = asList(s.command)[0];
+  return (ROLES as string[]).includes(first) ? (first as Role) : undefined;
+}
+
+describe('docker-compose.yml', () => {
+  const config = composeConfig();
+  const services = config.services;
+  const swarm = Object.entries(services).filter(([, s]) => roleOf(s) !== undefined) as Array<[string, ComposeService]>;
+  /** Node ids from the node-<id>-store / node-<id>-gateway service pairs. */
+  const nodes = [...new Set(Object.keys(services).map((n) => /^node-([a-z0-9_-]+?)-(store|gateway)$/.exec(n)?.[1]).filter((n): n is string => !!n))].sort();
+
+  it('has nats with JetStream, redis with persistence, the tracker, nodes a, b, c as store + gateway, and the cli under a profile', () => {
+    expect(nodes).toEqual(expect.arrayContaining(['a', 'b', 'c']));
+    expect(Object.keys(services).sort()).toEqual(['cli', 'nats', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
+    const natsArgs = asList(services.nats.command);
+    expect(natsArgs.some((a) => a === '--jetstream' || a === '-js')).toBe(true);
+    const sd = natsArgs.indexOf('--store_dir');
+    expect(sd).toBeGreaterThanOrEqual(0);
+    expect(mounts(services.nats).map((m) => m.target)).toContain(natsArgs[sd + 1]);
+    const redisArgs = asList(services.redis.command);
+    expect(redisArgs.join(' ')).toMatch(/--appendonly yes/);
+    const dir = redisArgs[redisArgs.indexOf('--dir') + 1];
+    expect(mounts(services.redis).find((m) => m.target === dir)?.source).toBe('redis-data');
+    expect(roleOf(services.tracker)).toBe('tracker');
+    for (const n of nodes) {
+      expect(roleOf(services[`node-${n}-store`])).toBe('chunk-store');
+      expect(roleOf(services[`node-${n}-gateway`])).toBe('peer-gateway');
+    }
+    expect(services.cli.profiles).toEqual(['cli']);
+  });
+
+  it('gives each node\'s two containers one named volume at the same path, the same NODE_ID, and DATA_DIR = that path', () => {
+    const volumeNames = Object.keys(config.volumes ?? {});
+    for (const n of nodes) {
+      const store = services[`node-${n}-store`];
+      const gateway = services[`node-${n}-gateway`];
+      const sm = mounts(store);
+      const gm = mounts(gateway);
+      expect(sm).toHaveLength(1);
+      expect(gm).toEqual(sm);
+      expect(volumeNames).toContain(sm[0].source);
+      expect(sm[0].readOnly).toBe(false);
+      expect(envOf(store).NODE_ID).toBe(n);
+      expect(envOf(gateway).NODE_ID).toBe(n);
+      expect(envOf(store).DATA_DIR).toBe(sm[0].target);
+      expect(envOf(gateway).DATA_DIR).toBe(sm[0].target);
+    }
+    const sources = nodes.map((n) => mounts(services[`node-${n}-store`])[0].source);
+    expect(new Set(sources).size).toBe(nodes.length);
+  });
+
+  it('sets only variables a service reads, every required one, and values the service accepts', () => {
+    expect(swarm).toHaveLength(1 + 2 * nodes.length);
+    for (const [name, s] of swarm) {
+      const role = roleOf(s)!;
+      const env = envOf(s);
+      const known = new Set(schemaKeys(role));
+      const unknown = Object.keys(env).filter((k) => !known.has(k));
+      expect({ service: name, unknown }).toEqual({ service: name, unknown: [] });
+      const missing = requiredKeys(role).filter((k) => !(k in env));
+      expect({ service: name, missing }).toEqual({ service: name, missing: [] });
+      expect(() => validateEnv(role, env)).not.toThrow();
+    }
+  });
+
+  it('gives each service exactly the env topology.ts builds for its role (the local launcher\'s), plus LOG_LEVEL and HTTP_PORT', () => {
+    const natsUrls = new Set<string>();
+    const redisUrls = new Set<string>();
+    for (const [name, s] of swarm) {
+      const role = roleOf(s)!;
+      const env = envOf(s);
+      const extras = Object.fromEntries(Object.entries(env).filter(([k]) => (DEPLOYMENT_EXTRAS as readonly string[]).includes(k)));
+      expect({ service: name, extras: Object.keys(extras).sort() }).toEqual({ service: name, extras: [...DEPLOYMENT_EXTRAS].sort() });
+      expect({ service: name, env }).toEqual({ service: name, env: topologyEnv(role, env, extras) });
+      expect(Object.keys(env).filter((k) => !(DEPLOYMENT_EXTRAS as readonly string[]).includes(k)).sort()).toEqual(topologyKeys(role));
+      for (const k of Object.keys(extras)) expect(defaultedKeys(role)).toContain(k);
+      natsUrls.add(env.NATS_URL);
+      if (env.REDIS_URL) redisUrls.add(env.REDIS_URL);
+    }
+    expect([...natsUrls]).toEqual(['nats://nats:4222']);
+    expect([...redisUrls]).toEqual(['redis://redis:6379']);
+    expect(envOf(services.cli)).toEqual({ NATS_URL: 'nats://nats:4222' });
+  });
+
+  it('advertises each gateway at its own service name and PEER_PORT, listening on all interfaces', () => {
+    for (const n of nodes) {
+      const env = envOf(services[`node-${n}-gateway`]);
+      expect(env.ADVERTISE_ADDRESS).toBe(`node-${n}-gateway:${env.PEER_PORT}`);
+      expect(env.PEER_HOST).toBe('0.0.0.0');
+    }
+  });
+
+  it('health-checks every Swarmshare container with node and a script the image ships, on a route the services serve', () => {
+    const dockerfile = readRepoFile('Dockerfile');
+    const routes = Object.values(OBSERVABILITY_ROUTES) as string[];
+    for (const [name, s] of swarm) {
+      const test = asList(s.healthcheck?.test);
+      expect({ service: name, test: test.slice(0, 3) }).toEqual({ service: name, test: ['CMD', 'node', '/app/docker/healthcheck.js'] });
+      expect(routes).toContain(test[3]);
+      expect(Number(envOf(s).HTTP_PORT)).toBeGreaterThan(0);
+      expect(s.image).toBe(services.tracker.image);
+    }
+    // the script is in the repo and copied to /app/docker/ by the runtime stage, whose base image has node
+    expect(existsSync(join(REPO, 'docker', 'healthcheck.js'))).toBe(true);
+    const runtime = dockerfile.slice(dockerfile.lastIndexOf('\nFROM '));
+    expect(runtime).toMatch(/^\nFROM \$\{NODE_IMAGE\} AS runtime/);
+    expect(dockerfile).toMatch(/^ARG NODE_IMAGE=node:20-bookworm-slim$/m);
+    expect(runtime).toMatch(/^COPY docker\/entrypoint\.sh docker\/healthcheck\.js docker\/$/m);
+    expect(runtime).toMatch(/^WORKDIR \/app$/m);
+    expect(runtime).toMatch(/^USER 1000:1000$/m);
+  });
+
+  it('health-checks nats and redis with binaries their pinned images ship', () => {
+    // nats:*-alpine has busybox wget; redis images have redis-cli and sh
+    expect(services.nats.image).toMatch(/^nats:2\.\d+\.\d+-alpine$/);
+    expect(asList(services.nats.healthcheck?.test).slice(0, 2)).toEqual(['CMD', 'wget']);
+    expect(asList(services.nats.healthcheck?.test).join(' ')).toContain('http://127.0.0.1:8222/healthz');
+    expect(asList(services.nats.command).join(' ')).toMatch(/--http_port 8222/);
+    expect(services.redis.image).toMatch(/^redis:7\.\d+\.\d+-alpine$/);
+    expect(asList(services.redis.healthcheck?.test)[0]).toBe('CMD-SHELL');
+    expect(asList(services.redis.healthcheck?.test).slice(1).join(' ')).toMatch(/^redis-cli ping/);
+  });
+
+  it('starts in order: every dependency is waited for until healthy, every server restarts', () => {
+    for (const [name, s] of Object.entries(services)) {
+      const deps = s.depends_on ?? {};
+      expect(Array.isArray(deps)).toBe(false);
+      for (const [dep, cond] of Object.entries(deps as Record<string, { condition?: string }>)) {
+        expect({ service: name, dep, condition: cond.condition }).toEqual({ service: name, dep, condition: 'service_healthy' });
+        expect(services[dep].healthcheck?.test).toBeDefined();
+        expect(asList(services[dep].healthcheck?.test)[0]).not.toBe('NONE');
+      }
+      if (name !== 'cli') expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
+    }
+    expect(Object.keys(services.tracker.depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
+    for (const n of nodes) {
+      expect(Object.keys(services[`node-${n}-store`].depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
+      expect(Object.keys(services[`node-${n}-gateway`].depends_on ?? {}).sort()).toEqual([`node-${n}-store`, 'tracker']);
+    }
+  });
+
+  it('runs the CLI from the same image with /data (files to share) and /out (fetched files)', () => {
+    const cli = services.cli;
+    expect(cli.image).toBe(services.tracker.image);
+    expect(asList(cli.entrypoint)).toEqual(['/usr/bin/tini', '--', '/app/docker/entrypoint.sh', 'cli']);
+    const m = mounts(cli);
+    expect(m.find((x) => x.target === '/data')?.readOnly).toBe(true);
+    expect(m.find((x) => x.target === '/out')?.readOnly).toBe(false);
+    // `docker compose run --rm cli share ...` appends to the entrypoint: the script must take "cli"
+    expect(readRepoFile('docker/entrypoint.sh')).toMatch(/^\s*cli\|swarmshare\)$/m);
+    const r = execFileSync('sh', [join(REPO, 'docker', 'entrypoint.sh'), 'help'], { encoding: 'utf8' });
+    expect(r).toMatch(/tracker \| chunk-store \| peer-gateway \| cli/);
+  });
+});

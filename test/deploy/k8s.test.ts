@@ -1,0 +1,253 @@
+/**
+ * k8s/ (kustomize): every object validated against the Kubernetes schemas (kubernetes-models) with
+ * no unknown fields, container env checked against the service config schemas and topology.ts,
+ * probe paths against the routes the services serve, and the operational rules (resources,
+ * non-root security contexts, PDBs, stable peer addresses). Rendered with `kubectl kustomize` where
+ * kubectl is installed; the files the kustomization lists are loaded directly in any case.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { OBSERVABILITY_ROUTES } from '@swarmshare/common';
+import { defaultedKeys, requiredKeys, type Role, ROLES, schemaKeys, topologyEnv, topologyKeys, validateEnv } from './deploy-model';
+import {
+  type Container,
+  K8S_DIR,
+  type K8sObject,
+  KNOWN_KINDS,
+  loadListedResources,
+  modelKey,
+  podSpecOf,
+  renderWithKubectl,
+  unknownFields,
+  validateObject,
+} from './k8s-model';
+
+const listed = loadListedResources();
+const rendered = renderWithKubectl();
+const objects = rendered ?? listed;
+
+const find = (kind: string, name: string): K8sObject => {
+  const o = objects.find((x) => x.kind === kind && x.metadata.name === name);
+  if (!o) throw new Error(`k8s/ has no ${kind} ${name}`);
+  return o;
+};
+const workloads = objects.filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet');
+const configMap = find('ConfigMap', 'swarmshare-config') as K8sObject & { data: Record<string, string> };
+const secret = find('Secret', 'swarmshare-secrets') as K8sObject & { stringData?: Record<string, string>; data?: Record<string, string> };
+
+const roleOf = (c: Container): Role | undefined => ((ROLES as string[]).includes(c.args?.[0] ?? '') && c.image.split(':')[0] === 'swarmshare' ? (c.args![0] as Role) : undefined);
+
+/** A container's environment as the kubelet would give it to pod `podName`. */
+function resolveEnv(c: Container, podName: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of c.env ?? []) {
+    let v: string;
+    if (e.value !== undefined) v = e.value.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (m, name: string) => env[name] ?? m);
+    else if (e.valueFrom?.fieldRef) {
+      if (e.valueFrom.fieldRef.fieldPath !== 'metadata.name') throw new Error(`${c.name}: ${e.name} uses fieldRef ${e.valueFrom.fieldRef.fieldPath}`);
+      v = podName;
+    } else if (e.valueFrom?.configMapKeyRef) {
+      const ref = e.valueFrom.configMapKeyRef;
+      if (ref.name !== configMap.metadata.name || !(ref.key in configMap.data)) throw new Error(`${c.name}: ${e.name} refers to missing ConfigMap key ${ref.name}/${ref.key}`);
+      v = configMap.data[ref.key];
+    } else if (e.valueFrom?.secretKeyRef) {
+      const ref = e.valueFrom.secretKeyRef;
+      const raw = secret.stringData?.[ref.key] ?? (secret.data?.[ref.key] !== undefined ? Buffer.from(secret.data[ref.key], 'base64').toString('utf8') : undefined);
+      if (ref.name !== secret.metadata.name || raw === undefined) throw new Error(`${c.name}: ${e.name} refers to missing Secret key ${ref.name}/${ref.key}`);
+      v = raw;
+    } else throw new Error(`${c.name}: ${e.name} has no value`);
+    env[e.name] = v;
+  }
+  return env;
+}
+
+function podNameOf(w: K8sObject): string {
+  return w.kind === 'StatefulSet' ? `${w.metadata.name}-0` : `${w.metadata.name}-7d4b9c8f6d-x2x7q`;
+}
+
+function portNumber(c: Container, port: number | string): number | undefined {
+  return typeof port === 'number' ? port : c.ports?.find((p) => p.name === port)?.containerPort;
+}
+
+const matches = (selector: Record<string, string>, labels: Record<string, string> = {}) => Object.entries(selector).every(([k, v]) => labels[k] === v);
+
+const swarmContainers = workloads.flatMap((w) => podSpecOf(w)!.containers.filter((c) => roleOf(c)).map((c) => ({ w, c, role: roleOf(c)! })));
+
+describe('k8s/ (kustomize)', () => {
+  it('lists every manifest in kustomization.yaml, and kustomize renders exactly those objects', () => {
+    const files = readdirSync(K8S_DIR).filter((f) => /\.ya?ml$/.test(f) && f !== 'kustomization.yaml').sort();
+    const ids = (os: K8sObject[]) => os.map((o) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`).sort();
+    expect(listed.length).toBeGreaterThan(10);
+    const { resources } = parse(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as { resources: string[] };
+    expect([...resources].sort()).toEqual(files);
+    if (rendered) {
+      expect(ids(rendered)).toEqual(ids(listed));
+      const images = (os: K8sObject[]) => os.flatMap((o) => podSpecOf(o)?.containers.map((c) => `${o.metadata.name}/${c.name}=${c.image}`) ?? []).sort();
+      expect(images(rendered)).toEqual(images(listed));
+    }
+  });
+
+  it('validates every object against its Kubernetes schema, with no unknown fields, all in the swarmshare namespace', () => {
+    for (const o of objects) {
+      expect(KNOWN_KINDS).toContain(modelKey(o));
+      expect(() => validateObject(o)).not.toThrow();
+      if (o.kind !== 'Namespace') expect(`${o.kind}/${o.metadata.name}: ${o.metadata.namespace}`).toBe(`${o.kind}/${o.metadata.name}: swarmshare`);
+    }
+    expect(find('Namespace', 'swarmshare').kind).toBe('Namespace');
+    expect(unknownFields(objects)).toEqual([]);
+  });
+
+  it('catches a schema violation and a misspelt field (the checks above can fail)', () => {
+    const tracker = JSON.parse(JSON.stringify(find('Deployment', 'swarmshare-tracker'))) as K8sObject;
+    const c = podSpecOf(tracker)!.containers[0] as Container & Record<string, unknown>;
+    c.ports = [{ name: 'http', containerPort: 'eight' as unknown as number }];
+    expect(() => validateObject(tracker)).toThrow(/containerPort must be integer/);
+    c.ports = [{ name: 'http', containerPort: 8080 }];
+    c.readinesProbe = c.readinessProbe;
+    expect(unknownFields([tracker])).toEqual(['Deployment/swarmshare-tracker.spec.template.spec.containers[0].readinesProbe']);
+  });
+
+  it('runs NATS as a 3-server JetStream cluster and Redis with an append-only file on a PVC', () => {
+    const nats = find('StatefulSet', 'swarmshare-nats') as K8sObject & { spec: { replicas: number; serviceName: string; volumeClaimTemplates: Array<{ metadata: { name: string } }> } };
+    expect(nats.spec.replicas).toBe(3);
+    const conf = (find('ConfigMap', 'swarmshare-nats-config') as K8sObject & { data: Record<string, string> }).data['nats.conf'];
+    expect(conf).toMatch(/jetstream \{\s*store_dir: \/data\/jetstream/);
+    for (let i = 0; i < 3; i++) expect(conf).toContain(`nats://swarmshare-nats-${i}.${nats.spec.serviceName}:6222`);
+    expect(find('Service', nats.spec.serviceName).spec).toMatchObject({ clusterIP: 'None' });
+    const natsContainer = podSpecOf(nats)!.containers[0];
+    expect(natsContainer.volumeMounts).toContainEqual({ name: nats.spec.volumeClaimTemplates[0].metadata.name, mountPath: '/data' });
+    const secretNats = secret.stringData?.NATS_URL ?? '';
+    expect(secretNats).toMatch(/^nats:\/\/swarmshare-nats:4222$/);
+    expect(find('Service', 'swarmshare-nats').spec).toMatchObject({ ports: [{ port: 4222 }] });
+
+    const redis = find('StatefulSet', 'swarmshare-redis') as K8sObject & { spec: { volumeClaimTemplates: Array<{ metadata: { name: string } }> } };
+    const rc = podSpecOf(redis)!.containers[0];
+    const args = (rc.args ?? []).join(' ');
+    expect(args).toMatch(/--appendonly yes/);
+    expect(args).toMatch(/--requirepass \$\(REDIS_PASSWORD\)/);
+    const dir = rc.args![rc.args!.indexOf('--dir') + 1];
+    expect(rc.volumeMounts).toContainEqual({ name: redis.spec.volumeClaimTemplates[0].metadata.name, mountPath: dir });
+    const url = new URL(secret.stringData!.REDIS_URL);
+    expect(decodeURIComponent(url.password)).toBe(secret.stringData!.REDIS_PASSWORD);
+    expect(`${url.hostname}:${url.port}`).toBe('swarmshare-redis:6379');
+    expect(find('Service', 'swarmshare-redis').metadata.name).toBe('swarmshare-redis');
+  });
+
+  it('runs 2 tracker replicas and a node StatefulSet whose pods hold a chunk-store and a peer-gateway', () => {
+    const tracker = find('Deployment', 'swarmshare-tracker') as K8sObject & { spec: { replicas: number } };
+    expect(tracker.spec.replicas).toBe(2);
+    expect(podSpecOf(tracker)!.containers.map((c) => roleOf(c))).toEqual(['tracker']);
+    const node = find('StatefulSet', 'swarmshare-node');
+    expect(podSpecOf(node)!.containers.map((c) => roleOf(c))).toEqual(['chunk-store', 'peer-gateway']);
+    expect(swarmContainers.map((x) => x.role).sort()).toEqual(['chunk-store', 'peer-gateway', 'tracker']);
+  });
+
+  it('sets only variables each service reads, every required one, values it accepts, and the env topology.ts builds for its role', () => {
+    const used = new Set<string>();
+    for (const { w, c, role } of swarmContainers) {
+      const where = `${w.metadata.name}/${c.name}`;
+      expect({ where, envFrom: c.envFrom }).toEqual({ where, envFrom: undefined });
+      const names = (c.env ?? []).map((e) => e.name);
+      expect({ where, duplicates: names.filter((n, i) => names.indexOf(n) !== i) }).toEqual({ where, duplicates: [] });
+      const known = new Set(schemaKeys(role));
+      expect({ where, unknown: names.filter((n) => !known.has(n)) }).toEqual({ where, unknown: [] });
+      expect({ where, missing: requiredKeys(role).filter((k) => !names.includes(k)) }).toEqual({ where, missing: [] });
+      const env = resolveEnv(c, podNameOf(w));
+      expect(() => validateEnv(role, env)).not.toThrow();
+      const topo = new Set(topologyKeys(role));
+      expect({ where, missing: [...topo].filter((k) => !(k in env)) }).toEqual({ where, missing: [] });
+      const extras = Object.fromEntries(Object.entries(env).filter(([k]) => !topo.has(k)));
+      for (const k of Object.keys(extras)) expect(defaultedKeys(role)).toContain(k);
+      expect({ where, env }).toEqual({ where, env: topologyEnv(role, env, extras) });
+      for (const e of c.env ?? []) if (e.valueFrom?.configMapKeyRef) used.add(e.valueFrom.configMapKeyRef.key);
+    }
+    // no setting in the ConfigMap that no container reads
+    expect(Object.keys(configMap.data).filter((k) => !used.has(k))).toEqual([]);
+  });
+
+  it('gives both containers of a node pod one volume at one path, the pod name as NODE_ID, and a stable peer address', () => {
+    const node = find('StatefulSet', 'swarmshare-node') as K8sObject & {
+      spec: { serviceName: string; volumeClaimTemplates: Array<{ metadata: { name: string } }>; template: { metadata: { labels: Record<string, string> } } };
+    };
+    const [store, gateway] = podSpecOf(node)!.containers;
+    const pod = podNameOf(node);
+    const se = resolveEnv(store, pod);
+    const ge = resolveEnv(gateway, pod);
+    const idRef = (c: Container) => c.env!.find((e) => e.name === 'NODE_ID')!.valueFrom?.fieldRef?.fieldPath;
+    expect(idRef(store)).toBe('metadata.name');
+    expect(idRef(gateway)).toBe('metadata.name');
+    expect(se.NODE_ID).toBe(ge.NODE_ID);
+    const claim = node.spec.volumeClaimTemplates[0].metadata.name;
+    const mountOf = (c: Container) => c.volumeMounts!.find((m) => m.name === claim);
+    expect(mountOf(store)?.mountPath).toBe(se.DATA_DIR);
+    expect(mountOf(gateway)?.mountPath).toBe(ge.DATA_DIR);
+    expect(se.DATA_DIR).toBe(ge.DATA_DIR);
+    expect(mountOf(store)?.readOnly).toBeUndefined();
+    expect(mountOf(gateway)?.readOnly).toBeUndefined();
+
+    expect(ge.ADVERTISE_ADDRESS).toBe(`${pod}.${node.spec.serviceName}:${ge.PEER_PORT}`);
+    expect(ge.PEER_HOST).toBe('0.0.0.0');
+    const headless = find('Service', node.spec.serviceName) as K8sObject & { spec: { clusterIP: string; publishNotReadyAddresses?: boolean; selector: Record<string, string>; ports: Array<{ port: number; targetPort: string | number }> } };
+    expect(headless.spec.clusterIP).toBe('None');
+    expect(headless.spec.publishNotReadyAddresses).toBe(true);
+    expect(matches(headless.spec.selector, node.spec.template.metadata.labels)).toBe(true);
+    expect(headless.spec.ports.map((p) => p.port)).toContain(Number(ge.PEER_PORT));
+    expect(portNumber(gateway, headless.spec.ports[0].targetPort)).toBe(Number(ge.PEER_PORT));
+    // one network namespace per pod: the two HTTP servers need their own ports
+    expect(se.HTTP_PORT).not.toBe(ge.HTTP_PORT);
+  });
+
+  it('probes readiness on /readyz and liveness on /healthz, on the port each service serves them', () => {
+    for (const { w, c } of swarmContainers) {
+      const where = `${w.metadata.name}/${c.name}`;
+      const env = resolveEnv(c, podNameOf(w));
+      const httpPort = Number(env.HTTP_PORT);
+      expect(httpPort).toBeGreaterThan(0);
+      expect({ where, readiness: c.readinessProbe?.httpGet?.path }).toEqual({ where, readiness: OBSERVABILITY_ROUTES.readiness });
+      expect({ where, liveness: c.livenessProbe?.httpGet?.path }).toEqual({ where, liveness: OBSERVABILITY_ROUTES.liveness });
+      for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
+        if (!probe) continue;
+        expect(Object.values(OBSERVABILITY_ROUTES) as string[]).toContain(probe.httpGet!.path);
+        expect({ where, port: portNumber(c, probe.httpGet!.port) }).toEqual({ where, port: httpPort });
+      }
+    }
+    // NATS and Redis have probes of their own
+    for (const w of workloads) for (const c of podSpecOf(w)!.containers) expect({ c: c.name, r: !!c.readinessProbe, l: !!c.livenessProbe }).toEqual({ c: c.name, r: true, l: true });
+  });
+
+  it('gives every container resource requests and limits, and a non-root, read-only, capability-free security context', () => {
+    for (const w of workloads) {
+      const pod = podSpecOf(w)!;
+      const psc = pod.securityContext ?? {};
+      expect({ w: w.metadata.name, runAsNonRoot: psc.runAsNonRoot }).toEqual({ w: w.metadata.name, runAsNonRoot: true });
+      expect(psc.runAsUser).toBeGreaterThan(0);
+      expect(psc.seccompProfile).toEqual({ type: 'RuntimeDefault' });
+      for (const c of pod.containers) {
+        const where = `${w.metadata.name}/${c.name}`;
+        for (const k of ['requests', 'limits'] as const) {
+          expect({ where, k, cpu: !!c.resources?.[k]?.cpu, memory: !!c.resources?.[k]?.memory }).toEqual({ where, k, cpu: true, memory: true });
+        }
+        const sc = c.securityContext ?? {};
+        expect({ where, sc: { runAsNonRoot: sc.runAsNonRoot, allowPrivilegeEscalation: sc.allowPrivilegeEscalation, readOnlyRootFilesystem: sc.readOnlyRootFilesystem, drop: sc.capabilities?.drop, add: sc.capabilities?.add } }).toEqual({
+          where,
+          sc: { runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, drop: ['ALL'], add: undefined },
+        });
+        expect(sc.privileged).toBeUndefined();
+      }
+    }
+  });
+
+  it('has a PodDisruptionBudget for the tracker, the nodes and NATS, each selecting its pods', () => {
+    const pdbs = objects.filter((o) => o.kind === 'PodDisruptionBudget') as Array<K8sObject & { spec: { selector: { matchLabels: Record<string, string> }; minAvailable?: number; maxUnavailable?: number } }>;
+    for (const [kind, name] of [['Deployment', 'swarmshare-tracker'], ['StatefulSet', 'swarmshare-node'], ['StatefulSet', 'swarmshare-nats']] as const) {
+      const w = find(kind, name) as K8sObject & { spec: { replicas: number; template: { metadata: { labels: Record<string, string> } } } };
+      const covering = pdbs.filter((p) => matches(p.spec.selector.matchLabels, w.spec.template.metadata.labels));
+      expect({ name, pdbs: covering.length }).toEqual({ name, pdbs: 1 });
+      const allowed = covering[0].spec.maxUnavailable ?? w.spec.replicas - (covering[0].spec.minAvailable ?? 0);
+      // the budget lets at least one pod go (drains finish) and keeps at least one running
+      expect(allowed).toBeGreaterThanOrEqual(1);
+      expect(allowed).toBeLessThan(w.spec.replicas);
+    }
+  });
+});

@@ -1,0 +1,92 @@
+import pino from 'pino';
+import { Bitfield, computeFileId, type Lease, sha256Hex } from '@swarmshare/common';
+import type { ChunkIndexRepository } from './chunk-index.repository';
+import { ChunkStoreService } from './chunk-store.service';
+import type { EventPublisher } from './event-publisher';
+import type { FileRecordRepository } from './file-record.repository';
+import type { IndexRebuilder } from './index-rebuilder';
+import { KeyedMutex } from './keyed-mutex';
+import type { LeaseRepository } from './lease.repository';
+import type { MappingRegistry } from './mapping-registry';
+
+/** The close path with every repository mocked: what happens, and in which order. */
+const K64 = 64 * 1024;
+const chunk = Buffer.alloc(K64, 3);
+const hash = sha256Hex(chunk);
+const fileId = computeFileId(2 * K64, K64, [hash, hash]);
+
+function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
+  const calls: string[] = [];
+  const bits = new Bitfield(2);
+  for (const i of opts.bitsBefore ?? []) bits.set(i);
+  const lease: Lease = { leaseId: 'L', fileId, index: 1, mode: 'write', path: '/d/files/x/data', offset: K64, length: K64, expiresAt: 1_000 };
+  const record = (name: string, value?: unknown) => jest.fn(async () => (calls.push(name), value));
+  const after = new Bitfield(2);
+  for (const i of [...(opts.bitsBefore ?? []), 1]) after.set(i);
+  const deps = {
+    disk: { setBit: record('disk.setBit', { changed: true, bits: after }), dataPath: () => lease.path } as unknown as FileRecordRepository,
+    index: {
+      getFile: jest.fn(async () => ({ fileId, name: 'f', size: 2 * K64, chunkSize: K64, chunkCount: 2, bits })),
+      chunkHash: jest.fn(async () => hash),
+      setBit: record('index.setBit', true),
+    } as unknown as ChunkIndexRepository,
+    leases: {
+      claim: record('leases.claim', { state: 'open', lease }),
+      ownsLock: record('leases.ownsLock', true),
+      unlock: record('leases.unlock'),
+    } as unknown as LeaseRepository,
+    maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)), sync: jest.fn(() => calls.push('maps.sync')) } as unknown as MappingRegistry,
+    events: {
+      chunkStored: jest.fn(() => calls.push('events.chunkStored')),
+      fileCompleted: jest.fn(() => calls.push('events.fileCompleted')),
+    } as EventPublisher,
+    rebuilder: { rebuild: jest.fn(), ensure: jest.fn(), stop: jest.fn() } as unknown as IndexRebuilder,
+    fileLocks: new KeyedMutex(),
+    logger: pino({ level: 'silent' }),
+    now: () => opts.now ?? 500,
+  };
+  const store = new ChunkStoreService({ nodeId: 'n1', capacity: 0, leaseTtlMs: 1000 }, deps);
+  return { store, calls, deps };
+}
+
+describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
+  test('verified write: bit on disk, then in the index, then the lock goes, then the events', async () => {
+    const { store, calls } = setup({ region: Buffer.from(chunk), bitsBefore: [0] });
+    await expect(store.chunkClose('L', K64)).resolves.toEqual({ leaseId: 'L', fileId, index: 1, available: true, fileComplete: true });
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'maps.sync', 'disk.setBit', 'index.setBit', 'leases.unlock', 'events.chunkStored', 'events.fileCompleted']);
+  });
+
+  test('hash mismatch: nothing persisted, lock released, no event', async () => {
+    const region = Buffer.from(chunk);
+    region[0] ^= 1;
+    const { store, calls } = setup({ region });
+    await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'maps.sync', 'leases.unlock']);
+  });
+
+  test('wrong length: not even mapped, lock released', async () => {
+    const { store, calls } = setup({ region: Buffer.from(chunk) });
+    await expect(store.chunkClose('L', K64 - 1)).rejects.toMatchObject({ code: 'BAD_LENGTH' });
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'leases.unlock']);
+  });
+
+  test('past expiresAt: LEASE_EXPIRED and the lock is released', async () => {
+    const { store, calls } = setup({ region: Buffer.from(chunk), now: 1_001 });
+    await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'LEASE_EXPIRED' });
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'leases.unlock']);
+  });
+
+  test('the file stays partial: chunk.stored only', async () => {
+    const { store, calls } = setup({ region: Buffer.from(chunk) });
+    await expect(store.chunkClose('L')).resolves.toMatchObject({ fileComplete: false });
+    expect(calls.filter((c) => c.startsWith('events.'))).toEqual(['events.chunkStored']);
+  });
+
+  test('an index that lost the file triggers a rebuild; the close still succeeds', async () => {
+    const { store, deps } = setup({ region: Buffer.from(chunk) });
+    (deps.index.setBit as jest.Mock).mockResolvedValue(false);
+    (deps.rebuilder.rebuild as jest.Mock).mockResolvedValue({ files: 1, skipped: 0, removed: 0 });
+    await expect(store.chunkClose('L')).resolves.toMatchObject({ available: true });
+    expect(deps.rebuilder.rebuild).toHaveBeenCalled();
+  });
+});

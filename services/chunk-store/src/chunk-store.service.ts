@@ -1,0 +1,356 @@
+import { randomBytes } from 'node:crypto';
+import {
+  Bitfield,
+  type CloseReply,
+  chunkLength,
+  formatBytes,
+  type HaveReply,
+  type Lease,
+  type LeaseMode,
+  type Logger,
+  type Manifest,
+  ManifestSchema,
+  manifestIsConsistent,
+  parseOrThrow,
+  sha256Hex,
+  type StoreStats,
+  SwarmError,
+  type TFileDef,
+} from '@swarmshare/common';
+import type { ChunkIndexRepository, IndexedFile, IndexedFileWithBits } from './chunk-index.repository';
+import type { EventPublisher } from './event-publisher';
+import { CorruptRecordError, type FileRecordRepository } from './file-record.repository';
+import type { IndexRebuilder, RebuildResult } from './index-rebuilder';
+import type { KeyedMutex } from './keyed-mutex';
+import type { LeaseRepository } from './lease.repository';
+import type { MappingRegistry } from './mapping-registry';
+
+export interface ChunkStoreOptions {
+  nodeId: string;
+  /** Bytes offered for chunk data; 0 = whatever the disk has free. */
+  capacity: number;
+  leaseTtlMs: number;
+  /** How long a lease record outlives its expiry, so a late close hears LEASE_EXPIRED (not UNKNOWN). */
+  leaseKeepMs?: number;
+  /** How long a closed lease is remembered, so a second close hears LEASE_CLOSED. */
+  tombstoneMs?: number;
+  /** How often to check that Redis still holds the index. */
+  indexCheckIntervalMs?: number;
+}
+
+export interface ChunkStoreDeps {
+  disk: FileRecordRepository;
+  index: ChunkIndexRepository;
+  leases: LeaseRepository;
+  maps: MappingRegistry;
+  events: EventPublisher;
+  rebuilder: IndexRebuilder;
+  fileLocks: KeyedMutex;
+  logger: Logger;
+  now?: () => number;
+}
+
+const CREATE_LOCK = '\0create';
+
+/**
+ * The seed's file side: files, chunk leases over memory-mapped regions, verification on close,
+ * the have-bitfield and the tfile_def list. All I/O sits in the injected repositories.
+ */
+export class ChunkStoreService {
+  private closed = false;
+  private readonly now: () => number;
+  private readonly leaseKeepMs: number;
+  private readonly tombstoneMs: number;
+
+  constructor(
+    private readonly opts: ChunkStoreOptions,
+    private readonly deps: ChunkStoreDeps,
+  ) {
+    this.now = deps.now ?? Date.now;
+    this.leaseKeepMs = opts.leaseKeepMs ?? 10 * 60_000;
+    this.tombstoneMs = opts.tombstoneMs ?? 10 * 60_000;
+  }
+
+  get nodeId(): string {
+    return this.opts.nodeId;
+  }
+
+  /** Rebuild the index from disk and start watching Redis for lost data. */
+  async start(): Promise<RebuildResult> {
+    await this.deps.disk.init();
+    const result = await this.deps.rebuilder.rebuild('start-up');
+    this.deps.rebuilder.watch(this.opts.indexCheckIntervalMs ?? 5000);
+    return result;
+  }
+
+  /** Check that Redis still holds the index (e.g. after a reconnect) and rebuild it if not. */
+  checkIndex(): Promise<void> {
+    return this.deps.rebuilder.ensure();
+  }
+
+  async createFile(input: Manifest): Promise<TFileDef> {
+    this.assertOpen();
+    const manifest = parseOrThrow(ManifestSchema, input, 'manifest');
+    if (!manifestIsConsistent(manifest)) {
+      throw new SwarmError('BAD_REQUEST', `manifest of "${manifest.name}" is inconsistent: its file id does not match its size, chunk size and chunk hashes`);
+    }
+    const { fileLocks, disk, index } = this.deps;
+    // Creates are serialised so two of them cannot both pass the space check. The lookups here may
+    // trigger a rebuild, which takes per-file locks, so only the writes run under the file's lock.
+    const created = await fileLocks.run(CREATE_LOCK, async () => {
+      const existing = await this.find(manifest.fileId);
+      if (existing) return { def: toDef(existing, existing.bits.count()), created: false };
+      const { free } = await this.stats();
+      if (manifest.size > free) {
+        throw new SwarmError(
+          'NO_SPACE',
+          `"${manifest.name}" needs ${formatBytes(manifest.size)} but this store has ${formatBytes(free)} free: free space or raise STORE_CAPACITY`,
+        );
+      }
+      await fileLocks.run(manifest.fileId, async () => {
+        await disk.create(manifest);
+        await index.putFile(manifest, new Bitfield(manifest.hashes.length));
+      });
+      return { def: toDef(summaryOf(manifest), 0), created: true };
+    });
+    if (created.created && created.def.chunkCount === 0) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: manifest.fileId });
+    return created.def;
+  }
+
+  /** A lease for the co-located gateway, which maps the region itself. */
+  async leaseChunk(fileId: string, index: number, mode: LeaseMode): Promise<Lease> {
+    return (await this.issueLease(fileId, index, mode)).lease;
+  }
+
+  /** The seed's chunk_location(): a lease plus a Buffer over the mapped chunk (write into it, or read it). */
+  async chunkLocation(fileId: string, index: number, mode: LeaseMode): Promise<{ lease: Lease; buffer: Buffer }> {
+    const { lease, file } = await this.issueLease(fileId, index, mode);
+    try {
+      return { lease, buffer: this.view(file, lease, mode) };
+    } catch (err) {
+      await this.chunkClose(lease.leaseId, 0).catch(() => undefined);
+      throw err;
+    }
+  }
+
+  private async issueLease(fileId: string, index: number, mode: LeaseMode): Promise<{ lease: Lease; file: IndexedFile }> {
+    this.assertOpen();
+    const file = await this.lookup(fileId);
+    if (!Number.isInteger(index) || index < 0 || index >= file.chunkCount) {
+      throw new SwarmError('OUT_OF_RANGE', `chunk ${index} is out of range: file ${short(fileId)} has ${file.chunkCount} chunks`);
+    }
+    const leaseId = randomBytes(16).toString('base64url');
+    const lease: Lease = {
+      leaseId,
+      fileId,
+      index,
+      mode,
+      path: this.deps.disk.dataPath(fileId),
+      offset: index * file.chunkSize,
+      length: chunkLength(file.size, file.chunkSize, index),
+      expiresAt: this.now() + this.opts.leaseTtlMs,
+    };
+    if (mode === 'read') {
+      if (!file.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${short(fileId)} is not present on this node`);
+    } else {
+      await this.lockForWrite(file, lease);
+    }
+    try {
+      await this.deps.leases.save(lease, this.opts.leaseTtlMs + this.leaseKeepMs);
+    } catch (err) {
+      if (mode === 'write') await this.deps.leases.unlock(fileId, index, leaseId);
+      throw err;
+    }
+    return { lease, file };
+  }
+
+  /** The seed's chunk_close(): a write becomes an available chunk only once synced and verified. */
+  async chunkClose(leaseId: string, written?: number): Promise<CloseReply> {
+    this.assertOpen();
+    const claim = await this.deps.leases.claim(leaseId, this.tombstoneMs);
+    if (claim.state === 'unknown') throw new SwarmError('LEASE_UNKNOWN', `lease ${leaseId} is unknown here (never issued, or long expired)`);
+    if (claim.state === 'closed') throw new SwarmError('LEASE_CLOSED', `lease ${leaseId} is already closed`);
+    const lease = claim.lease;
+    const { leases } = this.deps;
+    if (lease.mode === 'write' && !(await leases.ownsLock(lease.fileId, lease.index, leaseId))) {
+      throw new SwarmError('LEASE_EXPIRED', `lease ${leaseId} expired: its lock on chunk ${lease.index} was released; request a new lease`);
+    }
+    if (this.now() > lease.expiresAt) {
+      if (lease.mode === 'write') await leases.unlock(lease.fileId, lease.index, leaseId);
+      throw new SwarmError('LEASE_EXPIRED', `lease ${leaseId} expired at ${new Date(lease.expiresAt).toISOString()}; request a new lease`);
+    }
+    if (lease.mode === 'read') {
+      const file = await this.lookup(lease.fileId);
+      return { leaseId, fileId: lease.fileId, index: lease.index, available: file.bits.get(lease.index), fileComplete: file.bits.isComplete() };
+    }
+    let committed: { reply: CloseReply; completed: boolean };
+    try {
+      committed = await this.commitWrite(lease, written);
+    } finally {
+      await leases.unlock(lease.fileId, lease.index, leaseId);
+    }
+    this.publish('chunkStored', { nodeId: this.nodeId, fileId: lease.fileId, index: lease.index });
+    if (committed.completed) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: lease.fileId });
+    return committed.reply;
+  }
+
+  async have(fileId: string): Promise<HaveReply> {
+    this.assertOpen();
+    const file = await this.lookup(fileId);
+    return { fileId, chunkCount: file.chunkCount, present: file.bits.count(), bitfield: file.bits.toBase64() };
+  }
+
+  /** The seed's tfile_def array. */
+  async files(): Promise<TFileDef[]> {
+    this.assertOpen();
+    await this.deps.rebuilder.ensure();
+    return (await this.deps.index.listFiles()).map((f) => toDef(f, f.present));
+  }
+
+  async manifest(fileId: string): Promise<Manifest> {
+    this.assertOpen();
+    const m = await this.deps.index.getManifest(fileId);
+    if (m) return m;
+    const rec = await this.fromDisk(fileId);
+    if (!rec) throw notFound(fileId);
+    return rec.manifest;
+  }
+
+  async stats(): Promise<StoreStats> {
+    this.assertOpen();
+    await this.deps.rebuilder.ensure();
+    const files = await this.deps.index.listFiles();
+    const used = files.reduce((n, f) => n + f.size, 0);
+    const diskFree = await this.deps.disk.diskFree();
+    // Files are preallocated, so the disk's free space already excludes them.
+    const capacity = this.opts.capacity > 0 ? this.opts.capacity : used + diskFree;
+    const free = Math.max(0, Math.min(capacity - used, diskFree));
+    return { nodeId: this.nodeId, capacity, used, free, files: files.length };
+  }
+
+  /** Sync every write mapping and drop every mapping; later calls fail with UNAVAILABLE. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.deps.rebuilder.stop();
+    this.deps.maps.closeAll();
+  }
+
+  // ---- internals ----
+
+  private async lockForWrite(file: IndexedFileWithBits, lease: Lease): Promise<void> {
+    const { fileId, index, leaseId } = lease;
+    const present = () => new SwarmError('CONFLICT', `chunk ${index} of file ${short(fileId)} is already present: it cannot be written again`);
+    if (file.bits.get(index)) throw present();
+    if (!(await this.deps.leases.tryLock(fileId, index, leaseId, this.opts.leaseTtlMs))) {
+      throw new SwarmError('LOCKED', `chunk ${index} of file ${short(fileId)} is being written by another lease; try again later`);
+    }
+    // The previous writer may have committed between our read of the bits and our lock.
+    const now = await this.lookup(fileId);
+    if (now.bits.get(index)) {
+      await this.deps.leases.unlock(fileId, index, leaseId);
+      throw present();
+    }
+  }
+
+  /** Verify and persist a written chunk; `completed` is true for the close that completed the file. */
+  private async commitWrite(lease: Lease, written: number | undefined): Promise<{ reply: CloseReply; completed: boolean }> {
+    const { fileId, index, leaseId } = lease;
+    if (written !== undefined && written !== lease.length) {
+      throw new SwarmError('BAD_LENGTH', `lease ${leaseId} covers ${lease.length} bytes of chunk ${index} but ${written} were written; the chunk stays missing`);
+    }
+    const file = await this.lookup(fileId);
+    const region = this.view(file, lease, 'write');
+    this.deps.maps.sync(region);
+    const actual = sha256Hex(region);
+    const expected = await this.expectedHash(fileId, index);
+    if (actual !== expected) {
+      throw new SwarmError(
+        'HASH_MISMATCH',
+        `chunk ${index} of file ${short(fileId)} failed verification: SHA-256 ${actual} does not match the manifest's ${expected}; the chunk stays missing: fetch it again`,
+      );
+    }
+    const { changed, bits } = await this.deps.fileLocks.run(fileId, async () => {
+      const r = await this.deps.disk.setBit(fileId, index, file.chunkCount);
+      if (!(await this.deps.index.setBit(fileId, index))) {
+        // Redis lost the index: rebuild it (the bit is already on disk, so it is not lost).
+        void this.deps.rebuilder.rebuild('index lost while storing a chunk').catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'index rebuild failed'));
+      }
+      return r;
+    });
+    const fileComplete = bits.isComplete();
+    return { reply: { leaseId, fileId, index, available: true, fileComplete }, completed: changed && fileComplete };
+  }
+
+  private view(file: IndexedFile, lease: Lease, mode: LeaseMode): Buffer {
+    return this.deps.maps.view({ ...file, path: lease.path }, lease.offset, lease.length, mode);
+  }
+
+  private async expectedHash(fileId: string, index: number): Promise<string> {
+    const h = await this.deps.index.chunkHash(fileId, index);
+    if (h) return h;
+    const rec = await this.fromDisk(fileId);
+    if (!rec) throw notFound(fileId);
+    return rec.manifest.hashes[index];
+  }
+
+  /** The index entry, or (after Redis lost it) the disk record; NOT_FOUND when neither has it. */
+  private async lookup(fileId: string): Promise<IndexedFileWithBits> {
+    const file = await this.find(fileId);
+    if (!file) throw notFound(fileId);
+    return file;
+  }
+
+  private async find(fileId: string): Promise<IndexedFileWithBits | null> {
+    const hit = await this.deps.index.getFile(fileId);
+    if (hit) return hit;
+    const rec = await this.fromDisk(fileId);
+    return rec && { ...summaryOf(rec.manifest), bits: rec.bits };
+  }
+
+  /** Disk fallback for an index miss; a hit here means Redis lost data, so re-index everything. */
+  private async fromDisk(fileId: string) {
+    let rec;
+    try {
+      rec = await this.deps.disk.load(fileId);
+    } catch (err) {
+      if (err instanceof CorruptRecordError) {
+        this.deps.logger.error({ fileId, err: err.message }, 'file record is corrupt');
+        return null;
+      }
+      throw err;
+    }
+    if (rec) await this.deps.rebuilder.rebuild(`file ${short(fileId)} is on disk but missing from the index`);
+    return rec;
+  }
+
+  private publish<K extends keyof EventPublisher>(kind: K, event: Parameters<EventPublisher[K]>[0]): void {
+    try {
+      (this.deps.events[kind] as (e: typeof event) => void)(event);
+    } catch (err) {
+      // The chunk is stored either way; consumers reconcile from have/files on their own.
+      this.deps.logger.warn({ err: (err as Error).message, kind }, 'could not publish event');
+    }
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new SwarmError('UNAVAILABLE', `chunk-store ${this.nodeId} is shutting down`);
+  }
+}
+
+function summaryOf(m: Manifest): IndexedFile {
+  return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount: m.hashes.length };
+}
+
+function toDef(f: IndexedFile, present: number): TFileDef {
+  const { fileId, name, size, chunkSize, chunkCount } = f;
+  return { fileId, name, size, chunkSize, chunkCount, chunksPresent: present, state: present === chunkCount ? 'complete' : 'partial' };
+}
+
+function notFound(fileId: string): SwarmError {
+  return new SwarmError('NOT_FOUND', `file ${short(fileId)} is not in this store`);
+}
+
+function short(fileId: string): string {
+  return fileId.slice(0, 12);
+}

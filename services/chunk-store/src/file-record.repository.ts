@@ -1,0 +1,161 @@
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { Bitfield, chunkCount, diskFree, FileIdSchema, type Manifest, ManifestSchema, manifestIsConsistent, preallocate } from '@swarmshare/common';
+
+/** A file's record on disk that cannot be trusted; start-up logs it and skips the file. */
+export class CorruptRecordError extends Error {
+  constructor(
+    readonly fileId: string,
+    reason: string,
+  ) {
+    super(`file record ${fileId} is corrupt: ${reason}`);
+    this.name = 'CorruptRecordError';
+  }
+}
+
+export interface DiskRecord {
+  manifest: Manifest;
+  bits: Bitfield;
+}
+
+/**
+ * The node's files on disk, the source of truth: DATA_DIR/files/<fileId>/{data,manifest.json,bitmap}.
+ * The manifest is written last and atomically, so its presence marks a fully created record.
+ * The bitmap holds Bitfield bytes; a bit is set only after its chunk was verified and synced.
+ */
+export class FileRecordRepository {
+  readonly root: string;
+
+  constructor(dataDir: string) {
+    this.root = join(resolve(dataDir), 'files');
+  }
+
+  async init(): Promise<void> {
+    await fs.mkdir(this.root, { recursive: true });
+  }
+
+  dir(fileId: string): string {
+    return join(this.root, fileId);
+  }
+  dataPath(fileId: string): string {
+    return join(this.dir(fileId), 'data');
+  }
+  manifestPath(fileId: string): string {
+    return join(this.dir(fileId), 'manifest.json');
+  }
+  bitmapPath(fileId: string): string {
+    return join(this.dir(fileId), 'bitmap');
+  }
+
+  /** Names of the entries under files/ (not yet validated). */
+  async listIds(): Promise<string[]> {
+    try {
+      return (await fs.readdir(this.root)).sort();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw err;
+    }
+  }
+
+  /** The record, null when there is none, CorruptRecordError when it is unusable. */
+  async load(fileId: string): Promise<DiskRecord | null> {
+    if (!FileIdSchema.safeParse(fileId).success) throw new CorruptRecordError(fileId, 'directory name is not a file id');
+    let text: string;
+    try {
+      text = await fs.readFile(this.manifestPath(fileId), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(text);
+    } catch {
+      throw new CorruptRecordError(fileId, 'manifest.json is not JSON');
+    }
+    const parsed = ManifestSchema.safeParse(json);
+    if (!parsed.success) throw new CorruptRecordError(fileId, 'manifest.json does not match the manifest schema');
+    const manifest = parsed.data;
+    if (manifest.fileId !== fileId || !manifestIsConsistent(manifest)) {
+      throw new CorruptRecordError(fileId, 'manifest does not hash to its file id');
+    }
+    const count = chunkCount(manifest.size, manifest.chunkSize);
+    let bits: Bitfield;
+    try {
+      bits = new Bitfield(count, await fs.readFile(this.bitmapPath(fileId)));
+    } catch (err) {
+      throw new CorruptRecordError(fileId, `bitmap unreadable: ${(err as Error).message}`);
+    }
+    let dataSize: number;
+    try {
+      dataSize = (await fs.stat(this.dataPath(fileId))).size;
+    } catch (err) {
+      throw new CorruptRecordError(fileId, `data file unreadable: ${(err as Error).message}`);
+    }
+    // Mapping past EOF would SIGBUS, so a short data file must never be handed out.
+    if (dataSize < manifest.size) throw new CorruptRecordError(fileId, `data file has ${dataSize} bytes, manifest says ${manifest.size}`);
+    return { manifest, bits };
+  }
+
+  /** Preallocate the data file, then write an empty bitmap, then (last) the manifest. */
+  async create(manifest: Manifest): Promise<void> {
+    const dir = this.dir(manifest.fileId);
+    await fs.mkdir(dir, { recursive: true });
+    try {
+      await preallocate(this.dataPath(manifest.fileId), manifest.size);
+      await atomicWrite(this.bitmapPath(manifest.fileId), new Bitfield(manifest.hashes.length).bytes);
+      await atomicWrite(this.manifestPath(manifest.fileId), Buffer.from(JSON.stringify(manifest)));
+    } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
+   * Persist chunk `index` as present (pwrite of its byte + fdatasync). Returns whether the bit was
+   * newly set and the whole bitfield after the change. Callers serialise calls per file.
+   */
+  async setBit(fileId: string, index: number, count: number): Promise<{ changed: boolean; bits: Bitfield }> {
+    const fh = await fs.open(this.bitmapPath(fileId), 'r+');
+    try {
+      const bits = new Bitfield(count, await fh.readFile());
+      if (bits.get(index)) return { changed: false, bits };
+      bits.set(index);
+      const at = index >> 3;
+      await fh.write(bits.bytes, at, 1, at);
+      await fh.datasync();
+      return { changed: true, bits };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  diskFree(): Promise<number> {
+    return diskFree(this.root);
+  }
+}
+
+/** tmp file + fsync + rename + fsync of the directory: readers see the old or the new content, never half. */
+export async function atomicWrite(path: string, data: Uint8Array): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const fh = await fs.open(tmp, 'w');
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  try {
+    await fs.rename(tmp, path);
+  } catch (err) {
+    await fs.rm(tmp, { force: true });
+    throw err;
+  }
+  const dh = await fs.open(dirname(path), 'r');
+  try {
+    await dh.sync();
+  } finally {
+    await dh.close();
+  }
+}

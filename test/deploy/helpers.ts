@@ -10,10 +10,13 @@ export interface HttpReply {
   body: string;
 }
 
-/** One plain HTTP GET on loopback; rejects on connection errors. */
+/**
+ * One plain HTTP GET on loopback; rejects on connection errors. A fresh connection each time
+ * (agent: false): a pooled keep-alive socket would hide whether the server still listens.
+ */
 export function httpGet(port: number, path: string, timeoutMs = 5000): Promise<HttpReply> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs }, (res) => {
+    const req = request({ host: '127.0.0.1', port, path, method: 'GET', timeout: timeoutMs, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: String(res.headers['content-type'] ?? ''), body: Buffer.concat(chunks).toString('utf8') }));

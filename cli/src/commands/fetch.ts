@@ -1,7 +1,6 @@
 import { createHash } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import {
-  chunkLength,
   DownloadProgressEventSchema,
   type DownloadStatus,
   DownloadStatusSchema,
@@ -15,9 +14,9 @@ import {
   sha256Hex,
   SwarmError,
   TrackerSubjects,
+  PeerClient,
 } from '@swarmshare/common';
 import type { CliContext } from '../context';
-import { PeerClient } from '../peer-client';
 import { progressBar } from '../progress';
 import { gatewayAddress } from './share';
 
@@ -102,7 +101,12 @@ async function exportFile(ctx: CliContext, node: string, fileId: string, output:
     const whole = createHash('sha256');
     const count = manifest.hashes.length;
     const reads: Array<Promise<Buffer>> = [];
-    const issue = (i: number) => peer.request(fileId, i, Buffer.allocUnsafe(chunkLength(manifest.size, manifest.chunkSize, i)));
+    const issue = (i: number) => {
+      const read = peer.requestChunk(manifest, i);
+      // Awaited in order below; if we stop early, the reads still ahead must not become unhandled rejections.
+      read.catch(() => undefined);
+      return read;
+    };
     for (let i = 0; i < Math.min(READS_IN_FLIGHT, count); i++) reads.push(issue(i));
     // Consume in order so the whole-file hash runs as we go; keep READS_IN_FLIGHT requests ahead.
     for (let i = 0; i < count; i++) {
@@ -120,7 +124,7 @@ async function exportFile(ctx: CliContext, node: string, fileId: string, output:
     await rm(partial, { force: true });
     throw e;
   } finally {
-    peer.close();
+    await peer.close();
   }
   await fh.close().catch(() => undefined);
   await rename(partial, output);

@@ -1,6 +1,5 @@
 import { open, stat } from 'node:fs/promises';
 import {
-  chunkLength,
   FileRecordSchema,
   formatBytes,
   GatewayInfoSchema,
@@ -11,10 +10,10 @@ import {
   NodeIdSchema,
   ChunkSizeSchema,
   parseOrThrow,
+  PeerClient,
 } from '@swarmshare/common';
 import type { CliContext } from '../context';
 import { hashFile } from '../manifest-builder';
-import { PeerClient } from '../peer-client';
 import { progressBar } from '../progress';
 
 export interface ShareOptions {
@@ -54,31 +53,21 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
 
   const peer = await PeerClient.connect(address);
+  const upload = progressBar(`to node ${o.node}`, manifest.size);
+  const fh = await open(o.file, 'r');
   try {
-    await peer.offer(manifest);
-    const upload = progressBar(`to node ${o.node}`, manifest.size);
-    const fh = await open(o.file, 'r');
-    try {
-      let next = 0;
-      let sent = 0;
-      const worker = async () => {
-        while (next < manifest.hashes.length) {
-          const index = next++;
-          const len = chunkLength(manifest.size, manifest.chunkSize, index);
-          const buf = Buffer.allocUnsafe(len);
-          const { bytesRead } = await fh.read(buf, 0, len, index * manifest.chunkSize);
-          if (bytesRead !== len) throw new SwarmError('BAD_LENGTH', `${o.file} changed while being shared`);
-          await peer.store(manifest.fileId, index, buf);
-          sent += len;
-          upload.update(sent);
-        }
-      };
-      await Promise.all(Array.from({ length: STORES_IN_FLIGHT }, worker)).finally(() => upload.stop());
-    } finally {
-      await fh.close();
-    }
+    let sent = 0;
+    const readChunk = async (index: number, length: number) => {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, index * manifest.chunkSize);
+      if (bytesRead !== length) throw new SwarmError('BAD_LENGTH', `${o.file} changed while being shared`);
+      return buf;
+    };
+    await peer.offerAndStore(manifest, readChunk, { concurrency: STORES_IN_FLIGHT, onChunk: (_i, bytes) => upload.update((sent += bytes)) });
   } finally {
-    peer.close();
+    upload.stop();
+    await fh.close();
+    await peer.close();
   }
 
   await ctx.rpc.request(

@@ -1,7 +1,7 @@
 import { resolve, sep } from 'node:path';
 import { type Lease, type Logger, SwarmError, mapRegion } from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
-import type { ReadRegion, WriteRegion } from './peer-handler';
+import type { ReadRegion, WriteRegion } from '@swarmshare/common';
 
 /**
  * Leases from the chunk-store turned into mapped regions of the shared data volume. The gateway

@@ -11,8 +11,8 @@ import {
 } from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
 import { DownloadScheduler } from './download-scheduler';
-import { PeerClosedError, PeerRequestError } from './peer-errors';
-import type { WriteRegion } from './peer-handler';
+import { PeerClosedError, PeerRequestError } from '@swarmshare/common';
+import type { WriteRegion } from '@swarmshare/common';
 import type { TrackerClient } from './tracker.client';
 
 /** What a download needs from a connection to a holder (PeerConnection provides it). */

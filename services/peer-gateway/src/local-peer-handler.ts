@@ -1,7 +1,7 @@
 import type { Manifest } from '@swarmshare/common';
 import type { ChunkRegions } from './chunk-regions';
 import type { ChunkStoreClient } from './chunk-store.client';
-import type { PeerRequestHandler, ReadRegion, WriteRegion } from './peer-handler';
+import type { PeerRequestHandler, ReadRegion, WriteRegion } from '@swarmshare/common';
 
 /** Serves peers from this node's chunk-store: the gateway's side of every request in the protocol. */
 export class LocalPeerHandler implements PeerRequestHandler {

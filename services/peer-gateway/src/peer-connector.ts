@@ -1,6 +1,6 @@
 import type { Logger } from '@swarmshare/common';
-import { type PeerConnection, connectPeer } from './peer-connection';
-import type { PeerRequestHandler } from './peer-handler';
+import { type PeerConnection, connectPeer } from '@swarmshare/common';
+import type { PeerRequestHandler } from '@swarmshare/common';
 
 export interface PeerConnectorOptions {
   nodeId: string;

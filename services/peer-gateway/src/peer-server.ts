@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Logger, MsgType, encodeControl } from '@swarmshare/common';
-import { PeerConnection } from './peer-connection';
-import type { PeerRequestHandler } from './peer-handler';
+import { PeerConnection } from '@swarmshare/common';
+import type { PeerRequestHandler } from '@swarmshare/common';
 
 export interface PeerServerOptions {
   nodeId: string;

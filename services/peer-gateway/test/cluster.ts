@@ -14,7 +14,7 @@ import {
   gatewaySubjects,
 } from '@swarmshare/common';
 import { type RunningService, startService } from '../../../test/support/services';
-import { PeerClient } from '../src/peer-client';
+import { PeerClient } from '@swarmshare/common';
 
 const ROOT = join(__dirname, '..', '..', '..');
 

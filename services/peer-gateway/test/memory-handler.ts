@@ -1,7 +1,7 @@
 import { createServer, connect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Bitfield, type Manifest, SwarmError, chunkCount, chunkLength, computeFileId, sha256Hex, MIN_CHUNK_SIZE } from '@swarmshare/common';
-import type { PeerRequestHandler, ReadRegion, WriteRegion } from '../src/peer-handler';
+import type { PeerRequestHandler, ReadRegion, WriteRegion } from '@swarmshare/common';
 
 /** A file made of random bytes, with its manifest. */
 export function makeFile(size: number, chunkSize = MIN_CHUNK_SIZE, name = 'test.bin'): { manifest: Manifest; data: Buffer; chunk(i: number): Buffer } {

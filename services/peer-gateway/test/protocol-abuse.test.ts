@@ -3,7 +3,7 @@ import type { NatsConnection } from 'nats';
 import { type Node, natsRpc, startNode, uniqueId, waitForBuilds } from './cluster';
 import { makeFile } from './memory-handler';
 import { RawPeer } from './raw-peer';
-import { PeerClient } from '../src/peer-client';
+import { PeerClient } from '@swarmshare/common';
 
 /**
  * A running gateway (from dist, with its real chunk-store) fed bad input over raw sockets. Every

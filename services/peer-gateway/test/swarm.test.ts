@@ -11,7 +11,7 @@ import {
 import type { NatsConnection } from 'nats';
 import { z } from 'zod';
 import type { RunningService } from '../../../test/support/services';
-import { PeerConnection } from '../src/peer-connection';
+import { PeerConnection } from '@swarmshare/common';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, status, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
 import { CorruptingHandler, makeFile } from './memory-handler';
 

@@ -1,4 +1,5 @@
-import { type DataSink, SwarmError } from '@swarmshare/common';
+import { SwarmError } from '../../errors';
+import type { DataSink } from '../codec';
 import type { WriteRegion } from './peer-handler';
 
 export interface StoreSinkIo {

@@ -1,29 +1,23 @@
 import { connect as netConnect, type Socket } from 'node:net';
 import type { z } from 'zod';
+import { Bitfield } from '../../bitfield';
+import { SwarmError, toErrorBody } from '../../errors';
+import { chunkLength, manifestIsConsistent } from '../../file-id';
+import type { Logger } from '../../logging';
+import type { Manifest } from '../../schemas';
+import { type DataSink, FrameDecoder, ProtocolError, encodeControl, encodeDataPrefix } from '../codec';
 import {
-  Bitfield,
   type ControlBody,
   type ControlMessage,
   type ControlSchemas,
   type ControlType,
-  type DataSink,
-  FrameDecoder,
   HANDSHAKE_TIMEOUT_MS,
-  type Logger,
   MAX_DATA_PAYLOAD,
   MAX_REQUESTS_IN_FLIGHT,
-  type Manifest,
   MsgType,
   PROTOCOL_VERSION,
-  ProtocolError,
-  SwarmError,
-  chunkLength,
   decodeDataHeader,
-  encodeControl,
-  encodeDataPrefix,
-  manifestIsConsistent,
-  toErrorBody,
-} from '@swarmshare/common';
+} from '../messages';
 import { PeerClosedError, PeerRequestError } from './peer-errors';
 import type { PeerRequestHandler, ReadRegion } from './peer-handler';
 import { StoreSink } from './store-sink';

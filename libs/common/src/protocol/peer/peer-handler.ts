@@ -1,4 +1,4 @@
-import type { Manifest } from '@swarmshare/common';
+import type { Manifest } from '../../schemas';
 
 /** A chunk mapped for reading (a read lease); release() closes the lease. */
 export interface ReadRegion {

@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { type Bitfield, type Manifest, chunkLength } from '@swarmshare/common';
+import type { Bitfield } from '../../bitfield';
+import { chunkLength } from '../../file-id';
+import type { Manifest } from '../../schemas';
 import { type Hello, type PeerConnection, connectPeer } from './peer-connection';
 
 export interface StoreOptions {

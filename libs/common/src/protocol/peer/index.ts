@@ -1,0 +1,5 @@
+export * from './peer-errors';
+export * from './peer-handler';
+export * from './store-sink';
+export * from './peer-connection';
+export * from './peer-client';

@@ -33,7 +33,7 @@ const time = (fn) => { const t = process.hrtime.bigint(); const r = fn(); return
 
   const rows = { share: [], fetch: [], cp: [] };
   for (let r = 0; r < runs; r++) {
-    const swarm = await LocalSwarm.start({ nodes: 2, dataDir: join(dir, `swarm-${r}`), logLevel: 'warn' });
+    const swarm = await LocalSwarm.start({ nodes: 2, dataDir: join(dir, `swarm-${r}`) });
     const ctx = await openContext({ nats: swarm.urls.natsUrl });
     ctx.info = () => undefined;
     ctx.out = () => undefined;
@@ -49,10 +49,10 @@ const time = (fn) => { const t = process.hrtime.bigint(); const r = fn(); return
     }
   }
   const cp = median(rows.cp);
-  const line = (name, s) => `| ${name.padEnd(38)} | ${s.toFixed(2).padStart(7)} s | ${formatBytes(size / s).padStart(10)}/s | ${(s / cp).toFixed(1).padStart(6)}x |`;
+  const line = (name, s) => `| ${name.padEnd(42)} | ${s.toFixed(2).padStart(7)} s | ${formatBytes(size / s).padStart(10)}/s | ${(s / cp).toFixed(1).padStart(6)}x |`;
   console.log(`\nshare/fetch of a ${formatBytes(size)} file, median of ${runs} runs, 2 nodes on loopback\n`);
-  console.log('| step                                   |    time   |   throughput  | vs cp  |');
-  console.log('| -------------------------------------- | --------- | ------------- | ------ |');
+  console.log('| step                                       |    time   |   throughput  | vs cp  |');
+  console.log('| ------------------------------------------ | --------- | ------------- | ------ |');
   console.log(line('share (hash + push into node a + register)', median(rows.share)));
   console.log(line('fetch (b downloads from a + export to -o)', median(rows.fetch)));
   console.log(line('cp (baseline, same file, same run)', cp));

@@ -14,7 +14,6 @@ export interface SwarmOptions {
   natsUrl?: string;
   /** Use this Redis instead of starting redis-server. */
   redisUrl?: string;
-  logLevel?: string;
   /** Extra env for every service (e.g. shorter announce intervals in tests). */
   extraEnv?: Record<string, string>;
   onStatus?: (line: string) => void;
@@ -77,8 +76,9 @@ export class LocalSwarm {
     }
   }
 
+  /** Services log to files in DATA/logs at info level: the launcher waits for their info-level ready line. */
   private common(): Record<string, string> {
-    return { LOG_LEVEL: this.opts.logLevel ?? 'info', ...(this.opts.extraEnv ?? {}) };
+    return { LOG_LEVEL: 'info', ...(this.opts.extraEnv ?? {}) };
   }
 
   async startTracker(): Promise<RunningService> {

@@ -9,6 +9,8 @@ export const ClusterFileSchema = z.object({
   pid: z.number().int(),
   startedAt: z.string(),
   nodes: z.array(z.object({ nodeId: z.string(), peerAddress: z.string(), dataDir: z.string() })),
+  /** HTTP port of /healthz, /readyz and /metrics, by process (tracker-0, a-chunk-store, a-peer-gateway, ...). */
+  httpPorts: z.record(z.string(), z.number().int()).default({}),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 

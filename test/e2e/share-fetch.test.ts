@@ -127,6 +127,12 @@ describe('swarmshare up: the embedded default', () => {
       }
       const cluster = JSON.parse(readFileSync(join(dir, 'cluster.json'), 'utf8'));
       expect(cluster.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['a', 'b']);
+      // Every process serves health and metrics, as in compose and Kubernetes.
+      expect(Object.keys(cluster.httpPorts).sort()).toEqual(['a-chunk-store', 'a-peer-gateway', 'b-chunk-store', 'b-peer-gateway', 'tracker-0']);
+      for (const port of Object.values(cluster.httpPorts) as number[]) {
+        const res = await globalThis.fetch(`http://127.0.0.1:${port}/readyz`);
+        expect(res.status).toBe(200);
+      }
       // Other commands find the swarm through --data.
       let peers = '';
       for (let i = 0; i < 50 && !/\ba\b[\s\S]*\bb\b/.test(peers); i++) {

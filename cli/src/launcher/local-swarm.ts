@@ -81,11 +81,21 @@ export class LocalSwarm {
     return { LOG_LEVEL: 'info', ...(this.opts.extraEnv ?? {}) };
   }
 
+  /** HTTP port (health, readiness, metrics) of each service, by process name. */
+  readonly httpPorts = new Map<string, number>();
+
+  /** A fixed HTTP port per process name, kept across restarts so dashboards keep working. */
+  private async httpPort(processName: string): Promise<string> {
+    if (!this.httpPorts.has(processName)) this.httpPorts.set(processName, await freePort());
+    return String(this.httpPorts.get(processName));
+  }
+
   async startTracker(): Promise<RunningService> {
     const n = this.tracker.length;
-    const t = await startService('tracker', trackerEnv(this.urls, this.common()), { logPath: join(this.dataDir, 'logs', `tracker-${n}.log`) });
+    const env = trackerEnv(this.urls, { ...this.common(), HTTP_PORT: await this.httpPort(`tracker-${n}`) });
+    const t = await startService('tracker', env, { logPath: join(this.dataDir, 'logs', `tracker-${n}.log`) });
     this.tracker.push(t);
-    this.opts.onStatus?.(`tracker         pid ${t.proc.pid}`);
+    this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics`);
     return t;
   }
 
@@ -102,12 +112,14 @@ export class LocalSwarm {
     };
     mkdirSync(spec.dataDir, { recursive: true });
     const logs = join(this.dataDir, 'logs');
-    const store = await startService('chunk-store', chunkStoreEnv(this.urls, spec, this.common()), { logPath: join(logs, `${nodeId}-chunk-store.log`) });
-    const gateway = await startService('peer-gateway', peerGatewayEnv(this.urls, spec, this.common()), { logPath: join(logs, `${nodeId}-peer-gateway.log`) });
+    const storeEnv = chunkStoreEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
+    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
+    const store = await startService('chunk-store', storeEnv, { logPath: join(logs, `${nodeId}-chunk-store.log`) });
+    const gateway = await startService('peer-gateway', gatewayEnv, { logPath: join(logs, `${nodeId}-peer-gateway.log`) });
     const node = { spec, store, gateway };
     if (existing) this.nodes[this.nodes.indexOf(existing)] = node;
     else this.nodes.push(node);
-    this.opts.onStatus?.(`node ${nodeId.padEnd(10)} peer ${spec.advertiseAddress}  data ${spec.dataDir}`);
+    this.opts.onStatus?.(`node ${nodeId.padEnd(10)} peer ${spec.advertiseAddress}  data ${spec.dataDir}  metrics :${storeEnv.HTTP_PORT} (store) :${gatewayEnv.HTTP_PORT} (gateway)`);
     return node;
   }
 
@@ -129,6 +141,7 @@ export class LocalSwarm {
       pid: process.pid,
       startedAt: new Date().toISOString(),
       nodes: this.nodes.map((n) => ({ nodeId: n.spec.nodeId, peerAddress: n.spec.advertiseAddress, dataDir: n.spec.dataDir })),
+      httpPorts: Object.fromEntries(this.httpPorts),
     };
   }
 

@@ -74,7 +74,9 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   const health = app.get(HealthRegistry);
   const metrics = app.get(Metrics);
   const lifecycle = app.get(ObservabilityLifecycle);
-  app.useGlobalInterceptors(app.get(NatsMetricsInterceptor));
+  const interceptor = app.get(NatsMetricsInterceptor);
+  interceptor.useLogger(logger);
+  app.useGlobalInterceptors(interceptor);
   const natsStatus = trackNatsStatus(app.status, health, metrics);
   lifecycle.onShutdown(() => natsStatus.unsubscribe());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);

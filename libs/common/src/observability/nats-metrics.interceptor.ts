@@ -3,15 +3,24 @@ import { PATTERN_HANDLER_METADATA, PATTERN_METADATA } from '@nestjs/microservice
 import { PatternHandler } from '@nestjs/microservices/enums/pattern-handler.enum';
 import { type Observable, tap, finalize } from 'rxjs';
 import { toErrorBody } from '../errors';
+import type { Logger } from '../logging';
 import { Metrics, type NatsHandlerKind } from './metrics';
 
 /**
  * Times every @MessagePattern / @EventPattern handler and records it in `Metrics` by subject, kind
  * and outcome ("ok" or the SwarmError code it failed with). runService installs it globally.
+ * With a logger, every handled message is also logged (failures at warn, the rest at debug) with
+ * the file id and node id from its payload, so one grep follows a file through every service.
  */
 @Injectable()
 export class NatsMetricsInterceptor implements NestInterceptor {
+  private logger?: Logger;
+
   constructor(private readonly metrics: Metrics) {}
+
+  useLogger(logger: Logger): void {
+    this.logger = logger;
+  }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
     if (context.getType() !== 'rpc') return next.handle();
@@ -19,9 +28,23 @@ export class NatsMetricsInterceptor implements NestInterceptor {
     const kind: NatsHandlerKind = Reflect.getMetadata(PATTERN_HANDLER_METADATA, context.getHandler()) === PatternHandler.EVENT ? 'event' : 'request';
     const started = process.hrtime.bigint();
     let outcome = 'ok';
+    let message: string | undefined;
     return next.handle().pipe(
-      tap({ error: (e: unknown) => (outcome = toErrorBody(e).code) }),
-      finalize(() => this.metrics.observeNats(subject, kind, outcome, Number(process.hrtime.bigint() - started) / 1e9)),
+      tap({
+        error: (e: unknown) => {
+          const body = toErrorBody(e);
+          outcome = body.code;
+          message = body.message;
+        },
+      }),
+      finalize(() => {
+        const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+        this.metrics.observeNats(subject, kind, outcome, seconds);
+        if (!this.logger) return;
+        const fields = { subject, kind, outcome, ms: Math.round(seconds * 1000), ...idsOf(context.switchToRpc().getData()) };
+        if (outcome === 'ok') this.logger.debug(fields, `${kind} ${subject}`);
+        else this.logger.warn({ ...fields, error: message }, `${kind} ${subject} failed: ${outcome}`);
+      }),
     );
   }
 }
@@ -38,4 +61,12 @@ function subjectOf(context: ExecutionContext): string {
   if (patterns.length === 1) return patterns[0];
   if (subject !== undefined && (patterns.length === 0 || patterns.includes(subject))) return subject;
   return patterns.join('|') || 'unknown';
+}
+
+/** fileId / nodeId of a payload, when it has them (the ids every log line about a file should carry). */
+function idsOf(data: unknown): { fileId?: string; peerNodeId?: string } {
+  if (!data || typeof data !== 'object') return {};
+  const d = data as { fileId?: unknown; nodeId?: unknown; manifest?: { fileId?: unknown } };
+  const fileId = typeof d.fileId === 'string' ? d.fileId : typeof d.manifest?.fileId === 'string' ? d.manifest.fileId : undefined;
+  return { ...(fileId ? { fileId } : {}), ...(typeof d.nodeId === 'string' ? { peerNodeId: d.nodeId } : {}) };
 }

@@ -8,7 +8,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
-import { OBSERVABILITY_ROUTES } from '@swarmshare/common';
+import { natsServerOptions, OBSERVABILITY_ROUTES } from '@swarmshare/common';
 import { defaultedKeys, requiredKeys, type Role, ROLES, schemaKeys, topologyEnv, topologyKeys, validateEnv } from './deploy-model';
 import {
   type Container,
@@ -117,8 +117,12 @@ describe('k8s/ (kustomize)', () => {
     expect(find('Service', nats.spec.serviceName).spec).toMatchObject({ clusterIP: 'None' });
     const natsContainer = podSpecOf(nats)!.containers[0];
     expect(natsContainer.volumeMounts).toContainEqual({ name: nats.spec.volumeClaimTemplates[0].metadata.name, mountPath: '/data' });
+    // NATS requires a password; the services' URL carries the same credentials (connect.ts takes them out of it).
+    expect(conf).toMatch(/authorization \{\s*user: \$NATS_USER\s*password: \$NATS_PASSWORD\s*\}/);
+    const natsEnv = (natsContainer.env ?? []).map((e) => e.name);
+    expect(natsEnv).toEqual(expect.arrayContaining(['NATS_USER', 'NATS_PASSWORD']));
     const secretNats = secret.stringData?.NATS_URL ?? '';
-    expect(secretNats).toMatch(/^nats:\/\/swarmshare-nats:4222$/);
+    expect(natsServerOptions(secretNats)).toEqual({ servers: ['nats://swarmshare-nats:4222'], user: secret.stringData?.NATS_USER, pass: secret.stringData?.NATS_PASSWORD });
     expect(find('Service', 'swarmshare-nats').spec).toMatchObject({ ports: [{ port: 4222 }] });
 
     const redis = find('StatefulSet', 'swarmshare-redis') as K8sObject & { spec: { volumeClaimTemplates: Array<{ metadata: { name: string } }> } };

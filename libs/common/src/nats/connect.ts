@@ -2,8 +2,43 @@ import { connect, type NatsConnection } from 'nats';
 import { Transport, type NatsOptions } from '@nestjs/microservices';
 import { PlainJsonDeserializer, PlainJsonSerializer } from './plain-json';
 
+export interface NatsServerOptions {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/**
+ * NATS_URL as nats.js wants it. nats.js ignores credentials written in a server URL, so
+ * `nats://user:pass@host:4222` (or `nats://token@host:4222`) is split into servers without them plus
+ * user/pass (or token): a Kubernetes Secret can then hold one URL with its credentials.
+ */
+export function natsServerOptions(url: string): NatsServerOptions {
+  const out: NatsServerOptions = { servers: [] };
+  for (const raw of url.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      out.servers.push(raw);
+      continue;
+    }
+    if (u.username) {
+      const user = decodeURIComponent(u.username);
+      const pass = u.password ? decodeURIComponent(u.password) : undefined;
+      if (pass !== undefined) Object.assign(out, { user, pass });
+      else out.token = user;
+      u.username = '';
+      u.password = '';
+    }
+    out.servers.push(u.toString().replace(/\/$/, ''));
+  }
+  return out;
+}
+
 export function natsServers(url: string): string[] {
-  return url.split(',').map((s) => s.trim()).filter(Boolean);
+  return natsServerOptions(url).servers;
 }
 
 /**
@@ -12,7 +47,7 @@ export function natsServers(url: string): string[] {
  */
 export function connectNats(url: string, name: string, waitOnFirstConnect = true): Promise<NatsConnection> {
   return connect({
-    servers: natsServers(url),
+    ...natsServerOptions(url),
     name,
     waitOnFirstConnect,
     maxReconnectAttempts: -1,
@@ -25,7 +60,7 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string):
   return {
     transport: Transport.NATS,
     options: {
-      servers: natsServers(url),
+      ...natsServerOptions(url),
       name,
       queue,
       waitOnFirstConnect: true,

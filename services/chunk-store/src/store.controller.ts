@@ -6,8 +6,10 @@ import {
   EmptyRequestSchema,
   FileIdRequestSchema,
   LocationRequestSchema,
+  Metrics,
   parseOrThrow,
   storeSubjects,
+  SwarmError,
 } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
 
@@ -20,7 +22,10 @@ export function createStoreController(nodeId: string): Type<unknown> {
 
   @Controller()
   class StoreController {
-    constructor(private readonly store: ChunkStoreService) {}
+    constructor(
+      private readonly store: ChunkStoreService,
+      private readonly metrics: Metrics,
+    ) {}
 
     @MessagePattern(s.create)
     create(@Payload() data: unknown) {
@@ -33,10 +38,18 @@ export function createStoreController(nodeId: string): Type<unknown> {
       return this.store.leaseChunk(fileId, index, mode);
     }
 
+    /** Counts every write close's verdict: verified, or rejected for its hash or length. */
     @MessagePattern(s.close)
-    close(@Payload() data: unknown) {
+    async close(@Payload() data: unknown) {
       const { leaseId, written } = parseOrThrow(CloseRequestSchema, data);
-      return this.store.chunkClose(leaseId, written);
+      try {
+        const reply = await this.store.chunkClose(leaseId, written);
+        if (reply.available && written !== undefined) this.metrics.chunksVerified.inc();
+        return reply;
+      } catch (e) {
+        if (e instanceof SwarmError && (e.code === 'HASH_MISMATCH' || e.code === 'BAD_LENGTH')) this.metrics.chunksRejected.inc();
+        throw e;
+      }
     }
 
     @MessagePattern(s.have)

@@ -1,5 +1,6 @@
 import { type DynamicModule, type INestMicroservice, Module } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
+import type { NatsConnection } from 'nats';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
 import { createLogger, type Logger, PinoNestLogger } from './logging';
@@ -94,6 +95,9 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     lifecycle.onShutdown(() => http.close());
   }
   await app.listen();
+  // listen() returns once the SUBs are written, not once the server has them: a request sent right
+  // after "ready" could meet "no responders". A flush (PING/PONG) proves every SUB is registered.
+  await app.unwrap<NatsConnection>().flush();
   const extra = (await def.readyInfo?.(app, config)) ?? {};
   logger.info({ event: READY_EVENT, ...(httpPort !== undefined ? { httpPort } : {}), ...extra }, `${def.name} ready`);
   return app;

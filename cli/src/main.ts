@@ -6,7 +6,8 @@ import { openContext, type GlobalOptions } from './context';
 import { up } from './commands/up';
 import { listFiles, listPeers } from './commands/views';
 import { share } from './commands/share';
-import { fetch } from './commands/fetch';
+import { fetch, parseDiscover, parsePeers } from './commands/fetch';
+import { listNeighbours } from './commands/neighbours';
 import { demo } from './commands/demo';
 
 function intOption(name: string, min: number, max: number) {
@@ -60,17 +61,36 @@ program
   .requiredOption('--node <id>', 'node that receives the file (e.g. a)')
   .option('--chunk-size <size>', 'chunk size, a multiple of 64KiB', sizeOption, DEFAULT_CHUNK_SIZE)
   .option('--name <name>', 'name to register (default: the file name)')
-  .action(withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string }) => share(ctx, { file, ...o }).then(() => undefined)));
+  .option('--replicas <n>', 'also push N copies of every chunk to the other peers with the most free space', intOption('--replicas', 1, 16))
+  .option('--alloc <sizes>', 'also push copies to these peers, at most this much each, e.g. b=64MiB,c=32MiB')
+  .option('--no-interactive', 'never ask for an allocation, even in a terminal')
+  .action(
+    withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string; replicas?: number; alloc?: string; interactive: boolean }) =>
+      share(ctx, { file, ...o, interactive: o.interactive !== false && process.stdin.isTTY === true && process.stderr.isTTY === true }).then(() => undefined),
+    ),
+  );
 
 program
   .command('fetch <fileId>')
   .description('download a file to a node from its holders, then write it to --output')
   .requiredOption('--node <id>', 'node that downloads the file (e.g. b)')
   .option('-o, --output <path>', 'where to write the file')
-  .action(withContext((ctx, fileId: string, o: { node: string; output?: string }) => fetch(ctx, { fileId, ...o }).then(() => undefined)));
+  .option('--discover <how>', 'how to find holders: tracker, flood or iterative (default: the tracker when it answers, else iterative)')
+  .option('--peers <list>', 'overlay peers host:port,... the node joins before looking')
+  .action(
+    withContext((ctx, fileId: string, o: { node: string; output?: string; discover?: string; peers?: string }) =>
+      fetch(ctx, { fileId, node: o.node, output: o.output, discover: o.discover === undefined ? undefined : parseDiscover(o.discover), peers: o.peers === undefined ? undefined : parsePeers(o.peers) }).then(
+        () => undefined,
+      ),
+    ),
+  );
 
 program.command('ls').description('list files with seeders, leechers, replicas and downloads').action(withContext(listFiles));
-program.command('peers').description('list live peers with capacity and free space').action(withContext(listPeers));
+program
+  .command('peers')
+  .description("list live peers with capacity and free space; with --node, that node's overlay neighbours")
+  .option('--node <id>', "show this node's overlay neighbours instead (works without a tracker)")
+  .action(withContext((ctx, o: { node?: string }) => (o.node ? listNeighbours(ctx, o.node) : listPeers(ctx))));
 
 program
   .command('demo')

@@ -1,5 +1,18 @@
 import { open, stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import { z } from 'zod';
 import {
+  type AllocationEntry,
+  type Candidate,
+  chunkLength,
+  CandidateSchema,
+  checkAllocation,
+  EventSubjects,
+  MAX_REPLICAS,
+  parseAllocation,
+  ReplicateProgressEventSchema,
+  type ReplicateStatus,
+  ReplicateStatusSchema,
   FileRecordSchema,
   formatBytes,
   GatewayInfoSchema,
@@ -21,6 +34,20 @@ export interface ShareOptions {
   node: string;
   chunkSize: number;
   name?: string;
+  /** Replication: N copies of every chunk over the peers with the most free space. */
+  replicas?: number;
+  /** Replication: explicit sizes, e.g. `b=64MiB,c=32MiB` (with replicas: that many copies within them). */
+  alloc?: string;
+  /** Ask for the allocation (the CLI sets it in a terminal) when no flag gives it. */
+  interactive?: boolean;
+  /** How long to wait for the replicated upload to finish. */
+  replicateTimeoutMs?: number;
+}
+
+/** The replication choice: copies per chunk and how much each peer may take. */
+interface ReplicationPlan {
+  replicas: number;
+  allocation: AllocationEntry[];
 }
 
 const STORES_IN_FLIGHT = 8;
@@ -40,7 +67,7 @@ export async function gatewayAddress(ctx: CliContext, node: string): Promise<str
  * `swarmshare share FILE --node a`: hash the file, push its chunks into node a (which verifies each
  * one), then register it with the tracker. Returns the file id (also printed last on stdout).
  */
-export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId: string; manifest: Manifest; seconds: number }> {
+export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId: string; manifest: Manifest; seconds: number; replication?: ReplicateStatus }> {
   const started = Date.now();
   parseOrThrow(ChunkSizeSchema, o.chunkSize, 'chunk size');
   const st = await stat(o.file).catch(() => {
@@ -48,9 +75,30 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   });
   if (!st.isFile()) throw new SwarmError('BAD_REQUEST', `${o.file} is not a regular file`);
   const address = await gatewayAddress(ctx, o.node);
+  if (o.replicas !== undefined && (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > MAX_REPLICAS)) {
+    throw new SwarmError('BAD_REQUEST', `--replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
+  }
+  const alloc = o.alloc !== undefined ? parseAllocation(o.alloc) : undefined;
+  const interactive = o.interactive === true && o.replicas === undefined && alloc === undefined;
+  const replicated = o.replicas !== undefined || alloc !== undefined || interactive;
 
   const hashing = progressBar('hashing', st.size);
   const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
+
+  // Replication: pick and check the allocation before any byte moves (step 2 of the seed's upload).
+  let plan: ReplicationPlan | undefined;
+  if (replicated) {
+    const candidates = await ctx.rpc.request(TrackerSubjects.peerCandidates, { exclude: [o.node] }, z.array(CandidateSchema));
+    ctx.info(candidatesTable(candidates));
+    plan = alloc || o.replicas !== undefined ? choosePlan(o.replicas, alloc, candidates) : await askPlan(ctx, candidates);
+    if (plan) {
+      const placement = checkAllocation(manifest.size, manifest.chunkSize, plan.replicas, plan.allocation, candidates);
+      ctx.info(
+        `placing ${plan.replicas} cop${plan.replicas === 1 ? 'y' : 'ies'} of each of ${manifest.hashes.length} chunks: ` +
+          [...placement.bytes].map(([n, b]) => `${n} ${formatBytes(b)}`).join(', '),
+      );
+    }
+  }
 
   const peer = await PeerClient.connect(address);
   const upload = progressBar(`to node ${o.node}`, manifest.size);
@@ -63,11 +111,29 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
       if (bytesRead !== length) throw new SwarmError('BAD_LENGTH', `${o.file} changed while being shared`);
       return buf;
     };
-    await peer.offerAndStore(manifest, readChunk, { concurrency: STORES_IN_FLIGHT, onChunk: (_i, bytes) => upload.update((sent += bytes)) });
+    // Sharing again (e.g. now with replicas) pushes only what the node lacks: a present chunk would be CONFLICT.
+    const held = await peer.have(manifest.fileId);
+    const indexes = manifest.hashes.map((_, i) => i).filter((i) => held.chunkCount !== manifest.hashes.length || !held.bitfield.get(i));
+    const todo = new Set(indexes);
+    for (const i of manifest.hashes.keys()) if (!todo.has(i)) sent += chunkLength(manifest.size, manifest.chunkSize, i);
+    await peer.offerAndStore(manifest, readChunk, { concurrency: STORES_IN_FLIGHT, indexes, onChunk: (_i, bytes) => upload.update((sent += bytes)) });
   } finally {
     upload.stop();
     await fh.close();
     await peer.close();
+  }
+
+  if (plan) {
+    const status = await replicate(ctx, o, manifest, contentHash, plan);
+    const seconds = (Date.now() - started) / 1000;
+    for (const p of status.peers) {
+      ctx.info(`  ${p.nodeId.padEnd(12)} ${String(p.chunks).padStart(6)} chunks  ${formatBytes(p.bytes).padStart(10)}${p.state === 'dropped' ? `  dropped: ${p.reason}` : ''}`);
+    }
+    ctx.info(
+      `uploaded ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) from node ${o.node}: every chunk acked on ${plan.replicas} peer(s), registered with the tracker, in ${seconds.toFixed(2)} s`,
+    );
+    ctx.out(manifest.fileId);
+    return { fileId: manifest.fileId, manifest, seconds, replication: status };
   }
 
   await ctx.rpc.request(
@@ -79,4 +145,87 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   ctx.info(`shared ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) on node ${o.node} in ${seconds.toFixed(2)} s`);
   ctx.out(manifest.fileId);
   return { fileId: manifest.fileId, manifest, seconds };
+}
+
+function candidatesTable(candidates: Candidate[]): string {
+  if (candidates.length === 0) return 'candidate peers: none (no other live peer has free storage)';
+  const rows = candidates.map((c) => `  ${c.nodeId.padEnd(12)} ${formatBytes(c.available).padStart(10)} free  ${c.address}${c.reserved > 0 ? `  (${formatBytes(c.reserved)} reserved by other uploads)` : ''}`);
+  return ['candidate peers (most free space first):', ...rows].join('\n');
+}
+
+/** From flags: --replicas N over every candidate (most room first), or the --alloc sizes. */
+function choosePlan(replicas: number | undefined, alloc: AllocationEntry[] | undefined, candidates: Candidate[]): ReplicationPlan {
+  if (alloc) return { replicas: replicas ?? 1, allocation: alloc };
+  if (candidates.length < replicas!) {
+    throw new SwarmError('NO_SPACE', `--replicas ${replicas} needs ${replicas} other peers with free storage; there ${candidates.length === 1 ? 'is' : 'are'} ${candidates.length}${candidates.length > 0 ? ` (--replicas ${candidates.length} would need each to hold a copy)` : ''}`);
+  }
+  return { replicas: replicas!, allocation: candidates.map((c) => ({ nodeId: c.nodeId, bytes: c.available })) };
+}
+
+/** In a terminal: show the candidates (done by the caller) and ask. Empty answer: no replication. */
+async function askPlan(ctx: CliContext, candidates: Candidate[]): Promise<ReplicationPlan | undefined> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr });
+  const prompt = () => process.stderr.write('allocation: a number of copies (e.g. 2), sizes (e.g. b=64MiB,c=32MiB), or empty to keep the file on its node only: ');
+  try {
+    prompt();
+    // The async iterator queues lines, so answers typed ahead are not lost between prompts.
+    for await (const line of rl) {
+      const answer = line.trim();
+      if (answer === '') return undefined;
+      try {
+        if (/^\d+$/.test(answer)) return choosePlan(Number(answer), undefined, candidates);
+        return choosePlan(undefined, parseAllocation(answer), candidates);
+      } catch (e) {
+        ctx.info(`  ${(e as Error).message}`);
+        prompt();
+      }
+    }
+    throw new SwarmError('BAD_REQUEST', 'no allocation given: the input ended');
+  } finally {
+    rl.close();
+  }
+}
+
+/** Ask the seeder's node to push the copies and register the file; follow its progress. */
+async function replicate(ctx: CliContext, o: ShareOptions, manifest: Manifest, hash: string, plan: ReplicationPlan): Promise<ReplicateStatus> {
+  const subjects = gatewaySubjects(o.node);
+  const first = await ctx.rpc.request(subjects.replicate, { fileId: manifest.fileId, hash, replicas: plan.replicas, allocation: plan.allocation }, ReplicateStatusSchema);
+  ctx.info(`upload ${first.uploadId}: node ${o.node} pushes the copies`);
+  const total = manifest.size * plan.replicas;
+  const bar = progressBar('replicas', total);
+  const deadline = Date.now() + (o.replicateTimeoutMs ?? 3_600_000);
+  try {
+    const status = await new Promise<ReplicateStatus>((resolve, reject) => {
+      let finished = false;
+      const finish = (s: ReplicateStatus) => {
+        if (finished) return;
+        bar.update(Math.min(total, s.bytesSent));
+        if (s.state === 'running' && Date.now() < deadline) return;
+        finished = true;
+        sub.unsubscribe();
+        clearInterval(poll);
+        if (s.state === 'running') reject(new SwarmError('TIMEOUT', `the replicated upload ${s.uploadId} did not finish in time; it goes on on node ${o.node}`));
+        else resolve(s);
+      };
+      const sub = ctx.rpc.subscribe(EventSubjects.replicateProgress, ReplicateProgressEventSchema, (e) => {
+        if (e.uploadId === first.uploadId) finish(e);
+      });
+      // Events may be lost: poll the status too.
+      const poll = setInterval(() => {
+        ctx.rpc.request(subjects.replicateStatus, { uploadId: first.uploadId }, ReplicateStatusSchema).then(finish, (e) => {
+          if (!(e instanceof SwarmError && e.code === 'TIMEOUT')) {
+            finished = true;
+            sub.unsubscribe();
+            clearInterval(poll);
+            reject(e);
+          }
+        });
+      }, 1000);
+      finish(first);
+    });
+    if (status.state === 'failed') throw new SwarmError('UNAVAILABLE', `replicated upload failed: ${status.error ?? 'unknown reason'}`);
+    return status;
+  } finally {
+    bar.stop();
+  }
 }

@@ -20,3 +20,4 @@ export * from './storage/preallocate';
 export * from './bootstrap';
 export * from './observability';
 export * from './topology';
+export * from './replication';

@@ -162,6 +162,10 @@ export const RegisterFileSchema = z
     hash: Sha256HexSchema,
     /** The node that registers it holds it in full: it becomes the first seeder. */
     nodeId: NodeIdSchema,
+    /** Replication: the peers holding the acked copies; they are listed as seeders too. */
+    holders: z.array(NodeIdSchema).max(1000).optional(),
+    /** Replication: copies of every chunk placed on `holders`. */
+    replicas: z.number().int().min(1).max(16).optional(),
   })
   .strict();
 export type RegisterFile = z.infer<typeof RegisterFileSchema>;
@@ -178,6 +182,8 @@ export const FileRecordSchema = z.object({
   hash: Sha256HexSchema,
   registeredAt: z.number().int(),
   downloads: z.number().int().min(0),
+  /** Copies of every chunk the replicated upload placed (absent for a plain share). */
+  replicas: z.number().int().min(0).optional(),
   /** Live peers only. */
   seeders: z.array(PeerRefSchema),
   leechers: z.array(PeerRefSchema),
@@ -197,7 +203,21 @@ export const DownloadCompletedSchema = z
 export type DownloadCompleted = z.input<typeof DownloadCompletedSchema>;
 
 // ---- peer-gateway requests ----
-export const FetchRequestSchema = z.object({ fileId: FileIdSchema }).strict();
+/** How a fetch finds holders: the tracker, a flood query with connect-back, or iterative neighbour lookup. */
+export const DiscoverModeSchema = z.enum(['tracker', 'flood', 'iterative']);
+export type DiscoverMode = z.infer<typeof DiscoverModeSchema>;
+export const FetchRequestSchema = z
+  .object({
+    fileId: FileIdSchema,
+    /** Unset: the tracker when it answers, iterative lookup when it does not. */
+    discover: DiscoverModeSchema.optional(),
+    /** Extra overlay peers to join before looking (`swarmshare fetch --peers`). */
+    peers: z.array(PeerAddressSchema).max(64).optional(),
+  })
+  .strict();
+/** A holder a fetch found, and how (closing summary). */
+export const FoundHolderSchema = z.object({ nodeId: z.string(), address: z.string(), via: DiscoverModeSchema, afterMs: z.number().int().min(0) });
+export type FoundHolder = z.infer<typeof FoundHolderSchema>;
 export const DownloadStateSchema = z.enum(['queued', 'running', 'complete', 'failed']);
 export const DownloadStatusSchema = z.object({
   fileId: FileIdSchema,
@@ -209,9 +229,17 @@ export const DownloadStatusSchema = z.object({
   /** Bytes received from each holder, by node id. */
   fromPeers: z.record(z.string(), z.number().int().min(0)),
   error: z.string().optional(),
+  /** How holders were found (trackerless discovery), for the closing summary. */
+  discovery: z.object({ mode: DiscoverModeSchema, holders: z.array(FoundHolderSchema).max(1000), messages: z.number().int().min(0).optional() }).optional(),
 });
 export type DownloadStatus = z.infer<typeof DownloadStatusSchema>;
-export const GatewayInfoSchema = z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema, connections: z.number().int().min(0) });
+export const GatewayInfoSchema = z.object({
+  nodeId: NodeIdSchema,
+  address: PeerAddressSchema,
+  connections: z.number().int().min(0),
+  /** Overlay neighbours (trackerless discovery). */
+  neighbours: z.array(z.object({ nodeId: z.string(), address: z.string(), direction: z.enum(['out', 'in']) })).optional(),
+});
 export type GatewayInfo = z.infer<typeof GatewayInfoSchema>;
 
 // ---- events ----

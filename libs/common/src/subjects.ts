@@ -15,6 +15,17 @@ export const TrackerSubjects = {
   listPeers: 'swarm.tracker.peer.list',
   downloadStarted: 'swarm.tracker.download.started',
   downloadCompleted: 'swarm.tracker.download.completed',
+  /** Replication (issue 3): live peers with room, most available first. */
+  peerCandidates: 'swarm.tracker.peer.candidates',
+  /** A receiving node reserves space for an upload (atomic; NO_SPACE if it does not fit). */
+  reserve: 'swarm.tracker.reservation.reserve',
+  /** The seeder's node releases every reservation of an upload (done or failed). */
+  release: 'swarm.tracker.reservation.release',
+  listReservations: 'swarm.tracker.reservation.list',
+  /** A holder acks the tracker for a download it served (after the downloader's RECEIPT). */
+  downloadAcked: 'swarm.tracker.download.acked',
+  /** What holders acked serving, per (downloader, holder), for one file. */
+  downloadAcks: 'swarm.tracker.download.acks',
 } as const;
 
 export function storeSubjects(nodeId: string) {
@@ -36,6 +47,9 @@ export function gatewaySubjects(nodeId: string) {
     fetch: `${p}.fetch`,
     status: `${p}.status`,
     info: `${p}.info`,
+    /** Replication (issue 3): push a file this node holds to chosen peers, then register it. */
+    replicate: `${p}.replicate`,
+    replicateStatus: `${p}.replicate.status`,
   } as const;
 }
 
@@ -45,4 +59,5 @@ export const EventSubjects = {
   fileCompleted: 'swarm.evt.file.completed',
   downloadProgress: 'swarm.evt.download.progress',
   peerSeen: 'swarm.evt.peer.seen',
+  replicateProgress: 'swarm.evt.replicate.progress',
 } as const;

@@ -24,7 +24,7 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
   const after = new Bitfield(2);
   for (const i of [...(opts.bitsBefore ?? []), 1]) after.set(i);
   const deps = {
-    disk: { setBit: record('disk.setBit', { changed: true, bits: after }), dataPath: () => lease.path } as unknown as FileRecordRepository,
+    disk: { syncData: record('disk.syncData'), setBits: record('disk.setBits', { changed: [1], bits: after }), dataPath: () => lease.path } as unknown as FileRecordRepository,
     index: {
       getFile: jest.fn(async () => ({ fileId, name: 'f', size: 2 * K64, chunkSize: K64, chunkCount: 2, bits })),
       chunkHash: jest.fn(async () => hash),
@@ -35,7 +35,7 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
       ownsLock: record('leases.ownsLock', true),
       unlock: record('leases.unlock'),
     } as unknown as LeaseRepository,
-    maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)), sync: jest.fn(() => calls.push('maps.sync')) } as unknown as MappingRegistry,
+    maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)) } as unknown as MappingRegistry,
     events: {
       chunkStored: jest.fn(() => calls.push('events.chunkStored')),
       fileCompleted: jest.fn(() => calls.push('events.fileCompleted')),
@@ -50,10 +50,10 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
 }
 
 describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
-  test('verified write: bit on disk, then in the index, then the lock goes, then the events', async () => {
+  test('verified write: data synced, then the bit on disk, then in the index, then the lock goes, then the events', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk), bitsBefore: [0] });
     await expect(store.chunkClose('L', K64)).resolves.toEqual({ leaseId: 'L', fileId, index: 1, available: true, fileComplete: true });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'maps.sync', 'disk.setBit', 'index.setBit', 'leases.unlock', 'events.chunkStored', 'events.fileCompleted']);
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBit', 'leases.unlock', 'events.chunkStored', 'events.fileCompleted']);
   });
 
   test('hash mismatch: nothing persisted, lock released, no event', async () => {
@@ -61,7 +61,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     region[0] ^= 1;
     const { store, calls } = setup({ region });
     await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'maps.sync', 'leases.unlock']);
+    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'leases.unlock']);
   });
 
   test('wrong length: not even mapped, lock released', async () => {
@@ -88,5 +88,20 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     (deps.rebuilder.rebuild as jest.Mock).mockResolvedValue({ files: 1, skipped: 0, removed: 0 });
     await expect(store.chunkClose('L')).resolves.toMatchObject({ available: true });
     expect(deps.rebuilder.rebuild).toHaveBeenCalled();
+  });
+
+  test('closes that arrive together share one data sync and one bitmap write (group commit)', async () => {
+    const { store, deps, calls } = setup({ region: Buffer.from(chunk) });
+    const leases = ['A', 'B', 'C'].map((leaseId, i) => ({ leaseId, fileId, index: i % 2, mode: 'write', path: '/d', offset: 0, length: K64, expiresAt: 1_000 }));
+    (deps.leases.claim as jest.Mock).mockImplementation(async (id: string) => ({ state: 'open', lease: leases.find((l) => l.leaseId === id) }));
+    let release!: () => void;
+    // The first flush blocks until all three closes have queued, so B and C must share the second.
+    (deps.disk.syncData as jest.Mock).mockImplementationOnce(() => new Promise<void>((r) => (release = () => (calls.push('disk.syncData'), r()))));
+    const closes = ['A', 'B', 'C'].map((id) => store.chunkClose(id, K64));
+    await new Promise((r) => setTimeout(r, 20));
+    release();
+    await Promise.all(closes);
+    expect(calls.filter((c) => c === 'disk.syncData')).toHaveLength(2);
+    expect((deps.disk.setBits as jest.Mock).mock.calls.map((c) => c[1])).toEqual([[0], [1, 0]]);
   });
 });

@@ -117,15 +117,41 @@ export class FileRecordRepository {
    * newly set and the whole bitfield after the change. Callers serialise calls per file.
    */
   async setBit(fileId: string, index: number, count: number): Promise<{ changed: boolean; bits: Bitfield }> {
+    const r = await this.setBits(fileId, [index], count);
+    return { changed: r.changed.length > 0, bits: r.bits };
+  }
+
+  /**
+   * Persist several chunks as present with one write and one fdatasync of the bitmap (group
+   * commit). Returns the indexes newly set and the whole bitfield after. Callers serialise per file
+   * and must have made the chunks' bytes durable first (syncData).
+   */
+  async setBits(fileId: string, indexes: number[], count: number): Promise<{ changed: number[]; bits: Bitfield }> {
     const fh = await fs.open(this.bitmapPath(fileId), 'r+');
     try {
       const bits = new Bitfield(count, await fh.readFile());
-      if (bits.get(index)) return { changed: false, bits };
-      bits.set(index);
-      const at = index >> 3;
-      await fh.write(bits.bytes, at, 1, at);
+      const changed = indexes.filter((i) => !bits.get(i));
+      if (changed.length === 0) return { changed, bits };
+      for (const i of changed) bits.set(i);
+      const lo = Math.min(...changed) >> 3;
+      const hi = Math.max(...changed) >> 3;
+      await fh.write(bits.bytes, lo, hi - lo + 1, lo);
       await fh.datasync();
-      return { changed: true, bits };
+      return { changed, bits };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /**
+   * fdatasync the data file. On Linux this writes back every dirty page of the file, including
+   * pages dirtied through MAP_SHARED mappings in this or the co-located gateway's process (one page
+   * cache), so it replaces a blocking msync per chunk and runs on the thread pool, not the event loop.
+   */
+  async syncData(fileId: string): Promise<void> {
+    const fh = await fs.open(this.dataPath(fileId), 'r+');
+    try {
+      await fh.datasync();
     } finally {
       await fh.close();
     }

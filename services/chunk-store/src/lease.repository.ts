@@ -43,6 +43,22 @@ export class LeaseRepository {
     await this.redis.eval(UNLOCK, 1, this.keys.lock(fileId, index), leaseId);
   }
 
+  /**
+   * Drop every chunk lock of this node. Only at start-up: a restarted chunk-store holds no open
+   * write (its mappings died with the old process), so locks left by a killed writer would only
+   * make a resumed download wait out LEASE_TTL_MS. Returns how many were dropped.
+   */
+  async clearLocks(): Promise<number> {
+    let n = 0;
+    let cursor = '0';
+    do {
+      const [next, keys] = await this.redis.scan(cursor, 'MATCH', this.keys.lockPattern(), 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) n += await this.redis.del(...keys);
+    } while (cursor !== '0');
+    return n;
+  }
+
   /** Keep the lease for `keepMs` (longer than its TTL, so a late close is told EXPIRED, not UNKNOWN). */
   async save(lease: Lease, keepMs: number): Promise<void> {
     await this.redis.set(this.keys.lease(lease.leaseId), JSON.stringify(lease), 'PX', keepMs);

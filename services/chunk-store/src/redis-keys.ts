@@ -31,6 +31,10 @@ export class RedisKeys {
   lock(fileId: string, index: number): string {
     return `${this.prefix}:lock:${fileId}:${index}`;
   }
+  /** SCAN pattern of every chunk lock of this node (start-up clears them). */
+  lockPattern(): string {
+    return `${this.prefix}:lock:*`;
+  }
   /** Present while the index is known to mirror the disk; gone after FLUSHALL or a Redis restart. */
   indexed(): string {
     return `${this.prefix}:indexed`;

@@ -12,7 +12,7 @@ import type { NatsConnection } from 'nats';
 import { Announcer } from './announcer';
 import { ChunkRegions } from './chunk-regions';
 import { ChunkStoreClient } from './chunk-store.client';
-import { DownloadJob } from './download-job';
+import { DownloadJob, holdersOf } from './download-job';
 import { DownloadsService } from './downloads.service';
 import { createGatewayController } from './gateway.controller';
 import { GatewayLifecycle } from './gateway.lifecycle';
@@ -21,6 +21,13 @@ import { PeerConnector } from './peer-connector';
 import { PeerServer } from './peer-server';
 import { ProgressThrottle } from './progress-throttle';
 import { TrackerClient } from './tracker.client';
+import { limiterFor } from './token-bucket';
+import { UploadGate, UploadSlots } from './upload-slots';
+import { AutoHolderSource, Discovery } from './discovery/discovery';
+import { PeerRecordSchema, TrackerSubjects } from '@swarmshare/common';
+import { z } from 'zod';
+import { ReplicationJob, ReplicationsService } from './replicator';
+import { createReplicationController } from './replication.controller';
 
 /** The raw NATS client the gateway uses to call the chunk-store and tracker (Nest's transport only serves). */
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
@@ -29,9 +36,15 @@ export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 export class PeerGatewayModule {
   static forRoot(config: PeerGatewayConfig, logger: Logger): DynamicModule {
     const nodeId = config.NODE_ID;
+    // Discovery answers messages on the server's and connector's connections, and dials through the
+    // connector: the two are tied after construction.
+    const late: { server?: PeerServer; connector?: PeerConnector } = {};
+    // Node-wide transfer limits (off unless configured) and upload slots, shared by every peer and download.
+    const uploads = new UploadGate(new UploadSlots(config.UPLOAD_SLOTS), limiterFor(config.UPLOAD_RATE_LIMIT));
+    const downloadLimit = limiterFor(config.DOWNLOAD_RATE_LIMIT);
     return {
       module: PeerGatewayModule,
-      controllers: [createGatewayController(nodeId)],
+      controllers: [createGatewayController(nodeId), createReplicationController(nodeId)],
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
@@ -40,30 +53,78 @@ export class PeerGatewayModule {
         { provide: ChunkStoreClient, useFactory: (rpc: NatsRpc) => new ChunkStoreClient(rpc, nodeId), inject: [NatsRpc] },
         { provide: TrackerClient, useFactory: (rpc: NatsRpc) => new TrackerClient(rpc), inject: [NatsRpc] },
         { provide: ChunkRegions, useFactory: (store: ChunkStoreClient) => new ChunkRegions(store, config.DATA_DIR, logger), inject: [ChunkStoreClient] },
-        { provide: LocalPeerHandler, useFactory: (store: ChunkStoreClient, regions: ChunkRegions) => new LocalPeerHandler(store, regions), inject: [ChunkStoreClient, ChunkRegions] },
+        {
+          provide: LocalPeerHandler,
+          // Replication: a STORE_OFFER with a reservation is accepted only once this node's reservation holds.
+          useFactory: (store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient) =>
+            new LocalPeerHandler(
+              store,
+              regions,
+              (r) => tracker.reserve(r.uploadId, nodeId, r.bytes),
+              (r, from) => tracker.downloadAcked({ fileId: r.fileId, nodeId: from, holder: nodeId, bytes: r.bytes, chunks: r.chunks }),
+            ),
+          inject: [ChunkStoreClient, ChunkRegions, TrackerClient],
+        },
+        {
+          provide: Discovery,
+          useFactory: (handler: LocalPeerHandler, rpc: NatsRpc) =>
+            new Discovery({
+              nodeId,
+              selfAddress: () => late.server!.address,
+              connect: (address, expect, o) => late.connector!.connect(address, expect, o),
+              localHave: (fileId) => handler.have(fileId),
+              // The tracker is optional here: when it is down this just fails and the overlay uses what it has.
+              trackerPeers: async () => (await rpc.request(TrackerSubjects.listPeers, {}, z.array(PeerRecordSchema))).map((p) => ({ nodeId: p.nodeId, address: p.address })),
+              bootstrap: config.BOOTSTRAP_PEERS ? config.BOOTSTRAP_PEERS.split(',').map((a) => a.trim()) : [],
+              maxNeighbours: config.MAX_NEIGHBOURS,
+              minNeighbours: config.MIN_NEIGHBOURS,
+              queryHops: config.QUERY_HOPS,
+              queryRatePerOrigin: config.QUERY_RATE_PER_ORIGIN,
+              dedupeSize: config.QUERY_DEDUPE_SIZE,
+              lookupTimeoutMs: config.LOOKUP_TIMEOUT_MS,
+              lookupParallelism: config.LOOKUP_PARALLELISM,
+              lookupCacheTtlMs: config.LOOKUP_CACHE_TTL_MS,
+              discoveryTimeoutMs: config.DISCOVERY_TIMEOUT_MS,
+              logger: logger.child({ component: 'discovery' }),
+            }),
+          inject: [LocalPeerHandler, NatsRpc],
+        },
         {
           provide: PeerServer,
-          useFactory: (handler: LocalPeerHandler) =>
-            new PeerServer({
+          useFactory: (handler: LocalPeerHandler, discovery: Discovery) =>
+            (late.server = new PeerServer({
+              features: discovery.features,
+              discovery: discovery.hooks,
+              onConnection: (c) => discovery.overlay.accept(c),
               nodeId,
               host: config.PEER_HOST,
               port: config.PEER_PORT,
               advertise: config.ADVERTISE_ADDRESS,
               maxConnections: config.MAX_CONNECTIONS,
               handler,
+              uploads,
               logger,
-            }),
-          inject: [LocalPeerHandler],
+            })),
+          inject: [LocalPeerHandler, Discovery],
         },
         {
           provide: PeerConnector,
-          useFactory: (server: PeerServer, handler: LocalPeerHandler) => new PeerConnector({ nodeId, listen: () => server.address, handler, logger }),
-          inject: [PeerServer, LocalPeerHandler],
+          useFactory: (server: PeerServer, handler: LocalPeerHandler, discovery: Discovery) =>
+            (late.connector = new PeerConnector({ nodeId, listen: () => server.address, handler, logger, features: discovery.features, discovery: discovery.hooks })),
+          inject: [PeerServer, LocalPeerHandler, Discovery],
         },
         {
           provide: DownloadsService,
-          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector) =>
-            new DownloadsService((fileId) => {
+          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector, discovery: Discovery) =>
+            new DownloadsService((fileId, opts) => {
+              const discover = opts?.discover;
+              // Trackerless: flood or iterative; unset: the tracker when it answers, else iterative.
+              const holderSource =
+                discover === 'flood' || discover === 'iterative'
+                  ? discovery.holderSource(fileId, discover)
+                  : discover === undefined
+                    ? new AutoHolderSource(discovery, fileId, async (id) => holdersOf(await tracker.getFile(id), nodeId), logger)
+                    : undefined;
               const progress = new ProgressThrottle((s) => {
                 try {
                   rpc.publish(EventSubjects.downloadProgress, { ...s, nodeId });
@@ -77,13 +138,44 @@ export class PeerGatewayModule {
                 tracker,
                 store,
                 regions,
-                connect: (address, expect) => connector.connect(address, expect),
+                // A holder found by discovery may already be connected (connect-back): use that link.
+                connect: async (address, expect) => discovery.takeLink(expect) ?? connector.connect(address, expect),
                 onProgress: (s, final) => progress.update(s, final),
-                pipelineDepth: config.PIPELINE_DEPTH,
+                holderSource,
+                // The seed's flood scheme: one chunk at a time per holder that answered.
+                pipelineDepth: discover === 'flood' ? 1 : config.PIPELINE_DEPTH,
                 maxPeers: config.MAX_PEERS_PER_DOWNLOAD,
+                downloadLimit,
+                haveRefreshMs: config.HAVE_REFRESH_MS,
                 logger: logger.child({ fileId }),
               });
             }, logger),
+          inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector, Discovery],
+        },
+        {
+          provide: ReplicationsService,
+          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector) =>
+            new ReplicationsService(
+              (req) =>
+                new ReplicationJob(req, {
+                  nodeId,
+                  store,
+                  regions,
+                  tracker,
+                  connect: (address, expect) => connector.connect(address, expect),
+                  chunkTimeoutMs: config.REPLICATE_CHUNK_TIMEOUT_MS,
+                  storesInFlight: config.REPLICATE_STORES_IN_FLIGHT,
+                  maxResends: config.REPLICATE_MAX_RESENDS,
+                  onProgress: (s) => {
+                    try {
+                      rpc.publish(EventSubjects.replicateProgress, { ...s, nodeId });
+                    } catch {
+                      /* best effort, like download progress: status has the truth */
+                    }
+                  },
+                  logger: logger.child({ fileId: req.fileId }),
+                }),
+            ),
           inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector],
         },
         {

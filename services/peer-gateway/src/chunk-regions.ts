@@ -1,3 +1,4 @@
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { type Lease, type Logger, SwarmError, mapRegion } from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
@@ -37,8 +38,9 @@ export class ChunkRegions {
 
   async openWrite(fileId: string, index: number): Promise<WriteRegion> {
     const lease = await this.store.location(fileId, index, 'write');
-    const data = this.map(lease, 'write');
-    const w = new OpenWrite(lease, data, this.store, this.openWrites, this.logger);
+    // Checked now; mapped only if someone reads `data` (a STORE push): downloads pwrite instead.
+    this.checkPath(lease, 'write');
+    const w = new OpenWrite(lease, () => this.map(lease, 'write', false), this.store, this.openWrites, this.logger);
     this.openWrites.add(w);
     return w;
   }
@@ -53,20 +55,26 @@ export class ChunkRegions {
     await Promise.all([...this.openWrites].map((w) => w.abandon()));
   }
 
-  private map(lease: Lease, mode: 'read' | 'write'): Buffer {
+  /** A lease path outside DATA_DIR is refused, and the lease handed back at once. */
+  private checkPath(lease: Lease, mode: 'read' | 'write'): string {
+    const path = resolve(lease.path);
+    if (path.startsWith(this.root + sep)) return path;
+    // The detail stays in our log; the peer that asked only learns that we could not serve it.
+    this.logger?.error({ path: lease.path, dataDir: this.root }, 'chunk-store leased a path outside DATA_DIR: check that the chunk-store and the gateway share one data volume');
+    void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
+    throw new SwarmError('INTERNAL', `chunk ${lease.index} cannot be mapped: the chunk-store leased a path outside this gateway's DATA_DIR`);
+  }
+
+  /** `handBack`: close the lease if mapping fails (false when its owner abandons it anyway). */
+  private map(lease: Lease, mode: 'read' | 'write', handBack = true): Buffer {
+    const path = this.checkPath(lease, mode);
     try {
-      const path = resolve(lease.path);
-      if (!path.startsWith(this.root + sep)) {
-        // The detail stays in our log; the peer that asked only learns that we could not serve it.
-        this.logger?.error({ path: lease.path, dataDir: this.root }, 'chunk-store leased a path outside DATA_DIR: check that the chunk-store and the gateway share one data volume');
-        throw new SwarmError('INTERNAL', `chunk ${lease.index} cannot be mapped: the chunk-store leased a path outside this gateway's DATA_DIR`);
-      }
       const data = mapRegion(path, lease.offset, lease.length, mode);
       if (data.length !== lease.length) throw new SwarmError('INTERNAL', `mapped ${data.length} bytes for a ${lease.length}-byte lease`);
       return data;
     } catch (e) {
       // Hand the lease back at once instead of leaving the chunk locked until it expires.
-      void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
+      if (handBack) void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
       if (e instanceof SwarmError) throw e;
       throw new SwarmError('INTERNAL', `cannot map chunk ${lease.index} from ${lease.path}: ${(e as Error).message}`);
     }
@@ -75,17 +83,41 @@ export class ChunkRegions {
 
 class OpenWrite implements WriteRegion {
   private closing?: Promise<void>;
+  private mapped?: Buffer;
+  private fd?: number;
 
   constructor(
     readonly lease: Lease,
-    readonly data: Buffer,
+    private readonly mapper: () => Buffer,
     private readonly store: Pick<ChunkStoreClient, 'close'>,
     private readonly registry: Set<OpenWrite>,
     private readonly logger?: Logger,
   ) {}
 
+  /** The shared mapping of the chunk, made on first use (STORE pushes write through it). */
+  get data(): Buffer {
+    this.mapped ??= this.mapper();
+    return this.mapped;
+  }
+
+  /** pwrite into the chunk's file: same page cache as the mapping, without a fault per page. */
+  write(slice: Buffer, at: number): void {
+    if (this.closing) throw new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`);
+    if (at < 0 || at + slice.length > this.lease.length) throw new RangeError(`write of ${slice.length} bytes at ${at} overruns the ${this.lease.length}-byte chunk`);
+    this.fd ??= openSync(this.lease.path, 'r+');
+    let done = 0;
+    while (done < slice.length) done += writeSync(this.fd, slice, done, slice.length - done, this.lease.offset + at + done);
+  }
+
+  private closeFd(): void {
+    if (this.fd === undefined) return;
+    closeSync(this.fd);
+    this.fd = undefined;
+  }
+
   commit(written: number): Promise<void> {
     if (this.closing) return Promise.reject(new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`));
+    this.closeFd();
     this.closing = this.store.close(this.lease.leaseId, written).then(
       () => void this.registry.delete(this),
       (e) => {
@@ -98,6 +130,7 @@ class OpenWrite implements WriteRegion {
 
   abandon(): Promise<void> {
     if (this.closing) return this.closing.catch(() => undefined);
+    this.closeFd();
     // Closing short of the length makes the store release the lock and keep the chunk missing.
     const short = Math.max(0, this.lease.length - 1);
     this.closing = this.store.close(this.lease.leaseId, short).then(

@@ -125,3 +125,88 @@ describe('DownloadScheduler', () => {
     expect(() => new DownloadScheduler(3, new Bitfield(2), 1)).toThrow(RangeError);
   });
 });
+
+describe('DownloadScheduler: rarity, pipelines and endgame', () => {
+  it('rarest first across a whole swarm: every rare chunk goes before any common one, ties at random', () => {
+    // 40 chunks; chunks 0-9 are held by one holder only, the rest by three.
+    const n = 40;
+    let seed = 7;
+    const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
+    const s = new DownloadScheduler(n, new Bitfield(n), n, random);
+    s.addHolder('a', Bitfield.full(n));
+    const common = Array.from({ length: 30 }, (_, k) => k + 10);
+    s.addHolder('b', bits(n, common));
+    s.addHolder('c', bits(n, common));
+    const order = drain(s, 'a');
+    expect(order.slice(0, 10).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, k) => k));
+    expect(order).toHaveLength(n);
+    // Random tie-break: the common chunks do not come out in index order.
+    expect(order.slice(10)).not.toEqual(common);
+  });
+
+  it('follows fresh HAVEs: a chunk another holder gained stops being rare', () => {
+    const s = new DownloadScheduler(3, new Bitfield(3), 1, first);
+    s.addHolder('a', Bitfield.full(3));
+    s.addHolder('b', bits(3, [0]));
+    expect(s.holdersOf(1)).toBe(1);
+    s.updateHolder('b', bits(3, [0, 1]));
+    expect(s.holdersOf(1)).toBe(2);
+    expect(s.holdersOf(0)).toBe(2);
+    expect(s.next('a')).toBe(2); // now the only rare one
+  });
+
+  it('pipelines are sized per holder', () => {
+    const s = new DownloadScheduler(20, new Bitfield(20), 2, first);
+    s.addHolder('fast', Bitfield.full(20));
+    s.addHolder('slow', Bitfield.full(20));
+    s.setDepth('fast', 6);
+    s.setDepth('slow', 1);
+    expect(drain(s, 'fast')).toHaveLength(6);
+    expect(drain(s, 'slow')).toHaveLength(1);
+    expect(s.depthOf('fast')).toBe(6);
+  });
+
+  it('endgame: only with few chunks missing and no unassigned work; one duplicate per chunk', () => {
+    const s = new DownloadScheduler(10, bits(10, [0, 1, 2, 3, 4, 5, 6]), 4, first, 3);
+    s.addHolder('a', Bitfield.full(10));
+    s.addHolder('b', Bitfield.full(10));
+    expect(s.next('a')).toBe(7);
+    expect(s.next('a')).toBe(8);
+    // b still has unassigned work (chunk 9): not endgame for it.
+    expect(s.nextDuplicate('b')).toBeUndefined();
+    expect(s.next('b')).toBe(9);
+    // Now b has nothing unassigned: it duplicates a's chunks, not its own, each once.
+    expect(s.nextDuplicate('b')).toBe(7);
+    expect(s.nextDuplicate('b')).toBe(8);
+    expect(s.nextDuplicate('b')).toBeUndefined();
+    expect(s.requestsFor(7)).toBe(2);
+    // a gets b's chunk 9 as its duplicate.
+    expect(s.nextDuplicate('a')).toBe(9);
+    // b wins chunk 7; a's request for it is abandoned and requeued: the chunk stays done.
+    s.completed('b', 7);
+    s.requeue('a', 7);
+    expect(s.missingCount()).toBe(2);
+    expect(s.requestsFor(7)).toBe(0);
+    // Both requests for 8 fail: it goes back to the pool only after the last one.
+    s.requeue('a', 8);
+    expect(s.next('a')).toBeUndefined(); // still in flight at b
+    s.requeue('b', 8);
+    expect(s.next('a')).toBe(8);
+  });
+
+  it('no endgame while many chunks are missing', () => {
+    const s = new DownloadScheduler(100, new Bitfield(100), 100, first, 8);
+    s.addHolder('a', Bitfield.full(100));
+    s.addHolder('b', Bitfield.full(100));
+    drain(s, 'a');
+    expect(s.nextDuplicate('b')).toBeUndefined();
+  });
+
+  it('the eligibility filter skips chunks the caller cannot duplicate yet', () => {
+    const s = new DownloadScheduler(3, new Bitfield(3), 4, first, 8);
+    s.addHolder('a', Bitfield.full(3));
+    s.addHolder('b', Bitfield.full(3));
+    drain(s, 'a');
+    expect(s.nextDuplicate('b', (i) => i !== 0)).toBe(1);
+  });
+});

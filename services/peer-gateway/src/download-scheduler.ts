@@ -8,20 +8,28 @@ interface HolderState {
   have: Bitfield;
   inFlight: Set<number>;
   live: boolean;
+  /** Pipeline depth for this holder (sized from its measured rate by the job). */
+  depth: number;
 }
 
 /**
  * Which chunk to ask which holder for next. Pure bookkeeping, no I/O:
- * - a holder gets at most `depth` chunks at once (the pipeline);
+ * - a holder gets at most its depth of chunks at once (the pipeline; setDepth() resizes it);
  * - it only gets chunks it has, rarest first (fewest live holders), ties broken at random so that
  *   several downloaders spread over the swarm;
- * - a chunk is assigned to one holder at a time; a chunk whose fetch failed goes back to the pool.
+ * - a chunk is assigned to one holder at a time, except in endgame: when a holder has nothing
+ *   unassigned left to fetch and at most `endgameChunks` chunks are missing, nextDuplicate() gives
+ *   it a chunk already in flight elsewhere (at most one duplicate per chunk); the first to arrive
+ *   wins and the caller cancels the other;
+ * - a chunk whose fetch failed goes back to the pool once no request for it is left.
  * A removed holder gets nothing new, but its in-flight chunks stay assigned until the caller
  * settles them (after giving their write leases back), so no two writers race for one chunk.
  */
 export class DownloadScheduler {
   private readonly state: Uint8Array;
   private readonly availability: Uint16Array;
+  /** Requests in flight per chunk (2 = original + endgame duplicate). */
+  private readonly requests: Uint8Array;
   private readonly holders = new Map<string, HolderState>();
   private missing: number;
 
@@ -30,10 +38,12 @@ export class DownloadScheduler {
     present: Bitfield,
     private readonly depth: number,
     private readonly random: () => number = Math.random,
+    private readonly endgameChunks = 32,
   ) {
     if (present.length !== chunkCount) throw new RangeError(`local bitfield has ${present.length} bits, file has ${chunkCount} chunks`);
     this.state = new Uint8Array(chunkCount);
     this.availability = new Uint16Array(chunkCount);
+    this.requests = new Uint8Array(chunkCount);
     this.missing = chunkCount;
     for (let i = 0; i < chunkCount; i++) {
       if (present.get(i)) {
@@ -46,8 +56,32 @@ export class DownloadScheduler {
   addHolder(id: string, have: Bitfield): void {
     if (this.holders.has(id)) throw new Error(`holder ${id} added twice`);
     if (have.length !== this.chunkCount) throw new RangeError(`holder ${id} bitfield has ${have.length} bits, file has ${this.chunkCount} chunks`);
-    this.holders.set(id, { have, inFlight: new Set(), live: true });
+    this.holders.set(id, { have, inFlight: new Set(), live: true, depth: this.depth });
     for (let i = 0; i < this.chunkCount; i++) if (have.get(i)) this.availability[i]++;
+  }
+
+  /** A fresh HAVE from a holder (it fetched more meanwhile, e.g. another downloader): rarity follows. */
+  updateHolder(id: string, have: Bitfield): void {
+    const h = this.holders.get(id);
+    if (!h) return;
+    if (have.length !== this.chunkCount) throw new RangeError(`holder ${id} bitfield has ${have.length} bits, file has ${this.chunkCount} chunks`);
+    for (let i = 0; i < this.chunkCount; i++) {
+      const was = h.have.get(i);
+      const now = have.get(i);
+      if (was === now) continue;
+      h.have.set(i, now);
+      if (h.live) this.availability[i] += now ? 1 : -1;
+    }
+  }
+
+  /** Resize a holder's pipeline (from its measured rate). */
+  setDepth(id: string, depth: number): void {
+    const h = this.holders.get(id);
+    if (h) h.depth = Math.max(1, Math.floor(depth));
+  }
+
+  depthOf(id: string): number {
+    return this.holders.get(id)?.depth ?? 0;
   }
 
   /** No new assignments for this holder; returns the chunks it still has in flight. */
@@ -70,7 +104,7 @@ export class DownloadScheduler {
   /** The next chunk for this holder, or undefined if its pipeline is full or it has nothing we need. */
   next(id: string): number | undefined {
     const h = this.holders.get(id);
-    if (!h || !h.live || h.inFlight.size >= this.depth || this.missing === 0) return undefined;
+    if (!h || !h.live || h.inFlight.size >= h.depth || this.missing === 0) return undefined;
     const n = this.chunkCount;
     const start = Math.floor(this.random() * n) % n;
     let best = -1;
@@ -84,23 +118,46 @@ export class DownloadScheduler {
     }
     if (best < 0) return undefined;
     this.state[best] = ASSIGNED;
+    this.requests[best]++;
     h.inFlight.add(best);
     return best;
   }
 
-  /** The chunk is stored and verified. */
+  /**
+   * Endgame: a chunk in flight at another holder, to request from this one as well. Only when this
+   * holder has pipeline room, no unassigned chunk of its own left, and few chunks are missing.
+   */
+  nextDuplicate(id: string, eligible: (index: number) => boolean = () => true): number | undefined {
+    const h = this.holders.get(id);
+    if (!h || !h.live || h.inFlight.size >= h.depth || this.missing === 0 || this.missing > this.endgameChunks) return undefined;
+    let best = -1;
+    for (let i = 0; i < this.chunkCount; i++) {
+      if (!h.have.get(i) || this.state[i] === DONE || h.inFlight.has(i)) continue;
+      if (this.state[i] === MISSING) return undefined; // normal work left for this holder: not endgame
+      if (this.requests[i] === 1 && best < 0 && eligible(i)) best = i;
+    }
+    if (best < 0) return undefined;
+    this.requests[best]++;
+    h.inFlight.add(best);
+    return best;
+  }
+
+  /** The chunk is stored and verified; other requests for it are the caller's to cancel. */
   completed(id: string, index: number): void {
     this.holders.get(id)?.inFlight.delete(index);
+    if (this.requests[index] > 0) this.requests[index]--;
     if (this.state[index] !== DONE) {
       this.state[index] = DONE;
       this.missing--;
     }
   }
 
-  /** The fetch failed: the chunk goes back to the pool. */
+  /** The fetch failed (or lost the endgame race): once no request for it is left, the chunk goes back to the pool. */
   requeue(id: string, index: number): void {
-    this.holders.get(id)?.inFlight.delete(index);
-    if (this.state[index] === ASSIGNED) this.state[index] = MISSING;
+    const h = this.holders.get(id);
+    if (!h?.inFlight.delete(index)) return;
+    if (this.requests[index] > 0) this.requests[index]--;
+    if (this.state[index] === ASSIGNED && this.requests[index] === 0) this.state[index] = MISSING;
   }
 
   isDone(): boolean {
@@ -109,6 +166,11 @@ export class DownloadScheduler {
 
   missingCount(): number {
     return this.missing;
+  }
+
+  /** Requests in flight for one chunk (original plus endgame duplicate). */
+  requestsFor(index: number): number {
+    return this.requests[index];
   }
 
   inFlight(id?: string): number {

@@ -1,8 +1,13 @@
-import { type DownloadStatus, type Logger, SwarmError } from '@swarmshare/common';
+import { type DiscoverMode, type DownloadStatus, type Logger, SwarmError } from '@swarmshare/common';
 import type { DownloadJob } from './download-job';
 
 /** Creates the job for one file; the app module wires it to the real clients. */
-export type DownloadJobFactory = (fileId: string) => DownloadJob;
+export type DownloadJobFactory = (fileId: string, opts?: FetchOptions) => DownloadJob;
+
+export interface FetchOptions {
+  /** How to find holders; unset = the tracker when it answers, else iterative lookup. */
+  discover?: DiscoverMode;
+}
 
 /**
  * The node's downloads, by file id. `fetch` starts one, or joins the one running (or finished)
@@ -18,11 +23,11 @@ export class DownloadsService {
     private readonly logger?: Logger,
   ) {}
 
-  fetch(fileId: string): DownloadStatus {
+  fetch(fileId: string, opts?: FetchOptions): DownloadStatus {
     if (this.closing) throw new SwarmError('UNAVAILABLE', 'the gateway is shutting down');
     const existing = this.jobs.get(fileId);
     if (existing && existing.status.state !== 'failed') return snapshot(existing);
-    const job = this.createJob(fileId);
+    const job = opts ? this.createJob(fileId, opts) : this.createJob(fileId);
     this.jobs.set(fileId, job);
     this.logger?.info({ fileId }, existing ? 'download restarted' : 'download started');
     void job.start();

@@ -9,6 +9,7 @@ import {
   gatewaySubjects,
   parseOrThrow,
 } from '@swarmshare/common';
+import { Discovery } from './discovery/discovery';
 import { DownloadsService } from './downloads.service';
 import { PeerConnector } from './peer-connector';
 import { PeerServer } from './peer-server';
@@ -26,12 +27,16 @@ export function createGatewayController(nodeId: string): Type<unknown> {
       @Inject(DownloadsService) private readonly downloads: DownloadsService,
       @Inject(PeerServer) private readonly server: PeerServer,
       @Inject(PeerConnector) private readonly connector: PeerConnector,
+      @Inject(Discovery) private readonly discovery: Discovery,
     ) {}
 
     /** Start (or join) the download of a file; returns at once. Progress: status, or the progress events. */
     @MessagePattern(s.fetch)
-    fetch(@Payload() data: unknown): DownloadStatus {
-      return this.downloads.fetch(parseOrThrow(FetchRequestSchema, data, 'fetch request').fileId);
+    async fetch(@Payload() data: unknown): Promise<DownloadStatus> {
+      const req = parseOrThrow(FetchRequestSchema, data, 'fetch request');
+      // --peers: join the overlay through these first (each dial is bounded by LOOKUP_TIMEOUT_MS).
+      if (req.peers?.length) await this.discovery.overlay.addBootstrap(req.peers);
+      return req.discover === undefined ? this.downloads.fetch(req.fileId) : this.downloads.fetch(req.fileId, { discover: req.discover });
     }
 
     @MessagePattern(s.status)
@@ -42,7 +47,7 @@ export function createGatewayController(nodeId: string): Type<unknown> {
     @MessagePattern(s.info)
     info(@Payload() data: unknown): GatewayInfo {
       parseOrThrow(EmptyRequestSchema, data, 'info request');
-      return { nodeId, address: this.server.address, connections: this.server.connections + this.connector.connections };
+      return { nodeId, address: this.server.address, connections: this.server.connections + this.connector.connections, neighbours: this.discovery.overlay.info() };
     }
   }
 

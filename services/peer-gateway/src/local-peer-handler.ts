@@ -1,14 +1,33 @@
 import type { Manifest } from '@swarmshare/common';
 import type { ChunkRegions } from './chunk-regions';
 import type { ChunkStoreClient } from './chunk-store.client';
-import type { PeerRequestHandler, ReadRegion, WriteRegion } from '@swarmshare/common';
+import { type OfferReservation, type PeerRequestHandler, type ReadRegion, SwarmError, type WriteRegion } from '@swarmshare/common';
+
+/** Files whose replication budgets are remembered (the oldest is forgotten first). */
+const MAX_BUDGETS = 1024;
 
 /** Serves peers from this node's chunk-store: the gateway's side of every request in the protocol. */
 export class LocalPeerHandler implements PeerRequestHandler {
   constructor(
     private readonly store: Pick<ChunkStoreClient, 'have' | 'manifest' | 'create'>,
     private readonly regions: Pick<ChunkRegions, 'openRead' | 'openWrite'>,
-  ) {}
+    /** Replication: reserve space for an upload before accepting its offer (the tracker checks it atomically). */
+    private readonly reserve?: (r: OfferReservation) => Promise<void>,
+    /** Download acks: a downloader's RECEIPT, passed on to the tracker. */
+    private readonly onReceipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string) => Promise<void>,
+  ) {
+    if (onReceipt) this.receipt = (r, from) => onReceipt(r, from);
+  }
+
+  /**
+   * Replication: per file, the reservations offered for it (uploadId -> bytes) and the pushed bytes
+   * accepted so far. A STORE that would take the file past its reservations is refused: a pusher
+   * can never make this node exceed what it reserved.
+   */
+  private readonly budgets = new Map<string, { reserved: Map<string, number>; used: number }>();
+
+  /** Set only when receipts are wired, so the RECEIPT feature is announced only then. */
+  receipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string) => Promise<void>;
 
   async have(fileId: string): Promise<{ chunkCount: number; bitfield: string }> {
     const h = await this.store.have(fileId);
@@ -23,12 +42,53 @@ export class LocalPeerHandler implements PeerRequestHandler {
     return this.regions.openRead(fileId, index);
   }
 
-  async offer(manifest: Manifest): Promise<void> {
+  async offer(manifest: Manifest, reservation?: OfferReservation): Promise<void> {
+    if (reservation) {
+      if (!this.reserve) throw new SwarmError('UNAVAILABLE', 'this node takes no reservations');
+      await this.reserve(reservation);
+      const b = this.budgets.get(manifest.fileId) ?? { reserved: new Map<string, number>(), used: 0 };
+      b.reserved.set(reservation.uploadId, reservation.bytes);
+      this.budgets.delete(manifest.fileId);
+      this.budgets.set(manifest.fileId, b);
+      if (this.budgets.size > MAX_BUDGETS) this.budgets.delete(this.budgets.keys().next().value!);
+    } else {
+      // A plain push (the CLI putting a whole file into its node) is not capped.
+      this.budgets.delete(manifest.fileId);
+    }
     // The store preallocates the file (NO_SPACE if it cannot) and accepts a file it already has.
     await this.store.create(manifest);
   }
 
-  openWrite(fileId: string, index: number): Promise<WriteRegion> {
-    return this.regions.openWrite(fileId, index);
+  async openWrite(fileId: string, index: number): Promise<WriteRegion> {
+    const b = this.budgets.get(fileId);
+    const region = await this.regions.openWrite(fileId, index);
+    if (!b) return region;
+    const len = region.data.length;
+    const limit = [...b.reserved.values()].reduce((n, x) => n + x, 0);
+    if (b.used + len > limit) {
+      await region.abandon();
+      throw new SwarmError('NO_SPACE', `chunk ${index} would take this node past the ${limit} bytes reserved for file ${fileId.slice(0, 12)}`);
+    }
+    b.used += len;
+    let counted = true;
+    const uncount = () => {
+      if (counted) b.used -= len;
+      counted = false;
+    };
+    return {
+      data: region.data,
+      commit: async (written) => {
+        try {
+          await region.commit(written);
+        } catch (e) {
+          uncount(); // a nacked chunk does not use the reservation
+          throw e;
+        }
+      },
+      abandon: async () => {
+        uncount();
+        await region.abandon();
+      },
+    };
   }
 }

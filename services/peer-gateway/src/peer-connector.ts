@@ -1,6 +1,6 @@
 import type { Logger } from '@swarmshare/common';
 import { type PeerConnection, connectPeer } from '@swarmshare/common';
-import type { PeerRequestHandler } from '@swarmshare/common';
+import type { DiscoveryHooks, PeerRequestHandler } from '@swarmshare/common';
 
 export interface PeerConnectorOptions {
   nodeId: string;
@@ -10,6 +10,9 @@ export interface PeerConnectorOptions {
   handler?: PeerRequestHandler;
   connectTimeoutMs?: number;
   logger?: Logger;
+  /** HELLO features, and the discovery messages' handler (trackerless discovery). */
+  features?: string[];
+  discovery?: DiscoveryHooks;
 }
 
 /** Dials holders for downloads and keeps track of the connections, so shutdown can close them. */
@@ -19,15 +22,19 @@ export class PeerConnector {
 
   constructor(private readonly opts: PeerConnectorOptions) {}
 
-  async connect(address: string, expectNodeId?: string): Promise<PeerConnection> {
+  async connect(address: string, expectNodeId?: string, o: { features?: string[]; connectTimeoutMs?: number } = {}): Promise<PeerConnection> {
     if (this.closing) throw new Error('gateway is shutting down');
     const conn = await connectPeer(address, {
       nodeId: this.opts.nodeId,
       listen: this.opts.listen(),
       handler: this.opts.handler,
       expectNodeId,
-      connectTimeoutMs: this.opts.connectTimeoutMs,
+      connectTimeoutMs: o.connectTimeoutMs ?? this.opts.connectTimeoutMs,
+      // A peer that never says HELLO (a connect-back to a port that is no gateway) costs the connect timeout, no more.
+      handshakeTimeoutMs: o.connectTimeoutMs,
       logger: this.opts.logger,
+      features: o.features ?? this.opts.features,
+      discovery: this.opts.discovery,
     });
     if (this.closing) {
       conn.close('gateway is shutting down');

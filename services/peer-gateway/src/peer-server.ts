@@ -1,19 +1,27 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Logger, MsgType, encodeControl } from '@swarmshare/common';
 import { PeerConnection } from '@swarmshare/common';
-import type { PeerRequestHandler } from '@swarmshare/common';
+import type { DiscoveryHooks, PeerRequestHandler } from '@swarmshare/common';
+import type { UploadGate } from './upload-slots';
 
 export interface PeerServerOptions {
   nodeId: string;
   host: string;
   /** 0 = let the OS choose. */
   port: number;
-  /** host:port peers should dial; defaults to 127.0.0.1:<bound port>. */
+  /** host:port peers should dial; defaults to host:<bound port> for a specific IPv4 host, else 127.0.0.1:<bound port>. */
   advertise?: string;
   maxConnections: number;
   handler: PeerRequestHandler;
   logger?: Logger;
   handshakeTimeoutMs?: number;
+  /** HELLO features, and the discovery messages' handler (trackerless discovery). */
+  features?: string[];
+  discovery?: DiscoveryHooks;
+  /** Upload slots and the upload bandwidth limit, applied to every accepted connection. */
+  uploads?: UploadGate;
+  /** Every accepted connection (the overlay adopts those that ask to be neighbours). */
+  onConnection?: (conn: PeerConnection) => void;
 }
 
 /** The TCP listener: every accepted socket becomes a PeerConnection served by the local handler. */
@@ -43,7 +51,12 @@ export class PeerServer {
   /** The address peers should use (the ready log line and the tracker get this). */
   get address(): string {
     if (!this.bound) throw new Error('peer server is not listening yet');
-    return this.opts.advertise ?? `127.0.0.1:${this.bound.port}`;
+    if (this.opts.advertise) return this.opts.advertise;
+    // Bound to one specific address (a host or namespace of its own): that is where peers reach us.
+    // Only a wildcard bind falls back to loopback, which works on one machine only.
+    const h = this.opts.host;
+    const specific = h !== '0.0.0.0' && h !== '::' && h !== '' && /^[0-9.]+$/.test(h);
+    return `${specific ? h : '127.0.0.1'}:${this.bound.port}`;
   }
 
   get port(): number {
@@ -63,14 +76,22 @@ export class PeerServer {
       setTimeout(() => socket.destroy(), 2000).unref();
       return;
     }
+    const key = `${socket.remoteAddress}:${socket.remotePort}`;
+    // Bound late: the peer's node id is known once its HELLO arrived.
+    let self: PeerConnection | undefined;
+    const handler = this.opts.uploads ? this.opts.uploads.forPeer(this.opts.handler, () => self?.remote?.nodeId ?? key) : this.opts.handler;
     const conn = new PeerConnection(socket, {
       nodeId: this.opts.nodeId,
       listen: this.address,
-      handler: this.opts.handler,
+      handler,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       logger: this.opts.logger,
+      features: this.opts.features,
+      discovery: this.opts.discovery,
     });
+    self = conn;
     this.conns.add(conn);
+    this.opts.onConnection?.(conn);
     void conn.ready.then(
       (h) => this.opts.logger?.debug({ peer: conn.label, remoteNode: h.nodeId }, 'peer connected'),
       () => undefined,

@@ -1,5 +1,17 @@
 import { z } from 'zod';
-import { type Announce, type DownloadCompleted, FileRecordSchema, type FileRecord, type NatsRpc, TrackerSubjects } from '@swarmshare/common';
+import {
+  type Announce,
+  type Candidate,
+  CandidateSchema,
+  type DownloadAcked,
+  type DownloadCompleted,
+  FileRecordSchema,
+  type FileRecord,
+  type NatsRpc,
+  type RegisterFile,
+  ReservationSchema,
+  TrackerSubjects,
+} from '@swarmshare/common';
 
 /** The tracker, over NATS. Acks carry nothing this gateway needs, so their bodies are not checked. */
 export class TrackerClient {
@@ -19,5 +31,30 @@ export class TrackerClient {
 
   async downloadCompleted(body: DownloadCompleted): Promise<void> {
     await this.rpc.request(TrackerSubjects.downloadCompleted, body, z.unknown());
+  }
+
+  // ---- replication (issue 3) ----
+
+  /** Live peers with room, most available first. */
+  candidates(exclude: string[] = []): Promise<Candidate[]> {
+    return this.rpc.request(TrackerSubjects.peerCandidates, { exclude }, z.array(CandidateSchema));
+  }
+
+  /** Reserve space on this node for an upload (NO_SPACE if it does not fit). */
+  async reserve(uploadId: string, nodeId: string, bytes: number): Promise<void> {
+    await this.rpc.request(TrackerSubjects.reserve, { uploadId, nodeId, bytes }, ReservationSchema);
+  }
+
+  async release(uploadId: string): Promise<void> {
+    await this.rpc.request(TrackerSubjects.release, { uploadId }, z.unknown());
+  }
+
+  /** Download ack: this holder served `bytes` of the file to downloader `nodeId`. */
+  async downloadAcked(a: DownloadAcked): Promise<void> {
+    await this.rpc.request(TrackerSubjects.downloadAcked, a, z.unknown());
+  }
+
+  registerFile(r: RegisterFile): Promise<FileRecord> {
+    return this.rpc.request(TrackerSubjects.registerFile, r, FileRecordSchema);
   }
 }

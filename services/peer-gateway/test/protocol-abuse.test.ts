@@ -61,7 +61,7 @@ describe('peer protocol abuse against a running gateway', () => {
   });
 
   it('an unknown message type', async () => {
-    await violation((r) => (r.hello(), r.write(Buffer.from([0, 0, 0, 3, 0x20, 0x7b, 0x7d]))), /unknown message type 0x20/);
+    await violation((r) => (r.hello(), r.write(Buffer.from([0, 0, 0, 3, 0x40, 0x7b, 0x7d]))), /unknown message type 0x40/);
   });
 
   it('bad JSON, and JSON that breaks the schema', async () => {
@@ -126,7 +126,7 @@ describe('peer protocol abuse against a running gateway', () => {
 
   it('info reports the node, its address and open connections', async () => {
     const info = await rpc.request(gatewaySubjects(node.id).info, {}, GatewayInfoSchema);
-    expect(info).toEqual({ nodeId: node.id, address: node.address, connections: expect.any(Number) });
+    expect(info).toEqual({ nodeId: node.id, address: node.address, connections: expect.any(Number), neighbours: [] });
     await expect(rpc.request(gatewaySubjects(node.id).fetch, { fileId: 'nope' }, GatewayInfoSchema)).rejects.toMatchObject({ code: 'BAD_REQUEST' });
     await expect(rpc.request(gatewaySubjects(node.id).status, { fileId: 'cd'.repeat(32) }, GatewayInfoSchema)).rejects.toMatchObject({ code: 'NOT_FOUND' });
   });

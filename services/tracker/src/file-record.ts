@@ -10,6 +10,8 @@ export interface StoredFileMeta {
   chunkCount: number;
   hash: string;
   registeredAt: number;
+  /** Copies per chunk of a replicated upload. */
+  replicas?: number;
 }
 
 export interface StoredFile {

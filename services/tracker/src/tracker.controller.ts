@@ -18,6 +18,12 @@ import {
   SERVICE_LOGGER,
   toErrorBody,
   TrackerSubjects,
+  type Candidate,
+  CandidatesRequestSchema,
+  ReleaseRequestSchema,
+  type Reservation,
+  ReserveRequestSchema,
+  DownloadAckedSchema,
 } from '@swarmshare/common';
 import { TrackerService } from './tracker.service';
 
@@ -73,6 +79,37 @@ export class TrackerController {
   @MessagePattern(TrackerSubjects.downloadCompleted)
   downloadCompleted(@Payload() data: unknown): Promise<FileRecord> {
     return this.tracker.downloadCompleted(parseOrThrow(DownloadCompletedSchema, data, 'downloadCompleted'));
+  }
+
+  @MessagePattern(TrackerSubjects.downloadAcked)
+  downloadAcked(@Payload() data: unknown): Promise<FileRecord> {
+    return this.tracker.downloadAcked(parseOrThrow(DownloadAckedSchema, data, 'downloadAcked'));
+  }
+
+  @MessagePattern(TrackerSubjects.downloadAcks)
+  downloadAcks(@Payload() data: unknown): Promise<Array<{ nodeId: string; holder: string; bytes: number }>> {
+    return this.tracker.servedBy(parseOrThrow(FileIdRequestSchema, data, 'downloadAcks').fileId);
+  }
+
+  @MessagePattern(TrackerSubjects.peerCandidates)
+  peerCandidates(@Payload() data: unknown): Promise<Candidate[]> {
+    return this.tracker.candidates(parseOrThrow(CandidatesRequestSchema, data, 'peerCandidates').exclude);
+  }
+
+  @MessagePattern(TrackerSubjects.reserve)
+  reserve(@Payload() data: unknown): Promise<Reservation> {
+    return this.tracker.reserve(parseOrThrow(ReserveRequestSchema, data, 'reserve'));
+  }
+
+  @MessagePattern(TrackerSubjects.release)
+  release(@Payload() data: unknown): Promise<{ uploadId: string; released: number }> {
+    return this.tracker.release(parseOrThrow(ReleaseRequestSchema, data, 'release').uploadId);
+  }
+
+  @MessagePattern(TrackerSubjects.listReservations)
+  listReservations(@Payload() data: unknown): Promise<Reservation[]> {
+    parseOrThrow(EmptyRequestSchema, data, 'listReservations');
+    return this.tracker.listReservations();
   }
 
   /** An event has no one to reply to: a bad one is logged and dropped (the next announce repairs anything missed). */

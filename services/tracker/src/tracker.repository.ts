@@ -18,6 +18,10 @@ import { REDIS } from './redis.provider';
  *   {file:<id>}:seeders        set   nodeIds holding the whole file
  *   {file:<id>}:leechers       zset  nodeId -> when its download started (ms)
  *   {file:<id>}:completions    set   nodeIds that completed a download (SCARD = download count)
+ *   {file:<id>}:replicas       set   nodeIds that took replica copies in a replicated upload
+ *   {file:<id>}:acks           hash  "<downloader>><holder>" -> bytes the holder acked serving
+ *   {peers}:resv:<nodeId>      hash  uploadId -> "bytes:expiresAtMs": space reserved on the node
+ *   {peers}:upload:<uploadId>  set   nodeIds the upload reserved on (for release)
  *
  * Soft-state contract: peer entries and swarm membership are rebuilt by peers re-announcing every
  * few seconds; file records (meta and indexes) are not, and must be registered again after Redis
@@ -33,10 +37,20 @@ export const Keys = {
   fileSeeders: (fileId: string) => `{file:${fileId}}:seeders`,
   fileLeechers: (fileId: string) => `{file:${fileId}}:leechers`,
   fileCompletions: (fileId: string) => `{file:${fileId}}:completions`,
+  fileReplicas: (fileId: string) => `{file:${fileId}}:replicas`,
+  fileAcks: (fileId: string) => `{file:${fileId}}:acks`,
+  // Reservations share the {peers} tag with the peer records: one script reads the node's free
+  // space and every reservation on it, so two racing uploads can never both fit in the same bytes.
+  peerReservations: (nodeId: string) => `{peers}:resv:${nodeId}`,
+  uploadNodes: (uploadId: string) => `{peers}:upload:${uploadId}`,
 } as const;
 
-/** seed: seeder, not leecher. leech: leecher (keeping its first start time), not seeder. complete: seed + count the download. */
-export type SwarmOp = 'seed' | 'leech' | 'complete';
+/**
+ * seed: seeder, not leecher. leech: leecher (keeping its first start time), not seeder. complete:
+ * seed + count the download. partial: an announce of a partial holding: a replica holder (it holds
+ * its share of a replicated upload, on purpose) stays a seeder, anyone else is a leecher.
+ */
+export type SwarmOp = 'seed' | 'leech' | 'complete' | 'partial';
 /** Returned by updateSwarm when the file is not registered (nothing is written then). */
 export const UNKNOWN_FILE = -1;
 
@@ -49,13 +63,16 @@ const SCRIPTS = {
 return redis.call('HGETALL', KEYS[1])`,
   },
   /**
-   * KEYS: meta, seeders, leechers, completions. ARGV: op, nodeId, now.
+   * KEYS: meta, seeders, leechers, completions, replicas. ARGV: op, nodeId, now.
    * Checks the file exists in the same step, so a swarm set is never created for an unknown file.
    */
   trackerSwarm: {
-    numberOfKeys: 4,
+    numberOfKeys: 5,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local op, node = ARGV[1], ARGV[2]
+if op == 'partial' then
+  if redis.call('SISMEMBER', KEYS[5], node) == 1 then op = 'seed' else op = 'leech' end
+end
 if op == 'leech' then
   redis.call('SREM', KEYS[2], node)
   redis.call('ZADD', KEYS[3], 'NX', ARGV[3], node)
@@ -65,6 +82,37 @@ redis.call('SADD', KEYS[2], node)
 redis.call('ZREM', KEYS[3], node)
 if op == 'complete' then return redis.call('SADD', KEYS[4], node) end
 return 0`,
+  },
+  /**
+   * KEYS: seen, records, reservations of the node, nodes of the upload. ARGV: nodeId, uploadId,
+   * bytes, now, expiresAt, cutoff. Sets the upload's reservation on a live node to `bytes` if the
+   * node's announced free space minus every other unexpired reservation holds it (expired ones are
+   * deleted on the way). Returns {1, left} when reserved, {0, available} when it does not fit,
+   * {-1, 0} when the node is not a live peer.
+   */
+  trackerReserve: {
+    numberOfKeys: 4,
+    lua: `local s = redis.call('ZSCORE', KEYS[1], ARGV[1])
+if not s or tonumber(s) < tonumber(ARGV[6]) then return {-1, 0} end
+local rec = redis.call('HGET', KEYS[2], ARGV[1])
+if not rec then return {-1, 0} end
+local free = tonumber(cjson.decode(rec).free)
+local now = tonumber(ARGV[4])
+local others = 0
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  local b, e = string.match(all[i + 1], '^(%d+):(%d+)$')
+  if not b or tonumber(e) <= now then redis.call('HDEL', KEYS[3], all[i])
+  elseif all[i] ~= ARGV[2] then others = others + tonumber(b) end
+end
+local want = tonumber(ARGV[3])
+local avail = free - others
+if avail < 0 then avail = 0 end
+if avail < want then return {0, avail} end
+redis.call('HSET', KEYS[3], ARGV[2], ARGV[3] .. ':' .. ARGV[5])
+redis.call('SADD', KEYS[4], ARGV[1])
+redis.call('PEXPIREAT', KEYS[4], ARGV[5])
+return {1, avail - want}`,
   },
   /** KEYS: seen, records, held. ARGV: nodeId, cutoff. Removes the peer only if it is still expired. */
   trackerPrunePeer: {
@@ -82,7 +130,8 @@ return 0`,
 
 interface Scripts {
   trackerCreateFile(key: string, ...args: string[]): Promise<string[]>;
-  trackerSwarm(meta: string, seeders: string, leechers: string, completions: string, op: SwarmOp, nodeId: string, now: string): Promise<number>;
+  trackerSwarm(meta: string, seeders: string, leechers: string, completions: string, replicas: string, op: SwarmOp, nodeId: string, now: string): Promise<number>;
+  trackerReserve(seen: string, records: string, resv: string, upload: string, nodeId: string, uploadId: string, bytes: string, now: string, expiresAt: string, cutoff: string): Promise<[number, number]>;
   trackerPrunePeer(seen: string, records: string, held: string, nodeId: string, cutoff: string): Promise<number>;
 }
 
@@ -190,7 +239,77 @@ export class TrackerRepository implements OnApplicationShutdown {
 
   /** Apply a swarm transition for one node; UNKNOWN_FILE if the file is not registered. For 'complete', 1 if this (file, node) was counted now, 0 if already counted. */
   updateSwarm(fileId: string, op: SwarmOp, nodeId: string, now: number): Promise<number> {
-    return this.scripts.trackerSwarm(Keys.fileMeta(fileId), Keys.fileSeeders(fileId), Keys.fileLeechers(fileId), Keys.fileCompletions(fileId), op, nodeId, String(now));
+    return this.scripts.trackerSwarm(
+      Keys.fileMeta(fileId),
+      Keys.fileSeeders(fileId),
+      Keys.fileLeechers(fileId),
+      Keys.fileCompletions(fileId),
+      Keys.fileReplicas(fileId),
+      op,
+      nodeId,
+      String(now),
+    );
+  }
+
+  /** Record the replica holders of a replicated upload and how many copies it placed. */
+  async addReplicas(fileId: string, holders: readonly string[], replicas: number): Promise<void> {
+    if (holders.length === 0) return;
+    await exec(this.redis.multi().sadd(Keys.fileReplicas(fileId), ...holders).hset(Keys.fileMeta(fileId), 'replicas', String(replicas)));
+  }
+
+  async recordAck(fileId: string, nodeId: string, holder: string, bytes: number): Promise<void> {
+    await this.redis.hset(Keys.fileAcks(fileId), `${nodeId}>${holder}`, String(bytes));
+  }
+
+  async acks(fileId: string): Promise<Array<{ nodeId: string; holder: string; bytes: number }>> {
+    const h = await this.redis.hgetall(Keys.fileAcks(fileId));
+    return Object.entries(h).map(([k, v]) => {
+      const [nodeId, holder] = k.split('>');
+      return { nodeId, holder, bytes: Number(v) };
+    });
+  }
+
+  // ---- reservations ----
+
+  reserve(nodeId: string, uploadId: string, bytes: number, now: number, expiresAt: number, cutoff: number): Promise<[number, number]> {
+    return this.scripts.trackerReserve(
+      Keys.peerSeen,
+      Keys.peerRecords,
+      Keys.peerReservations(nodeId),
+      Keys.uploadNodes(uploadId),
+      nodeId,
+      uploadId,
+      String(bytes),
+      String(now),
+      String(expiresAt),
+      String(cutoff),
+    );
+  }
+
+  /** Drop every reservation of an upload; returns how many nodes it had reserved on. */
+  async release(uploadId: string): Promise<number> {
+    const nodes = await this.redis.smembers(Keys.uploadNodes(uploadId));
+    const tx = this.redis.multi();
+    for (const n of nodes) tx.hdel(Keys.peerReservations(n), uploadId);
+    tx.del(Keys.uploadNodes(uploadId));
+    await exec(tx);
+    return nodes.length;
+  }
+
+  /** Unexpired reservations on each node (expired ones are skipped; the next reserve deletes them). */
+  async reservations(nodeIds: readonly string[], now: number): Promise<Array<{ uploadId: string; nodeId: string; bytes: number; expiresAt: number }>> {
+    if (nodeIds.length === 0) return [];
+    const tx = this.redis.multi();
+    for (const n of nodeIds) tx.hgetall(Keys.peerReservations(n));
+    const res = await exec(tx);
+    const out: Array<{ uploadId: string; nodeId: string; bytes: number; expiresAt: number }> = [];
+    res.forEach((h, i) => {
+      for (const [uploadId, v] of Object.entries(h as Record<string, string>)) {
+        const m = /^(\d+):(\d+)$/.exec(v);
+        if (m && Number(m[2]) > now) out.push({ uploadId, nodeId: nodeIds[i], bytes: Number(m[1]), expiresAt: Number(m[2]) });
+      }
+    });
+    return out;
   }
 
   /** Remove nodes from a file's seeders and leechers (removal never creates keys). */
@@ -226,5 +345,6 @@ function parseMeta(h: Record<string, string>): StoredFileMeta | null {
     chunkCount: Number(h.chunkCount),
     hash: h.hash,
     registeredAt: Number(h.registeredAt),
+    ...(h.replicas ? { replicas: Number(h.replicas) } : {}),
   };
 }

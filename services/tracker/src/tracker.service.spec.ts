@@ -25,6 +25,12 @@ function mockRepo() {
     readFile: jest.fn(async (_fileId: string): Promise<StoredFile | null> => null),
     updateSwarm: jest.fn(async (_fileId: string, _op: string, _nodeId: string, _now: number): Promise<number> => 0),
     dropFromSwarm: jest.fn(async (_fileId: string, _nodeIds: readonly string[]) => undefined),
+    addReplicas: jest.fn(async (_fileId: string, _holders: readonly string[], _replicas: number) => undefined),
+    reserve: jest.fn(async (..._a: unknown[]): Promise<[number, number]> => [1, 0]),
+    release: jest.fn(async (_uploadId: string) => 0),
+    reservations: jest.fn(async (_ids: readonly string[], _now: number): Promise<Array<{ uploadId: string; nodeId: string; bytes: number; expiresAt: number }>> => []),
+    recordAck: jest.fn(async (..._a: unknown[]) => undefined),
+    acks: jest.fn(async (_fileId: string) => []),
   };
 }
 
@@ -61,7 +67,7 @@ describe('announce', () => {
     expect(repo.recordAnnounce).toHaveBeenCalledWith(rec, new Map([[F1, 'c'], [F2, 'p']]));
     expect(repo.updateSwarm.mock.calls).toEqual([
       [F1, 'seed', 'n1', now],
-      [F2, 'leech', 'n1', now],
+      [F2, 'partial', 'n1', now],
     ]);
     expect(repo.dropFromSwarm).toHaveBeenCalledWith(F3, ['n1']);
     expect(repo.expiredPeerIds).toHaveBeenCalledWith(now - TTL, expect.any(Number));
@@ -179,3 +185,51 @@ describe('downloads and events', () => {
     await expect(service.fileCompleted({ fileId: F2, nodeId: 'n' })).resolves.toBeUndefined();
   });
 });
+
+describe('replication (issue 3)', () => {
+  it('candidates: live peers minus reservations, only those with room, most available first', async () => {
+    repo.peersSeenSince.mockResolvedValue([peer('a', now, 100), peer('b', now, 300), peer('c', now, 50), peer('gone', now - TTL - 1, 999)]);
+    repo.reservations.mockResolvedValue([
+      { uploadId: 'up-1', nodeId: 'b', bytes: 250, expiresAt: now + 1 },
+      { uploadId: 'up-2', nodeId: 'c', bytes: 50, expiresAt: now + 1 },
+    ]);
+    const c = await service.candidates(['x']);
+    expect(c.map((x) => [x.nodeId, x.available, x.reserved])).toEqual([
+      ['a', 100, 0],
+      ['b', 50, 250],
+    ]);
+    expect((await service.candidates(['a'])).map((x) => x.nodeId)).toEqual(['b']);
+  });
+
+  it('reserve: stamps the expiry, and maps the script result to NO_SPACE / UNAVAILABLE', async () => {
+    const svc = new TrackerService(repo as unknown as TrackerRepository, { now: () => now } as Clock, { PEER_TTL_MS: TTL, RESERVATION_TTL_MS: 500 }, createLogger('t', 'silent'));
+    expect(await svc.reserve({ uploadId: 'up-aaaaaaaa', nodeId: 'b', bytes: 10 })).toEqual({ uploadId: 'up-aaaaaaaa', nodeId: 'b', bytes: 10, expiresAt: now + 500 });
+    expect(repo.reserve).toHaveBeenCalledWith('b', 'up-aaaaaaaa', 10, now, now + 500, now - TTL);
+    repo.reserve.mockResolvedValueOnce([0, 7]);
+    await expect(svc.reserve({ uploadId: 'up-aaaaaaaa', nodeId: 'b', bytes: 10 })).rejects.toMatchObject({ code: 'NO_SPACE', message: expect.stringMatching(/only 7 B available/) });
+    repo.reserve.mockResolvedValueOnce([-1, 0]);
+    await expect(svc.reserve({ uploadId: 'up-aaaaaaaa', nodeId: 'b', bytes: 10 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+  });
+
+  it('registerFile with holders: they become replica holders and seeders (the registering node is not one twice)', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: [], leechers: [], downloads: 0 });
+    await service.registerFile({ fileId: F1, name: 'a.bin', size: 100, chunkSize: 65536, chunkCount: 1, hash: 'a'.repeat(64), nodeId: 'a', holders: ['b', 'a', 'c', 'b'], replicas: 2 });
+    expect(repo.addReplicas).toHaveBeenCalledWith(F1, ['b', 'c'], 2);
+    expect(repo.updateSwarm.mock.calls.map((c) => [c[1], c[2]])).toEqual([
+      ['seed', 'a'],
+      ['seed', 'b'],
+      ['seed', 'c'],
+    ]);
+  });
+
+  it('downloadAcked counts like downloadCompleted and records what the holder served; unknown file is NOT_FOUND', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: [], leechers: [], downloads: 1 });
+    repo.updateSwarm.mockResolvedValueOnce(1);
+    await service.downloadAcked({ fileId: F1, nodeId: 'd', holder: 'b', bytes: 5, chunks: 1 });
+    expect(repo.updateSwarm).toHaveBeenCalledWith(F1, 'complete', 'd', now);
+    expect(repo.recordAck).toHaveBeenCalledWith(F1, 'd', 'b', 5);
+    repo.updateSwarm.mockResolvedValueOnce(UNKNOWN_FILE);
+    await expect(service.downloadAcked({ fileId: F2, nodeId: 'd', holder: 'b', bytes: 5, chunks: 1 })).rejects.toBeInstanceOf(SwarmError);
+  });
+});
+

@@ -12,6 +12,11 @@ import {
   SERVICE_LOGGER,
   SwarmError,
   type TrackerConfig,
+  type Candidate,
+  type Reservation,
+  type ReserveRequest,
+  formatBytes,
+  type DownloadAcked,
 } from '@swarmshare/common';
 import type { z } from 'zod';
 import { heldFromAnnounce, planAnnounce } from './announce-plan';
@@ -36,14 +41,16 @@ const ANNOUNCE_CONCURRENCY = 256;
 @Injectable()
 export class TrackerService {
   private readonly ttlMs: number;
+  private readonly reservationTtlMs: number;
 
   constructor(
     private readonly repo: TrackerRepository,
     private readonly clock: Clock,
-    @Inject(SERVICE_CONFIG) config: Pick<TrackerConfig, 'PEER_TTL_MS'>,
+    @Inject(SERVICE_CONFIG) config: Pick<TrackerConfig, 'PEER_TTL_MS'> & Partial<Pick<TrackerConfig, 'RESERVATION_TTL_MS'>>,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {
     this.ttlMs = config.PEER_TTL_MS;
+    this.reservationTtlMs = config.RESERVATION_TTL_MS ?? 1_800_000;
   }
 
   /** Upsert the peer, then reconcile its swarm memberships with what it reports holding. */
@@ -56,7 +63,8 @@ export class TrackerService {
     // Unknown file ids come back as UNKNOWN_FILE and are simply ignored: the node may hold files
     // that were never registered here (or not yet re-registered after Redis lost its data).
     await inBatches(seed, (id) => this.repo.updateSwarm(id, 'seed', a.nodeId, now));
-    await inBatches(leech, (id) => this.repo.updateSwarm(id, 'leech', a.nodeId, now));
+    // 'partial': a replica holder's share is partial on purpose; it stays a seeder (see the repository).
+    await inBatches(leech, (id) => this.repo.updateSwarm(id, 'partial', a.nodeId, now));
     await inBatches(drop, (id) => this.repo.dropFromSwarm(id, [a.nodeId]));
     await this.pruneExpiredPeers(now);
     return peer;
@@ -81,7 +89,58 @@ export class TrackerService {
     await this.repo.indexFile(stored.fileId, r.name, stored.registeredAt);
     if (r.name !== stored.name) await this.repo.indexFile(stored.fileId, stored.name, stored.registeredAt);
     await this.repo.updateSwarm(r.fileId, 'seed', r.nodeId, now);
+    // A replicated upload: the peers holding the acked copies are seeders (of their share) too.
+    const holders = [...new Set(r.holders ?? [])].filter((n) => n !== r.nodeId);
+    if (holders.length > 0) {
+      await this.repo.addReplicas(r.fileId, holders, r.replicas ?? 1);
+      await Promise.all(holders.map((n) => this.repo.updateSwarm(r.fileId, 'seed', n, now)));
+    }
     return this.getFile(r.fileId);
+  }
+
+  /** Live peers with room for an upload (free minus reservations), most available first. */
+  async candidates(exclude: readonly string[] = []): Promise<Candidate[]> {
+    const peers = (await this.listPeers()).filter((p) => !exclude.includes(p.nodeId));
+    const reserved = new Map<string, number>();
+    for (const r of await this.repo.reservations(peers.map((p) => p.nodeId), this.clock.now())) {
+      reserved.set(r.nodeId, (reserved.get(r.nodeId) ?? 0) + r.bytes);
+    }
+    return peers
+      .map((p) => {
+        const res = reserved.get(p.nodeId) ?? 0;
+        return { nodeId: p.nodeId, address: p.address, capacity: p.capacity, free: p.free, reserved: res, available: Math.max(0, p.free - res) };
+      })
+      .filter((c) => c.available > 0)
+      .sort((a, b) => b.available - a.available || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0));
+  }
+
+  /**
+   * Set an upload's reservation on a node, atomically against every other reservation there (one
+   * Lua script), so two racing uploads never overcommit a peer. NO_SPACE says what is available.
+   */
+  async reserve(r: ReserveRequest): Promise<Reservation> {
+    const now = this.clock.now();
+    const expiresAt = now + this.reservationTtlMs;
+    const [ok, left] = await this.repo.reserve(r.nodeId, r.uploadId, r.bytes, now, expiresAt, livenessCutoff(now, this.ttlMs));
+    if (ok === -1) throw new SwarmError('UNAVAILABLE', `node ${r.nodeId} is not a live peer: it cannot take a reservation`);
+    if (ok === 0) {
+      throw new SwarmError('NO_SPACE', `node ${r.nodeId} cannot reserve ${formatBytes(r.bytes)} for upload ${r.uploadId}: only ${formatBytes(left)} available after other uploads' reservations`);
+    }
+    this.logger.info({ event: 'reservation.set', uploadId: r.uploadId, nodeId: r.nodeId, bytes: r.bytes, left }, 'space reserved');
+    return { uploadId: r.uploadId, nodeId: r.nodeId, bytes: r.bytes, expiresAt };
+  }
+
+  /** Drop every reservation of an upload (it ended, or failed). Idempotent. */
+  async release(uploadId: string): Promise<{ uploadId: string; released: number }> {
+    const released = await this.repo.release(uploadId);
+    this.logger.info({ event: 'reservation.released', uploadId, nodes: released }, 'reservations released');
+    return { uploadId, released };
+  }
+
+  /** Unexpired reservations on live peers. */
+  async listReservations(): Promise<Reservation[]> {
+    const peers = await this.listPeers();
+    return this.repo.reservations(peers.map((p) => p.nodeId), this.clock.now());
   }
 
   async getFile(fileId: string): Promise<FileRecord> {
@@ -123,6 +182,24 @@ export class TrackerService {
       counted === 1 ? 'download completed' : 'download completion already counted',
     );
     return this.getFile(d.fileId);
+  }
+
+  /**
+   * A holder's ack (seed's download step 7): the downloader got `bytes` from it. The download is
+   * recorded (counted once per (file, node), like downloadCompleted) and the downloader is a seeder;
+   * what each holder served is kept per (downloader, holder).
+   */
+  async downloadAcked(a: DownloadAcked): Promise<FileRecord> {
+    const counted = await this.repo.updateSwarm(a.fileId, 'complete', a.nodeId, this.clock.now());
+    await this.swarmOrNotFound(a.fileId, counted);
+    await this.repo.recordAck(a.fileId, a.nodeId, a.holder, a.bytes);
+    this.logger.info({ event: 'download.acked', fileId: a.fileId, nodeId: a.nodeId, holder: a.holder, bytes: a.bytes, chunks: a.chunks, counted: counted === 1 }, 'holder acked a download');
+    return this.getFile(a.fileId);
+  }
+
+  /** What each holder served each downloader, from the holders' acks. */
+  async servedBy(fileId: string): Promise<Array<{ nodeId: string; holder: string; bytes: number }>> {
+    return this.repo.acks(fileId);
   }
 
   /** A chunk-store finished a file: its node is a seeder. Does not count a download (downloadCompleted does). */

@@ -244,6 +244,12 @@ describe('bad requests get an error reply, never a timeout', () => {
     listPeers: {},
     downloadStarted: { fileId: hex64(), nodeId: 'v' },
     downloadCompleted: { fileId: hex64(), nodeId: 'v' },
+    peerCandidates: {},
+    reserve: { uploadId: 'up-valid-0001', nodeId: 'v', bytes: 1 },
+    release: { uploadId: 'up-valid-0001' },
+    listReservations: {},
+    downloadAcked: { fileId: hex64(), nodeId: 'v', holder: 'w', bytes: 1, chunks: 1 },
+    downloadAcks: { fileId: hex64() },
   };
 
   it.each(Object.keys(S) as Array<keyof typeof S>)('%s: malformed JSON -> BAD_REQUEST', async (key) => {

@@ -24,6 +24,8 @@ export const TrackerConfigSchema = z.object({
   ...redis,
   /** A peer that has not announced for this long is no longer listed. */
   PEER_TTL_MS: envInt(1000, 86_400_000).default(30_000),
+  /** A space reservation of an upload expires after this long, so a crashed seeder leaves nothing behind. */
+  RESERVATION_TTL_MS: envInt(1000, 86_400_000).default(1_800_000),
 });
 export type TrackerConfig = z.infer<typeof TrackerConfigSchema>;
 
@@ -52,11 +54,51 @@ export const PeerGatewayConfigSchema = z.object({
   /** host:port other peers use to reach this node; defaults to 127.0.0.1:PEER_PORT. */
   ADVERTISE_ADDRESS: PeerAddressSchema.optional(),
   ANNOUNCE_INTERVAL_MS: envInt(200, 3_600_000).default(5000),
-  /** Requests kept in flight per holder during a download. */
-  PIPELINE_DEPTH: envInt(1, 64).default(8),
+  /** Cap on requests kept in flight per holder; each holder's depth is sized from its rate (about 2 s of data). */
+  PIPELINE_DEPTH: envInt(1, 64).default(32),
   /** Holders one download uses at once. */
   MAX_PEERS_PER_DOWNLOAD: envInt(1, 256).default(8),
   MAX_CONNECTIONS: envInt(1, 100_000).default(256),
+  // ---- transfer engine (docs/performance.md) ----
+  /** Peers served chunks at once; the others wait their turn (slots rotate per chunk). 0 = unlimited. */
+  UPLOAD_SLOTS: envInt(0, 10_000).default(4),
+  /** Upload bandwidth limit in bytes/s (e.g. 50MiB); 0 = off. */
+  UPLOAD_RATE_LIMIT: envSize(0).default(0),
+  /** Download bandwidth limit in bytes/s, shared by all downloads; 0 = off. */
+  DOWNLOAD_RATE_LIMIT: envSize(0).default(0),
+  /** How often a download asks its holders for a fresh HAVE (leechers gain chunks as they go); 0 = never. */
+  HAVE_REFRESH_MS: envInt(0, 600_000).default(250),
+  // ---- replication (docs/flows.md) ----
+  /** A pushed chunk not acked within this time counts as a dead receiver: its share is re-placed. */
+  REPLICATE_CHUNK_TIMEOUT_MS: envInt(100, 600_000).default(30_000),
+  /** STOREs in flight to each receiving peer during a replicated upload. */
+  REPLICATE_STORES_IN_FLIGHT: envInt(1, 32).default(4),
+  /** A chunk a receiver nacks (hash mismatch) is sent again this many times before the peer is dropped. */
+  REPLICATE_MAX_RESENDS: envInt(0, 100).default(3),
+  // ---- trackerless discovery (docs/discovery.md) ----
+  /** Comma-separated host:port of peers to join the overlay through. */
+  BOOTSTRAP_PEERS: z
+    .string()
+    .refine((s) => s.split(',').every((a) => PeerAddressSchema.safeParse(a.trim()).success), 'must be host:port[,host:port...]')
+    .optional(),
+  /** Overlay neighbours kept at most (outgoing and incoming together). */
+  MAX_NEIGHBOURS: envInt(1, 64).default(8),
+  /** Below this many neighbours the gateway dials peers it learnt from neighbours or the tracker. */
+  MIN_NEIGHBOURS: envInt(0, 64).default(4),
+  /** Hop budget of the flood queries this node starts (at most MAX_QUERY_HOPS = 16). */
+  QUERY_HOPS: envInt(1, 16).default(6),
+  /** Flood queries per second accepted per origin address (burst of the same size). */
+  QUERY_RATE_PER_ORIGIN: envInt(1, 10_000).default(5),
+  /** Query ids remembered to drop duplicates; the oldest are forgotten first. */
+  QUERY_DEDUPE_SIZE: envInt(16, 1_000_000).default(10_000),
+  /** Iterative lookup: one question (connect, HAVE, NEIGHBOURS) to one peer gets this long. */
+  LOOKUP_TIMEOUT_MS: envInt(50, 60_000).default(2000),
+  /** Iterative lookup: questions in flight at once. */
+  LOOKUP_PARALLELISM: envInt(1, 256).default(8),
+  /** Iterative lookup: answers (holdings, neighbour lists) are reused for this long. */
+  LOOKUP_CACHE_TTL_MS: envInt(0, 3_600_000).default(30_000),
+  /** How long a trackerless fetch looks for holders before it gives up. */
+  DISCOVERY_TIMEOUT_MS: envInt(100, 600_000).default(20_000),
 });
 export type PeerGatewayConfig = z.infer<typeof PeerGatewayConfigSchema>;
 

@@ -27,7 +27,26 @@ export enum MsgType {
   STORE_OFFER = 0x10,
   /** Replication: one chunk pushed to a peer that accepted the offer. */
   STORE = 0x11,
+  /** Download ack (feature "receipt"): "I got these bytes of this file from you"; answered OK. */
+  RECEIPT = 0x12,
+  /** Discovery (feature "discovery"): "which peers are you connected to?" */
+  NEIGHBOURS_REQUEST = 0x20,
+  NEIGHBOURS = 0x21,
+  /** Flood query: "who holds chunks of this file? connect back to origin". Not answered. */
+  QUERY = 0x22,
+  /** A holder, connected back to a query's origin: "I hold these chunks". Answered OK (wanted) or ERROR{id}. */
+  QUERY_HIT = 0x23,
 }
+
+/** HELLO feature that announces the discovery messages (0x20-0x23). */
+export const DISCOVERY_FEATURE = 'discovery';
+/** Largest hop budget a QUERY may carry; a larger one is dropped (docs/protocol.md). */
+export const MAX_QUERY_HOPS = 16;
+/** Most peers one NEIGHBOURS answer lists. */
+export const MAX_NEIGHBOURS_LISTED = 64;
+
+/** HELLO feature that announces RECEIPT (0x12): sent only to peers that list it. */
+export const RECEIPT_FEATURE = 'receipt';
 
 /** Data frames carry a fixed binary header then raw chunk bytes, streamed, never parsed as JSON. */
 export const DATA_HEADER_LENGTH: Partial<Record<MsgType, number>> = {
@@ -65,7 +84,34 @@ export const ControlSchemas = {
   [MsgType.MANIFEST_REQUEST]: z.object({ id: RequestId, fileId: FileIdSchema }),
   [MsgType.MANIFEST]: z.object({ id: RequestId, manifest: ManifestSchema }),
   [MsgType.OK]: z.object({ id: RequestId }),
-  [MsgType.STORE_OFFER]: z.object({ id: RequestId, manifest: ManifestSchema }),
+  // reservation (optional, issue 3): the receiver reserves `bytes` for upload `uploadId` with the
+  // tracker before accepting; old receivers strip it.
+  [MsgType.STORE_OFFER]: z.object({
+    id: RequestId,
+    manifest: ManifestSchema,
+    reservation: z.object({ uploadId: z.string().regex(/^[a-z0-9-]{8,64}$/), bytes: z.number().int().min(0) }).optional(),
+  }),
+  [MsgType.RECEIPT]: z.object({ id: RequestId, fileId: FileIdSchema, bytes: z.number().int().min(0), chunks: z.number().int().min(0) }),
+  [MsgType.NEIGHBOURS_REQUEST]: z.object({ id: RequestId }),
+  [MsgType.NEIGHBOURS]: z.object({
+    id: RequestId,
+    peers: z.array(z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema })).max(MAX_NEIGHBOURS_LISTED),
+  }),
+  // hops is checked against MAX_QUERY_HOPS by the receiver (dropped, not a protocol error), so a
+  // peer configured with a larger budget does not lose its connections.
+  [MsgType.QUERY]: z.object({
+    queryId: z.string().regex(/^[0-9a-f]{16,64}$/, 'query id must be 16-64 lowercase hex characters'),
+    fileId: FileIdSchema,
+    origin: z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema }),
+    hops: z.number().int().min(0).max(255),
+  }),
+  [MsgType.QUERY_HIT]: z.object({
+    id: RequestId,
+    queryId: z.string().regex(/^[0-9a-f]{16,64}$/),
+    fileId: FileIdSchema,
+    chunkCount: z.number().int().min(0),
+    bitfield: z.string().max(MAX_CONTROL_BODY),
+  }),
 } as const;
 
 export type ControlType = keyof typeof ControlSchemas;

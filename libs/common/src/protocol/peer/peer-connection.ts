@@ -12,17 +12,37 @@ import {
   type ControlSchemas,
   type ControlType,
   HANDSHAKE_TIMEOUT_MS,
+  DISCOVERY_FEATURE,
   MAX_DATA_PAYLOAD,
+  MAX_NEIGHBOURS_LISTED,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
   PROTOCOL_VERSION,
+  RECEIPT_FEATURE,
   decodeDataHeader,
 } from '../messages';
 import { PeerClosedError, PeerRequestError } from './peer-errors';
-import type { PeerRequestHandler, ReadRegion } from './peer-handler';
+import type { ChunkSink, OfferReservation, PeerRequestHandler, ReadRegion } from './peer-handler';
 import { StoreSink } from './store-sink';
 
 export type Hello = z.output<(typeof ControlSchemas)[MsgType.HELLO]>;
+export type QueryBody = z.output<(typeof ControlSchemas)[MsgType.QUERY]>;
+export type QueryHitBody = z.output<(typeof ControlSchemas)[MsgType.QUERY_HIT]>;
+export interface NeighbourRef {
+  nodeId: string;
+  address: string;
+}
+
+/**
+ * Serves the discovery messages (0x20-0x23, feature "discovery"). A connection without one answers
+ * NEIGHBOURS_REQUEST with an empty list, QUERY_HIT with ERROR{id, NOT_NEEDED}, and ignores QUERY.
+ */
+export interface DiscoveryHooks {
+  neighbours(conn: PeerConnection): NeighbourRef[];
+  onQuery(q: QueryBody, conn: PeerConnection): void;
+  /** Resolve = "I want chunks from you" (OK); throw = refused (ERROR{id} with the error's code). */
+  onQueryHit(hit: QueryHitBody, conn: PeerConnection): Promise<void>;
+}
 type ErrorBody = z.output<(typeof ControlSchemas)[MsgType.ERROR]>;
 
 export interface PeerConnectionOptions {
@@ -33,6 +53,8 @@ export interface PeerConnectionOptions {
   features?: string[];
   /** Serves the peer's requests; without one every request is refused with ERROR{id}. */
   handler?: PeerRequestHandler;
+  /** Discovery messages; see DiscoveryHooks. */
+  discovery?: DiscoveryHooks;
   /** Close the connection if the peer's HELLO names another node (stale tracker data). */
   expectNodeId?: string;
   handshakeTimeoutMs?: number;
@@ -45,9 +67,10 @@ export interface PeerConnectionOptions {
 export type ConnectionState = 'handshake' | 'open' | 'closed';
 
 type Outgoing =
-  | { kind: 'piece'; target: Buffer; received: number; resolve(n: number): void; reject(e: Error): void }
+  | { kind: 'piece'; target: Buffer | ChunkSink; received: number; abandoned?: boolean; resolve(n: number): void; reject(e: Error): void }
   | { kind: 'manifest'; resolve(m: Manifest): void; reject(e: Error): void }
-  | { kind: 'ok'; resolve(): void; reject(e: Error): void };
+  | { kind: 'ok'; resolve(): void; reject(e: Error): void }
+  | { kind: 'neighbours'; resolve(p: NeighbourRef[]): void; reject(e: Error): void };
 
 interface HaveWaiter {
   resolve(h: { chunkCount: number; bitfield: Bitfield }): void;
@@ -64,6 +87,8 @@ interface ServeItem {
 
 /** Manifests offered on one connection, remembered to check STORE lengths early; a few suffice. */
 const MAX_OFFERED = 8;
+/** Read leases taken ahead of the chunk being written (bounded: each is a mapping and a lease). */
+const SERVE_PREFETCH = 4;
 /** After our last frame, how long the peer gets to read it before the socket is destroyed. */
 const LINGER_MS = 2000;
 
@@ -126,7 +151,9 @@ export class PeerConnection {
     const ms = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.handshakeTimer = setTimeout(() => this.fail('TIMEOUT', `no HELLO within ${ms} ms`), ms);
     this.handshakeTimer.unref();
-    this.sendControl(MsgType.HELLO, { version: PROTOCOL_VERSION, nodeId: opts.nodeId, listen: opts.listen, features: opts.features ?? [] });
+    // A handler that takes download acks announces the RECEIPT feature (issue 3).
+    const features = [...(opts.features ?? []), ...(opts.handler?.receipt && !opts.features?.includes(RECEIPT_FEATURE) ? [RECEIPT_FEATURE] : [])];
+    this.sendControl(MsgType.HELLO, { version: PROTOCOL_VERSION, nodeId: opts.nodeId, listen: opts.listen, features });
   }
 
   get label(): string {
@@ -172,21 +199,44 @@ export class PeerConnection {
     return { id, done };
   }
 
+  /** Like sendRequest, but the PIECE's bytes go to `sink` (e.g. pwrite into the chunk's file). */
+  sendRequestTo(fileId: string, index: number, sink: ChunkSink): { id: number; done: Promise<number> } {
+    const id = this.allocId();
+    const done = new Promise<number>((resolve, reject) => {
+      this.outgoing.set(id, { kind: 'piece', target: sink, received: 0, resolve, reject });
+      this.sendControl(MsgType.REQUEST, { id, fileId, index });
+    });
+    return { id, done };
+  }
+
   requestChunk(fileId: string, index: number, target: Buffer): Promise<number> {
     return this.sendRequest(fileId, index, target).done;
   }
 
   /** Ask the peer to drop a queued REQUEST; it still answers it (PIECE, or ERROR code CANCELLED). */
+  /**
+   * Give up on a REQUEST now (endgame loser, or its bytes arrived from another holder): the promise
+   * rejects with PeerRequestError CANCELLED at once, CANCEL goes to the peer, and PIECE bytes still
+   * to come for it are read and dropped, never written into its target (which the caller may reuse).
+   */
+  abandonRequest(id: number): void {
+    const p = this.outgoing.get(id);
+    if (!p || p.kind !== 'piece' || p.abandoned) return;
+    p.abandoned = true;
+    this.sendControl(MsgType.CANCEL, { id });
+    p.reject(new PeerRequestError('CANCELLED', `request ${id} was abandoned by this side`));
+  }
+
   cancel(id: number): void {
     if (this.outgoing.get(id)?.kind === 'piece') this.sendControl(MsgType.CANCEL, { id });
   }
 
   /** STORE_OFFER: ask the peer to hold this file. */
-  offer(manifest: Manifest): Promise<void> {
+  offer(manifest: Manifest, reservation?: OfferReservation): Promise<void> {
     const id = this.allocId();
     return new Promise((resolve, reject) => {
       this.outgoing.set(id, { kind: 'ok', resolve, reject });
-      this.sendControl(MsgType.STORE_OFFER, { id, manifest });
+      this.sendControl(MsgType.STORE_OFFER, reservation ? { id, manifest, reservation } : { id, manifest });
     });
   }
 
@@ -199,6 +249,57 @@ export class PeerConnection {
       this.socket.write(encodeDataPrefix(MsgType.STORE, { id, index, fileId }, data.length));
       this.socket.write(data);
     });
+  }
+
+  /** The peer's HELLO listed the discovery feature: only then may 0x20-0x23 be sent to it. */
+  get speaksDiscovery(): boolean {
+    return this.remote?.features.includes(DISCOVERY_FEATURE) ?? false;
+  }
+
+  /** NEIGHBOURS_REQUEST: the peers this peer is connected to (iterative lookup). */
+  neighbours(): Promise<NeighbourRef[]> {
+    this.assertDiscovery();
+    const id = this.allocId();
+    return new Promise((resolve, reject) => {
+      this.outgoing.set(id, { kind: 'neighbours', resolve, reject });
+      this.sendControl(MsgType.NEIGHBOURS_REQUEST, { id });
+    });
+  }
+
+  /** QUERY: fire and forget; holders connect back to the origin. */
+  query(q: QueryBody): void {
+    this.assertDiscovery();
+    this.sendControl(MsgType.QUERY, q);
+  }
+
+  /** QUERY_HIT on a connect-back connection; resolves if the origin wants chunks from us. */
+  queryHit(hit: Omit<QueryHitBody, 'id'>): Promise<void> {
+    this.assertDiscovery();
+    const id = this.allocId();
+    return new Promise((resolve, reject) => {
+      this.outgoing.set(id, { kind: 'ok', resolve, reject });
+      this.sendControl(MsgType.QUERY_HIT, { id, ...hit });
+    });
+  }
+
+  private assertDiscovery(): void {
+    if (this.state === 'open' && !this.speaksDiscovery) {
+      throw new SwarmError('UNAVAILABLE', `${this.remote?.nodeId} did not announce the "${DISCOVERY_FEATURE}" feature`);
+    }
+  }
+
+  /**
+   * RECEIPT: ack a holder for what we downloaded from it. Resolves false without sending anything
+   * if the peer did not announce the feature, true once it answered OK.
+   */
+  async receipt(fileId: string, bytes: number, chunks: number): Promise<boolean> {
+    if (!this.remote?.features.includes(RECEIPT_FEATURE)) return false;
+    const id = this.allocId();
+    await new Promise<void>((resolve, reject) => {
+      this.outgoing.set(id, { kind: 'ok', resolve, reject });
+      this.sendControl(MsgType.RECEIPT, { id, fileId, bytes, chunks });
+    });
+    return true;
   }
 
   /** Close without complaint (FIN); outstanding requests fail with PeerClosedError. */
@@ -274,8 +375,22 @@ export class PeerConnection {
         const p = this.answer(m.body.id, 'OK', 'ok');
         return p.kind === 'ok' ? p.resolve() : undefined;
       }
+      case MsgType.RECEIPT:
+        return this.serveReceipt(m.body);
       case MsgType.STORE_OFFER:
-        return this.serveOffer(m.body.id, m.body.manifest);
+        return this.serveOffer(m.body.id, m.body.manifest, m.body.reservation);
+      case MsgType.NEIGHBOURS_REQUEST:
+        this.admit(m.body.id);
+        this.incomingIds.delete(m.body.id);
+        return this.sendControl(MsgType.NEIGHBOURS, { id: m.body.id, peers: (this.opts.discovery?.neighbours(this) ?? []).slice(0, MAX_NEIGHBOURS_LISTED) });
+      case MsgType.NEIGHBOURS: {
+        const p = this.answer(m.body.id, 'NEIGHBOURS', 'neighbours');
+        return p.kind === 'neighbours' ? p.resolve(m.body.peers) : undefined;
+      }
+      case MsgType.QUERY:
+        return this.opts.discovery?.onQuery(m.body, this);
+      case MsgType.QUERY_HIT:
+        return this.serveQueryHit(m.body);
     }
   }
 
@@ -340,7 +455,10 @@ export class PeerConnection {
     if (length !== p.target.length) throw new ProtocolError(`PIECE for request ${id} carries ${length} bytes; the chunk is ${p.target.length} bytes`);
     return {
       write: (slice) => {
-        slice.copy(p.target, p.received);
+        if (p.abandoned) {
+          /* given up: the bytes are read and dropped */
+        } else if (Buffer.isBuffer(p.target)) slice.copy(p.target, p.received);
+        else p.target.write(slice, p.received);
         p.received += slice.length;
       },
       end: () => {
@@ -403,12 +521,39 @@ export class PeerConnection {
     })();
   }
 
-  private serveOffer(id: number, manifest: Manifest): void {
+  private serveQueryHit(hit: QueryHitBody): void {
+    this.admit(hit.id);
+    void (async () => {
+      try {
+        if (!this.opts.discovery) throw new PeerRequestError('NOT_NEEDED', 'this side runs no query');
+        await this.opts.discovery.onQueryHit(hit, this);
+        if (this.incomingIds.delete(hit.id)) this.sendControl(MsgType.OK, { id: hit.id });
+      } catch (e) {
+        this.settleIncoming(hit.id, e);
+      }
+    })();
+  }
+
+  private serveReceipt(r: { id: number; fileId: string; bytes: number; chunks: number }): void {
+    this.admit(r.id);
+    void (async () => {
+      try {
+        const h = this.handler();
+        if (!h.receipt) throw new SwarmError('UNAVAILABLE', `${this.opts.nodeId} takes no receipts`);
+        await h.receipt({ fileId: r.fileId, bytes: r.bytes, chunks: r.chunks }, this.remote!.nodeId);
+        if (this.incomingIds.delete(r.id)) this.sendControl(MsgType.OK, { id: r.id });
+      } catch (e) {
+        this.settleIncoming(r.id, e);
+      }
+    })();
+  }
+
+  private serveOffer(id: number, manifest: Manifest, reservation?: OfferReservation): void {
     this.admit(id);
     void (async () => {
       try {
         if (!manifestIsConsistent(manifest)) throw new SwarmError('BAD_REQUEST', 'offered manifest does not match its file id');
-        await this.handler().offer(manifest);
+        await this.handler().offer(manifest, reservation);
         this.offered.delete(manifest.fileId);
         this.offered.set(manifest.fileId, manifest);
         if (this.offered.size > MAX_OFFERED) this.offered.delete(this.offered.keys().next().value!);
@@ -492,7 +637,9 @@ export class PeerConnection {
       while (this.serveQueue.length > 0 && this.state !== 'closed') {
         const item = this.serveQueue[0];
         const pending = this.openRead(item);
-        if (this.serveQueue[1]) void this.openRead(this.serveQueue[1]);
+        // Leases for the next few are taken while this one is written: a lease costs a round trip
+        // to the chunk-store, and one ahead left the socket idle between chunks (docs/performance.md).
+        for (let k = 1; k <= SERVE_PREFETCH && k < this.serveQueue.length; k++) void this.openRead(this.serveQueue[k]);
         const { region, error } = await pending;
         if (this.isClosed()) return; // terminate() released what was queued
         this.serveQueue.shift();

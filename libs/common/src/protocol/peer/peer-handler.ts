@@ -9,10 +9,28 @@ export interface ReadRegion {
 /** A chunk mapped for writing (a write lease). */
 export interface WriteRegion {
   readonly data: Buffer;
+  /**
+   * Optional pwrite path: write `slice` at byte `at` of the chunk without touching `data`. Writing
+   * through a fresh MAP_SHARED mapping takes a page fault per 4 KiB page; pwrite is many times
+   * cheaper (docs/performance.md), so a region that offers it gets PIECE bytes this way.
+   */
+  write?(slice: Buffer, at: number): void;
   /** Close the lease with the bytes written: the store verifies the hash; rejects with HASH_MISMATCH/BAD_LENGTH. */
   commit(written: number): Promise<void>;
   /** Give the chunk up (close short); never throws. */
   abandon(): Promise<void>;
+}
+
+/** Where a PIECE's bytes go when they do not go into a Buffer (PeerConnection.sendRequestTo). */
+export interface ChunkSink {
+  readonly length: number;
+  write(slice: Buffer, at: number): void;
+}
+
+/** Replication (issue 3): the space a pushed upload asks the receiver to reserve. */
+export interface OfferReservation {
+  uploadId: string;
+  bytes: number;
 }
 
 /**
@@ -24,7 +42,9 @@ export interface PeerRequestHandler {
   have(fileId: string): Promise<{ chunkCount: number; bitfield: string }>;
   manifest(fileId: string): Promise<Manifest>;
   openRead(fileId: string, index: number): Promise<ReadRegion>;
-  /** STORE_OFFER: make room for the file (idempotent). */
-  offer(manifest: Manifest): Promise<void>;
+  /** STORE_OFFER: make room for the file (idempotent); with a reservation, reserve it first (NO_SPACE if it does not fit). */
+  offer(manifest: Manifest, reservation?: OfferReservation): Promise<void>;
   openWrite(fileId: string, index: number): Promise<WriteRegion>;
+  /** RECEIPT: peer `from` finished a download and got `bytes` (`chunks` chunks) of the file from us. Optional: without it the feature is not announced. */
+  receipt?(r: { fileId: string; bytes: number; chunks: number }, from: string): Promise<void>;
 }

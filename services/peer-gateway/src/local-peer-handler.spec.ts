@@ -1,0 +1,66 @@
+import { computeFileId, type Manifest, SwarmError, type WriteRegion } from '@swarmshare/common';
+import { LocalPeerHandler } from './local-peer-handler';
+
+const CHUNK = 65536;
+const hashes = ['a', 'b', 'c', 'd'].map((c) => c.repeat(64));
+const manifest: Manifest = { fileId: computeFileId(4 * CHUNK, CHUNK, hashes), name: 'f.bin', size: 4 * CHUNK, chunkSize: CHUNK, hashes };
+
+function setup(opts: { reserveFails?: boolean; corrupt?: Set<number> } = {}) {
+  const reserved: unknown[] = [];
+  const created: string[] = [];
+  const abandoned: number[] = [];
+  const store = { create: jest.fn(async (m: Manifest) => void created.push(m.fileId)), have: jest.fn(), manifest: jest.fn() };
+  const regions = {
+    openRead: jest.fn(),
+    openWrite: jest.fn(
+      async (_f: string, i: number): Promise<WriteRegion> => ({
+        data: Buffer.alloc(CHUNK),
+        commit: async () => {
+          if (opts.corrupt?.delete(i)) throw new SwarmError('HASH_MISMATCH', 'bad'); // once
+        },
+        abandon: async () => void abandoned.push(i),
+      }),
+    ),
+  };
+  const handler = new LocalPeerHandler(store as never, regions as never, async (r) => {
+    if (opts.reserveFails) throw new SwarmError('NO_SPACE', 'node b cannot reserve');
+    reserved.push(r);
+  });
+  return { handler, reserved, created, abandoned };
+}
+
+describe('LocalPeerHandler: replication reservations', () => {
+  it('reserves before creating the file; a refused reservation creates nothing', async () => {
+    const ok = setup();
+    await ok.handler.offer(manifest, { uploadId: 'up-12345678', bytes: 2 * CHUNK });
+    expect(ok.reserved).toEqual([{ uploadId: 'up-12345678', bytes: 2 * CHUNK }]);
+    expect(ok.created).toEqual([manifest.fileId]);
+    const refused = setup({ reserveFails: true });
+    await expect(refused.handler.offer(manifest, { uploadId: 'up-12345678', bytes: CHUNK })).rejects.toMatchObject({ code: 'NO_SPACE' });
+    expect(refused.created).toEqual([]);
+  });
+
+  it('refuses a STORE past the reservation; nacked and abandoned chunks give their bytes back', async () => {
+    const { handler, abandoned } = setup({ corrupt: new Set([1]) });
+    await handler.offer(manifest, { uploadId: 'up-12345678', bytes: 2 * CHUNK });
+    await (await handler.openWrite(manifest.fileId, 0)).commit(CHUNK);
+    const bad = await handler.openWrite(manifest.fileId, 1);
+    await expect(bad.commit(CHUNK)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    const dropped = await handler.openWrite(manifest.fileId, 1);
+    await dropped.abandon();
+    await (await handler.openWrite(manifest.fileId, 2)).commit(CHUNK);
+    await expect(handler.openWrite(manifest.fileId, 3)).rejects.toThrow(/past the 131072 bytes reserved/);
+    expect(abandoned).toEqual([1, 3]);
+    // A grown reservation (re-placement) makes room; a plain offer lifts the cap.
+    await handler.offer(manifest, { uploadId: 'up-12345678', bytes: 3 * CHUNK });
+    await (await handler.openWrite(manifest.fileId, 3)).commit(CHUNK);
+    await handler.offer(manifest);
+    await (await handler.openWrite(manifest.fileId, 1)).commit(CHUNK);
+  });
+
+  it('an offer with a reservation is refused by a node that takes none', async () => {
+    const handler = new LocalPeerHandler({ create: jest.fn() } as never, {} as never);
+    await expect(handler.offer(manifest, { uploadId: 'up-12345678', bytes: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    expect(handler.receipt).toBeUndefined();
+  });
+});

@@ -24,7 +24,7 @@ import { TrackerClient } from './tracker.client';
 import { limiterFor } from './token-bucket';
 import { UploadGate, UploadSlots } from './upload-slots';
 import { AutoHolderSource, Discovery } from './discovery/discovery';
-import { PeerRecordSchema, TrackerSubjects } from '@swarmshare/common';
+import { Metrics, PeerRecordSchema, TrackerSubjects } from '@swarmshare/common';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replicator';
 import { createReplicationController } from './replication.controller';
@@ -91,8 +91,9 @@ export class PeerGatewayModule {
         },
         {
           provide: PeerServer,
-          useFactory: (handler: LocalPeerHandler, discovery: Discovery) =>
+          useFactory: (handler: LocalPeerHandler, discovery: Discovery, metrics: Metrics) =>
             (late.server = new PeerServer({
+              onChunkBytes: chunkBytesMetric(metrics),
               features: discovery.features,
               discovery: discovery.hooks,
               onConnection: (c) => discovery.overlay.accept(c),
@@ -105,17 +106,25 @@ export class PeerGatewayModule {
               uploads,
               logger,
             })),
-          inject: [LocalPeerHandler, Discovery],
+          inject: [LocalPeerHandler, Discovery, Metrics],
         },
         {
           provide: PeerConnector,
-          useFactory: (server: PeerServer, handler: LocalPeerHandler, discovery: Discovery) =>
-            (late.connector = new PeerConnector({ nodeId, listen: () => server.address, handler, logger, features: discovery.features, discovery: discovery.hooks })),
-          inject: [PeerServer, LocalPeerHandler, Discovery],
+          useFactory: (server: PeerServer, handler: LocalPeerHandler, discovery: Discovery, metrics: Metrics) =>
+            (late.connector = new PeerConnector({
+              nodeId,
+              listen: () => server.address,
+              handler,
+              logger,
+              features: discovery.features,
+              discovery: discovery.hooks,
+              onChunkBytes: chunkBytesMetric(metrics),
+            })),
+          inject: [PeerServer, LocalPeerHandler, Discovery, Metrics],
         },
         {
           provide: DownloadsService,
-          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector, discovery: Discovery) =>
+          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector, discovery: Discovery, metrics: Metrics) =>
             new DownloadsService((fileId, opts) => {
               const discover = opts?.discover;
               // Trackerless: flood or iterative; unset: the tracker when it answers, else iterative.
@@ -149,8 +158,8 @@ export class PeerGatewayModule {
                 haveRefreshMs: config.HAVE_REFRESH_MS,
                 logger: logger.child({ fileId }),
               });
-            }, logger),
-          inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector, Discovery],
+            }, logger, metrics),
+          inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector, Discovery, Metrics],
         },
         {
           provide: ReplicationsService,
@@ -192,4 +201,10 @@ export class PeerGatewayModule {
       ],
     };
   }
+}
+
+/** Chunk bytes per peer, sent and received, on every connection this gateway has (issue 5 metrics). */
+function chunkBytesMetric(metrics: Metrics) {
+  return (direction: 'sent' | 'received', peer: string, bytes: number) =>
+    (direction === 'sent' ? metrics.peerBytesSent : metrics.peerBytesReceived).inc({ peer }, bytes);
 }

@@ -21,6 +21,8 @@ export class DownloadsService {
   constructor(
     private readonly createJob: DownloadJobFactory,
     private readonly logger?: Logger,
+    /** Active-transfers gauge: one per running download. */
+    private readonly metrics?: { trackTransfer(direction: 'download'): () => void },
   ) {}
 
   fetch(fileId: string, opts?: FetchOptions): DownloadStatus {
@@ -30,7 +32,8 @@ export class DownloadsService {
     const job = opts ? this.createJob(fileId, opts) : this.createJob(fileId);
     this.jobs.set(fileId, job);
     this.logger?.info({ fileId }, existing ? 'download restarted' : 'download started');
-    void job.start();
+    const done = this.metrics?.trackTransfer('download');
+    void job.start().finally(() => done?.());
     return snapshot(job);
   }
 

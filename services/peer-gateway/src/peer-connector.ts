@@ -1,5 +1,5 @@
 import type { Logger } from '@swarmshare/common';
-import { type PeerConnection, connectPeer } from '@swarmshare/common';
+import { type PeerConnection, type PeerConnectionOptions, connectPeer } from '@swarmshare/common';
 import type { DiscoveryHooks, PeerRequestHandler } from '@swarmshare/common';
 
 export interface PeerConnectorOptions {
@@ -13,6 +13,7 @@ export interface PeerConnectorOptions {
   /** HELLO features, and the discovery messages' handler (trackerless discovery). */
   features?: string[];
   discovery?: DiscoveryHooks;
+  onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
 }
 
 /** Dials holders for downloads and keeps track of the connections, so shutdown can close them. */
@@ -35,6 +36,7 @@ export class PeerConnector {
       logger: this.opts.logger,
       features: o.features ?? this.opts.features,
       discovery: this.opts.discovery,
+      onChunkBytes: this.opts.onChunkBytes,
     });
     if (this.closing) {
       conn.close('gateway is shutting down');

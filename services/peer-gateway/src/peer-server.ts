@@ -1,7 +1,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Logger, MsgType, encodeControl } from '@swarmshare/common';
 import { PeerConnection } from '@swarmshare/common';
-import type { DiscoveryHooks, PeerRequestHandler } from '@swarmshare/common';
+import type { DiscoveryHooks, PeerConnectionOptions, PeerRequestHandler } from '@swarmshare/common';
 import type { UploadGate } from './upload-slots';
 
 export interface PeerServerOptions {
@@ -22,6 +22,8 @@ export interface PeerServerOptions {
   uploads?: UploadGate;
   /** Every accepted connection (the overlay adopts those that ask to be neighbours). */
   onConnection?: (conn: PeerConnection) => void;
+  /** Chunk bytes moved on accepted connections, for per-peer metrics. */
+  onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
 }
 
 /** The TCP listener: every accepted socket becomes a PeerConnection served by the local handler. */
@@ -88,6 +90,7 @@ export class PeerServer {
       logger: this.opts.logger,
       features: this.opts.features,
       discovery: this.opts.discovery,
+      onChunkBytes: this.opts.onChunkBytes,
     });
     self = conn;
     this.conns.add(conn);

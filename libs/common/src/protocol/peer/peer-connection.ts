@@ -62,6 +62,8 @@ export interface PeerConnectionOptions {
   /** For logs and error messages, e.g. the remote address. */
   label?: string;
   logger?: Logger;
+  /** Chunk bytes that crossed this connection (PIECE and STORE payloads), for per-peer metrics. */
+  onChunkBytes?(direction: 'sent' | 'received', peerNodeId: string, bytes: number): void;
 }
 
 export type ConnectionState = 'handshake' | 'open' | 'closed';
@@ -248,6 +250,7 @@ export class PeerConnection {
       this.outgoing.set(id, { kind: 'ok', resolve, reject });
       this.socket.write(encodeDataPrefix(MsgType.STORE, { id, index, fileId }, data.length));
       this.socket.write(data);
+      this.opts.onChunkBytes?.('sent', this.remote?.nodeId ?? this.label, data.length);
     });
   }
 
@@ -397,6 +400,7 @@ export class PeerConnection {
   private onDataStart(type: MsgType.PIECE | MsgType.STORE, header: Buffer, length: number): DataSink {
     if (this.state === 'closed') return DISCARD;
     if (this.state === 'handshake') throw new ProtocolError(`${MsgType[type]} data frame before HELLO`);
+    this.opts.onChunkBytes?.('received', this.remote?.nodeId ?? this.label, length);
     if (type === MsgType.PIECE) return this.pieceSink(decodeDataHeader(MsgType.PIECE, header).id, length);
     return this.storeSink(decodeDataHeader(MsgType.STORE, header), length);
   }
@@ -672,7 +676,11 @@ export class PeerConnection {
   private writePiece(id: number, data: Buffer): Promise<void> {
     return new Promise((resolve, reject) => {
       this.socket.write(encodeDataPrefix(MsgType.PIECE, { id }, data.length));
-      this.socket.write(data, (err) => (err ? reject(err) : resolve()));
+      this.socket.write(data, (err) => {
+        if (err) return reject(err);
+        this.opts.onChunkBytes?.('sent', this.remote?.nodeId ?? this.label, data.length);
+        resolve();
+      });
     });
   }
 

@@ -7,4 +7,10 @@ bash scripts/setup.sh
 echo "[test] type-checking"
 npx tsc -p tsconfig.json
 echo "[test] jest"
-exec node --expose-gc node_modules/jest/bin/jest.js --runInBand "$@"
+results=$(mktemp)
+status=0
+node --expose-gc node_modules/jest/bin/jest.js --runInBand --json --outputFile="$results" "$@" || status=$?
+# One plain closing line that any CI can read: "tests: N passed, N failed".
+node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$results" || true
+rm -f "$results"
+exit $status

@@ -1,12 +1,15 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import {
+  connectNats,
   EventSubjects,
   type Logger,
+  Metrics,
   NatsRpc,
   type PeerGatewayConfig,
+  PeerRecordSchema,
   SERVICE_CONFIG,
   SERVICE_LOGGER,
-  connectNats,
+  TrackerSubjects,
 } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
 import { Announcer } from './announcer';
@@ -24,7 +27,6 @@ import { TrackerClient } from './tracker.client';
 import { limiterFor } from './token-bucket';
 import { UploadGate, UploadSlots } from './upload-slots';
 import { AutoHolderSource, Discovery } from './discovery/discovery';
-import { Metrics, PeerRecordSchema, TrackerSubjects } from '@swarmshare/common';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replicator';
 import { createReplicationController } from './replication.controller';

@@ -1,8 +1,14 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { type Lease, type Logger, SwarmError, mapRegion } from '@swarmshare/common';
+import {
+  type Lease,
+  type Logger,
+  mapRegion,
+  type ReadRegion,
+  SwarmError,
+  type WriteRegion,
+} from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
-import type { ReadRegion, WriteRegion } from '@swarmshare/common';
 
 /**
  * Leases from the chunk-store turned into mapped regions of the shared data volume. The gateway

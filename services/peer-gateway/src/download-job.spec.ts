@@ -1,8 +1,15 @@
 import type { Socket } from 'node:net';
-import { type DownloadStatus, type FileRecord, type Manifest, SwarmError, sha256Hex } from '@swarmshare/common';
+import {
+  connectPeer,
+  type DownloadStatus,
+  type FileRecord,
+  type Manifest,
+  PeerConnection,
+  sha256Hex,
+  SwarmError,
+} from '@swarmshare/common';
 import { CorruptingHandler, MemoryHandler, listen, makeFile } from '../test/memory-handler';
 import { DownloadJob, type DownloadJobDeps, holdersOf } from './download-job';
-import { PeerConnection, connectPeer } from '@swarmshare/common';
 
 const CHUNK = 64 * 1024;
 

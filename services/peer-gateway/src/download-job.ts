@@ -1,20 +1,23 @@
 import {
   Bitfield,
+  chunkLength,
+  type ChunkSink,
+  type DiscoverMode,
   type DownloadStatus,
   type FileRecord,
-  type DiscoverMode,
   type FoundHolder,
   type Logger,
   type Manifest,
-  type PeerRef,
-  SwarmError,
-  chunkLength,
   manifestIsConsistent,
+  MAX_REQUESTS_IN_FLIGHT,
+  PeerClosedError,
+  type PeerRef,
+  PeerRequestError,
+  SwarmError,
+  type WriteRegion,
 } from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
 import { DownloadScheduler } from './download-scheduler';
-import { MAX_REQUESTS_IN_FLIGHT, PeerClosedError, PeerRequestError } from '@swarmshare/common';
-import type { ChunkSink, WriteRegion } from '@swarmshare/common';
 import type { TrackerClient } from './tracker.client';
 import { RateEstimator, pipelineDepth, requestTimeoutMs } from './rate-estimator';
 import type { TokenBucket } from './token-bucket';

@@ -1,7 +1,13 @@
-import type { Manifest } from '@swarmshare/common';
+import {
+  type Manifest,
+  type OfferReservation,
+  type PeerRequestHandler,
+  type ReadRegion,
+  SwarmError,
+  type WriteRegion,
+} from '@swarmshare/common';
 import type { ChunkRegions } from './chunk-regions';
 import type { ChunkStoreClient } from './chunk-store.client';
-import { type OfferReservation, type PeerRequestHandler, type ReadRegion, SwarmError, type WriteRegion } from '@swarmshare/common';
 
 /** Files whose replication budgets are remembered (the oldest is forgotten first). */
 const MAX_BUDGETS = 1024;

@@ -1,9 +1,16 @@
 import type { Socket } from 'node:net';
-import { MAX_REQUESTS_IN_FLIGHT, MsgType, SwarmError, encodeControl } from '@swarmshare/common';
+import {
+  connectPeer,
+  encodeControl,
+  MAX_REQUESTS_IN_FLIGHT,
+  MsgType,
+  PeerClosedError,
+  PeerConnection,
+  PeerRequestError,
+  SwarmError,
+} from '@swarmshare/common';
 import { MemoryHandler, listen, makeFile, socketPair } from '../test/memory-handler';
 import { RawPeer } from '../test/raw-peer';
-import { PeerConnection, connectPeer } from '@swarmshare/common';
-import { PeerClosedError, PeerRequestError } from '@swarmshare/common';
 
 const CHUNK = 64 * 1024;
 

@@ -1,6 +1,11 @@
-import type { Logger } from '@swarmshare/common';
-import { type PeerConnection, type PeerConnectionOptions, connectPeer } from '@swarmshare/common';
-import type { DiscoveryHooks, PeerRequestHandler } from '@swarmshare/common';
+import {
+  connectPeer,
+  type DiscoveryHooks,
+  type Logger,
+  type PeerConnection,
+  type PeerConnectionOptions,
+  type PeerRequestHandler,
+} from '@swarmshare/common';
 
 export interface PeerConnectorOptions {
   nodeId: string;

@@ -1,7 +1,6 @@
-import { MsgType } from '@swarmshare/common';
+import { MsgType, PeerClient } from '@swarmshare/common';
 import { MemoryHandler, makeFile } from '../test/memory-handler';
 import { RawPeer } from '../test/raw-peer';
-import { PeerClient } from '@swarmshare/common';
 import { PeerServer } from './peer-server';
 
 describe('PeerServer', () => {

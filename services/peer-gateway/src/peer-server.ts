@@ -1,7 +1,13 @@
 import { createServer, type Server, type Socket } from 'node:net';
-import { type Logger, MsgType, encodeControl } from '@swarmshare/common';
-import { PeerConnection } from '@swarmshare/common';
-import type { DiscoveryHooks, PeerConnectionOptions, PeerRequestHandler } from '@swarmshare/common';
+import {
+  type DiscoveryHooks,
+  encodeControl,
+  type Logger,
+  MsgType,
+  PeerConnection,
+  type PeerConnectionOptions,
+  type PeerRequestHandler,
+} from '@swarmshare/common';
 import type { UploadGate } from './upload-slots';
 
 export interface PeerServerOptions {

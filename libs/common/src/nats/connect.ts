@@ -37,9 +37,6 @@ export function natsServerOptions(url: string): NatsServerOptions {
   return out;
 }
 
-export function natsServers(url: string): string[] {
-  return natsServerOptions(url).servers;
-}
 
 /**
  * A raw client connection that reconnects forever. Services wait for the server on first connect;

@@ -2,6 +2,8 @@ import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 
+export { promSample } from '../support/prometheus';
+
 export const REPO = join(__dirname, '..', '..');
 
 export interface HttpReply {
@@ -46,20 +48,6 @@ export async function waitFor<T>(what: string, probe: () => Promise<T>, accept: 
   }
 }
 
-/** The value of the sample `name` whose labels include `labels`, from Prometheus text (undefined if none). */
-export function promSample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const pair of (m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []) {
-      const i = pair.indexOf('=');
-      got[pair.slice(0, i)] = pair.slice(i + 2, -1);
-    }
-    if (Object.entries(labels).every(([k, v]) => got[k] === v)) return Number(m[3]);
-  }
-  return undefined;
-}
 
 /** A built service entry point, or a clear failure saying how to build it. */
 export function requireBuilt(relPath: string): string {

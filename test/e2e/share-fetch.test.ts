@@ -9,6 +9,7 @@ import { FileRecordSchema, NatsRpc, TrackerSubjects, PeerRecordSchema } from '@s
 import { z } from 'zod';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+import { promSample } from '../support/prometheus';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
@@ -81,13 +82,10 @@ describe('end to end: share on one node, fetch on another', () => {
     expect(existsSync(`${output}.partial`)).toBe(false);
 
     // The metrics saw the transfer: bytes per peer on both gateways, every chunk verified by b's store.
-    const metric = async (proc: string, name: string, labels = '') => {
-      const text = await (await globalThis.fetch(`http://127.0.0.1:${swarm.httpPorts.get(proc)}/metrics`)).text();
-      const line = text.split('\n').find((l) => l.startsWith(name) && l.includes(labels));
-      return line ? Number(line.split(' ').pop()) : 0;
-    };
-    expect(await metric(`${B}-peer-gateway`, 'swarmshare_peer_bytes_received_total', `peer="${A}"`)).toBeGreaterThanOrEqual(data.length);
-    expect(await metric(`${A}-peer-gateway`, 'swarmshare_peer_bytes_sent_total', `peer="${B}"`)).toBeGreaterThanOrEqual(data.length);
+    const metric = async (proc: string, name: string, labels: Record<string, string> = {}) =>
+      promSample(await (await globalThis.fetch(`http://127.0.0.1:${swarm.httpPorts.get(proc)}/metrics`)).text(), name, labels) ?? 0;
+    expect(await metric(`${B}-peer-gateway`, 'swarmshare_peer_bytes_received_total', { peer: A })).toBeGreaterThanOrEqual(data.length);
+    expect(await metric(`${A}-peer-gateway`, 'swarmshare_peer_bytes_sent_total', { peer: B })).toBeGreaterThanOrEqual(data.length);
     expect(await metric(`${B}-chunk-store`, 'swarmshare_chunks_verified_total')).toBeGreaterThanOrEqual(65);
 
     const record = await rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);

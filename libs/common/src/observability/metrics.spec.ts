@@ -1,20 +1,8 @@
+import { promSample } from '../../../../test/support/prometheus';
 import { Metrics, METRIC_NAMES } from './metrics';
 
-/** The value of the one sample of `name` whose labels are exactly `labels` (label order does not matter). */
-function sample(text: string, name: string, labels: Record<string, string>): number | undefined {
-  for (const line of text.split('\n')) {
-    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
-    if (!m || m[1] !== name) continue;
-    const got: Record<string, string> = {};
-    for (const pair of (m[2] ?? '').match(/[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*"/g) ?? []) {
-      const i = pair.indexOf('=');
-      got[pair.slice(0, i)] = pair.slice(i + 2, -1);
-    }
-    const keys = Object.keys(labels);
-    if (Object.keys(got).length === keys.length && keys.every((k) => got[k] === labels[k])) return Number(m[3]);
-  }
-  return undefined;
-}
+/** Exactly these labels: a series with more labels must not satisfy an assertion. */
+const sample = (text: string, name: string, labels: Record<string, string>) => promSample(text, name, labels, { exact: true });
 
 describe('Metrics', () => {
   it('exports every shared metric with the service and node labels, plus the default process metrics', async () => {

@@ -16,6 +16,7 @@ export * from './nats/connect';
 export * from './nats/nats-rpc';
 export * from './protocol';
 export * from './storage/mapped-region';
+export * from './storage/mapping-registry';
 export * from './storage/preallocate';
 export * from './bootstrap';
 export * from './observability';

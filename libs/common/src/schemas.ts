@@ -101,8 +101,17 @@ export type LocationRequest = z.infer<typeof LocationRequestSchema>;
  * `written`: bytes the writer put in the region. If given and not equal to the lease's length, the
  * close fails with BAD_LENGTH, the lock is released and the chunk stays missing: this is also how a
  * writer abandons a chunk (e.g. its source peer died mid-transfer).
+ * `sha256`: the SHA-256 (hex) of exactly the bytes the writer put in the region, computed as it wrote
+ * them (the co-located gateway does, while the bytes are in the CPU cache). The store checks it
+ * against the manifest instead of reading the chunk back; without it the store hashes the region.
  */
-export const CloseRequestSchema = z.object({ leaseId: z.string().min(1).max(64), written: z.number().int().min(0).optional() }).strict();
+export const CloseRequestSchema = z
+  .object({
+    leaseId: z.string().min(1).max(64),
+    written: z.number().int().min(0).optional(),
+    sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex').optional(),
+  })
+  .strict();
 export type CloseRequest = z.infer<typeof CloseRequestSchema>;
 export const CloseReplySchema = z.object({ leaseId: z.string(), fileId: FileIdSchema, index: z.number().int(), available: z.boolean(), fileComplete: z.boolean() });
 export type CloseReply = z.infer<typeof CloseReplySchema>;
@@ -116,6 +125,16 @@ export const HaveReplySchema = z.object({
   bitfield: z.string(),
 });
 export type HaveReply = z.infer<typeof HaveReplySchema>;
+/**
+ * Where a file's bytes are, for the co-located gateway's reads: present chunks never change (they
+ * are verified, and nothing deletes them), so the gateway reads them without a lease per chunk.
+ */
+export const FileLayoutSchema = HaveReplySchema.extend({
+  path: z.string().min(1),
+  size: z.number().int().min(0),
+  chunkSize: z.number().int().min(1),
+});
+export type FileLayout = z.infer<typeof FileLayoutSchema>;
 export const StoreStatsSchema = z.object({
   nodeId: NodeIdSchema,
   capacity: z.number().int().min(0),

@@ -35,6 +35,7 @@ export function storeSubjects(nodeId: string) {
     location: `${p}.location`,
     close: `${p}.close`,
     have: `${p}.have`,
+    layout: `${p}.layout`,
     files: `${p}.files`,
     manifest: `${p}.manifest`,
     stats: `${p}.stats`,

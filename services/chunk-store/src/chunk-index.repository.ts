@@ -17,8 +17,15 @@ export interface IndexedFileWithBits extends IndexedFile {
 
 const SUMMARY_FIELDS = ['name', 'size', 'chunkSize', 'chunkCount'] as const;
 
-// Set the bit only while the file is indexed: after a FLUSHALL a lone bits key would look like a file.
-const SET_BIT_IF_INDEXED = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SETBIT', KEYS[2], ARGV[1], 1) return 1 end return 0`;
+
+// A verified chunk: its bit, and the end of its writer's lock, in one round trip. The bit is set only
+// while the file is indexed: after a FLUSHALL a lone bits key would look like a file.
+const SET_BIT_AND_UNLOCK = `
+local indexed = redis.call('EXISTS', KEYS[1]) == 1
+if indexed then redis.call('SETBIT', KEYS[2], ARGV[1], 1) end
+if redis.call('GET', KEYS[3]) == ARGV[2] then redis.call('DEL', KEYS[3]) end
+if indexed then return 1 end
+return 0`;
 
 const FINISH_REBUILD = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('SET', KEYS[1], ARGV[2]) return 1 end return 0`;
 
@@ -99,12 +106,6 @@ export class ChunkIndexRepository {
     return out;
   }
 
-  /** SHA-256 (hex) of chunk `index` as the manifest says, or null when not indexed. */
-  async chunkHash(fileId: string, index: number): Promise<string | null> {
-    const raw = await this.redis.getrangeBuffer(this.keys.hashes(fileId), index * 32, index * 32 + 31);
-    return raw.length === 32 ? raw.toString('hex') : null;
-  }
-
   async getManifest(fileId: string): Promise<Manifest | null> {
     const [summary, raw] = await this.summaryAnd(fileId, this.keys.hashes(fileId));
     const file = toIndexedFile(fileId, summary);
@@ -115,9 +116,9 @@ export class ChunkIndexRepository {
     return { fileId, name: file.name, size: file.size, chunkSize: file.chunkSize, hashes: list };
   }
 
-  /** Mark chunk `index` present; false when the file is not indexed (Redis lost its data). */
-  async setBit(fileId: string, index: number): Promise<boolean> {
-    const r = await this.redis.eval(SET_BIT_IF_INDEXED, 2, this.keys.file(fileId), this.keys.bits(fileId), String(index));
+  /** setBit(), and the writer's lock released if `leaseId` still holds it; false when the file is not indexed. */
+  async setBitAndUnlock(fileId: string, index: number, leaseId: string): Promise<boolean> {
+    const r = await this.redis.eval(SET_BIT_AND_UNLOCK, 3, this.keys.file(fileId), this.keys.bits(fileId), this.keys.lock(fileId, index), String(index), leaseId);
     return r === 1;
   }
 

@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import type { Logger } from '@swarmshare/common';
+import { DEFAULT_WINDOW_BYTES, type Logger, MappingRegistry } from '@swarmshare/common';
 import { ChunkIndexRepository } from './chunk-index.repository';
 import { type ChunkStoreOptions, ChunkStoreService } from './chunk-store.service';
 import type { EventPublisher } from './event-publisher';
@@ -7,7 +7,6 @@ import { FileRecordRepository } from './file-record.repository';
 import { IndexRebuilder } from './index-rebuilder';
 import { KeyedMutex } from './keyed-mutex';
 import { LeaseRepository } from './lease.repository';
-import { DEFAULT_WINDOW_BYTES, MappingRegistry } from './mapping-registry';
 
 export interface ChunkStoreWiring extends ChunkStoreOptions {
   dataDir: string;

@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { Bitfield, computeFileId, type Lease, sha256Hex } from '@swarmshare/common';
+import { Bitfield, computeFileId, type Lease, type MappingRegistry, sha256Hex } from '@swarmshare/common';
 import type { ChunkIndexRepository } from './chunk-index.repository';
 import { ChunkStoreService } from './chunk-store.service';
 import type { EventPublisher } from './event-publisher';
@@ -7,7 +7,6 @@ import type { FileRecordRepository } from './file-record.repository';
 import type { IndexRebuilder } from './index-rebuilder';
 import { KeyedMutex } from './keyed-mutex';
 import type { LeaseRepository } from './lease.repository';
-import type { MappingRegistry } from './mapping-registry';
 
 /** The close path with every repository mocked: what happens, and in which order. */
 const K64 = 64 * 1024;
@@ -27,12 +26,11 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
     disk: { syncData: record('disk.syncData'), setBits: record('disk.setBits', { changed: [1], bits: after }), dataPath: () => lease.path } as unknown as FileRecordRepository,
     index: {
       getFile: jest.fn(async () => ({ fileId, name: 'f', size: 2 * K64, chunkSize: K64, chunkCount: 2, bits })),
-      chunkHash: jest.fn(async () => hash),
-      setBit: record('index.setBit', true),
+      getManifest: jest.fn(async () => ({ fileId, name: 'f', size: 2 * K64, chunkSize: K64, hashes: [hash, hash] })),
+      setBitAndUnlock: record('index.setBitAndUnlock', true),
     } as unknown as ChunkIndexRepository,
     leases: {
-      claim: record('leases.claim', { state: 'open', lease }),
-      ownsLock: record('leases.ownsLock', true),
+      claim: record('leases.claim', { state: 'open', lease, ownsLock: true }),
       unlock: record('leases.unlock'),
     } as unknown as LeaseRepository,
     maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)) } as unknown as MappingRegistry,
@@ -50,10 +48,17 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
 }
 
 describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
-  test('verified write: data synced, then the bit on disk, then in the index, then the lock goes, then the events', async () => {
+  test('verified write: data synced, then the bit on disk, then in the index with the lock released, then the events', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk), bitsBefore: [0] });
     await expect(store.chunkClose('L', K64)).resolves.toEqual({ leaseId: 'L', fileId, index: 1, available: true, fileComplete: true });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBit', 'leases.unlock', 'events.chunkStored', 'events.fileCompleted']);
+    expect(calls).toEqual(['leases.claim', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBitAndUnlock', 'events.chunkStored', 'events.fileCompleted']);
+  });
+
+  test('a write lease that lost its lock (expired and taken over, or cleared by a restart): LEASE_EXPIRED, nothing touched', async () => {
+    const { store, calls, deps } = setup({ region: Buffer.from(chunk) });
+    (deps.leases.claim as jest.Mock).mockResolvedValue({ state: 'open', lease: { leaseId: 'L', fileId, index: 1, mode: 'write', path: '/d', offset: K64, length: K64, expiresAt: 1_000 }, ownsLock: false });
+    await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'LEASE_EXPIRED' });
+    expect(calls).toEqual([]);
   });
 
   test('hash mismatch: nothing persisted, lock released, no event', async () => {
@@ -61,19 +66,34 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     region[0] ^= 1;
     const { store, calls } = setup({ region });
     await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'maps.view', 'leases.unlock']);
+    expect(calls).toEqual(['leases.claim', 'maps.view', 'leases.unlock']);
+  });
+
+  test("a writer's digest that matches the manifest is taken without reading the chunk back", async () => {
+    const region = Buffer.from(chunk);
+    region[0] ^= 1; // never looked at
+    const { store, calls } = setup({ region, bitsBefore: [0] });
+    await expect(store.chunkClose('L', K64, hash)).resolves.toMatchObject({ available: true, fileComplete: true });
+    expect(calls).not.toContain('maps.view');
+    expect(calls).toContain('disk.setBits');
+  });
+
+  test("a writer's digest that does not match: HASH_MISMATCH, nothing persisted, lock released", async () => {
+    const { store, calls } = setup({ region: Buffer.from(chunk) });
+    await expect(store.chunkClose('L', K64, 'ee'.repeat(32))).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    expect(calls).toEqual(['leases.claim', 'leases.unlock']);
   });
 
   test('wrong length: not even mapped, lock released', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk) });
     await expect(store.chunkClose('L', K64 - 1)).rejects.toMatchObject({ code: 'BAD_LENGTH' });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'leases.unlock']);
+    expect(calls).toEqual(['leases.claim', 'leases.unlock']);
   });
 
   test('past expiresAt: LEASE_EXPIRED and the lock is released', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk), now: 1_001 });
     await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'LEASE_EXPIRED' });
-    expect(calls).toEqual(['leases.claim', 'leases.ownsLock', 'leases.unlock']);
+    expect(calls).toEqual(['leases.claim', 'leases.unlock']);
   });
 
   test('the file stays partial: chunk.stored only', async () => {
@@ -84,7 +104,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
 
   test('an index that lost the file triggers a rebuild; the close still succeeds', async () => {
     const { store, deps } = setup({ region: Buffer.from(chunk) });
-    (deps.index.setBit as jest.Mock).mockResolvedValue(false);
+    (deps.index.setBitAndUnlock as jest.Mock).mockResolvedValue(false);
     (deps.rebuilder.rebuild as jest.Mock).mockResolvedValue({ files: 1, skipped: 0, removed: 0 });
     await expect(store.chunkClose('L')).resolves.toMatchObject({ available: true });
     expect(deps.rebuilder.rebuild).toHaveBeenCalled();
@@ -93,7 +113,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
   test('closes that arrive together share one data sync and one bitmap write (group commit)', async () => {
     const { store, deps, calls } = setup({ region: Buffer.from(chunk) });
     const leases = ['A', 'B', 'C'].map((leaseId, i) => ({ leaseId, fileId, index: i % 2, mode: 'write', path: '/d', offset: 0, length: K64, expiresAt: 1_000 }));
-    (deps.leases.claim as jest.Mock).mockImplementation(async (id: string) => ({ state: 'open', lease: leases.find((l) => l.leaseId === id) }));
+    (deps.leases.claim as jest.Mock).mockImplementation(async (id: string) => ({ state: 'open', lease: leases.find((l) => l.leaseId === id), ownsLock: true }));
     let release!: () => void;
     // The first flush blocks until all three closes have queued, so B and C must share the second.
     (deps.disk.syncData as jest.Mock).mockImplementationOnce(() => new Promise<void>((r) => (release = () => (calls.push('disk.syncData'), r()))));

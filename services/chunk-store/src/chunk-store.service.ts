@@ -3,12 +3,14 @@ import {
   Bitfield,
   type CloseReply,
   chunkLength,
+  type FileLayout,
   formatBytes,
   type HaveReply,
   type Lease,
   type LeaseMode,
   type Logger,
   type Manifest,
+  type MappingRegistry,
   ManifestSchema,
   manifestIsConsistent,
   parseOrThrow,
@@ -22,7 +24,6 @@ import { CorruptRecordError, type FileRecordRepository } from './file-record.rep
 import type { IndexRebuilder, RebuildResult } from './index-rebuilder';
 import type { KeyedMutex } from './keyed-mutex';
 import type { LeaseRepository } from './lease.repository';
-import type { MappingRegistry } from './mapping-registry';
 import { GroupCommit } from './group-commit';
 
 export interface ChunkStoreOptions {
@@ -51,6 +52,10 @@ export interface ChunkStoreDeps {
 }
 
 const CREATE_LOCK = '\0create';
+/** Files whose summary (size, chunk size, count) is kept in memory. */
+const MAX_CACHED_SUMMARIES = 4096;
+/** Files whose manifest hashes are kept in memory (up to 14,000 hashes each). */
+const MAX_CACHED_HASH_LISTS = 64;
 
 /**
  * The seed's file side: files, chunk leases over memory-mapped regions, verification on close,
@@ -61,6 +66,12 @@ export class ChunkStoreService {
   private readonly now: () => number;
   private readonly leaseKeepMs: number;
   private readonly tombstoneMs: number;
+  /**
+   * What never changes for a file id (the id is the hash of size, chunk size and chunk hashes), kept
+   * in memory so a lease and a close need no Redis read for it. Redis keeps the bits and the locks.
+   */
+  private readonly summaries = new Map<string, IndexedFile>();
+  private readonly hashLists = new Map<string, string[]>();
   /** Verified chunks of one file waiting to become durable together (see persist()). */
   private readonly durable: GroupCommit<{ index: number; count: number }, { changed: number[]; bits: Bitfield }>;
 
@@ -152,12 +163,38 @@ export class ChunkStoreService {
 
   private async issueLease(fileId: string, index: number, mode: LeaseMode): Promise<{ lease: Lease; file: IndexedFile }> {
     this.assertOpen();
+    if (mode === 'write') return this.issueWriteLease(fileId, index);
     const file = await this.lookup(fileId);
+    const lease = this.newLease(file, index, mode);
+    if (!file.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${short(fileId)} is not present on this node`);
+    await this.deps.leases.save(lease, this.opts.leaseTtlMs + this.leaseKeepMs);
+    return { lease, file };
+  }
+
+  /** One Redis round trip: indexed, missing and unlocked, then locked and recorded, atomically. */
+  private async issueWriteLease(fileId: string, index: number): Promise<{ lease: Lease; file: IndexedFile }> {
+    const file = await this.summary(fileId);
+    const lease = this.newLease(file, index, 'write');
+    const acquire = () => this.deps.leases.acquireWrite(lease, this.opts.leaseTtlMs, this.opts.leaseTtlMs + this.leaseKeepMs);
+    let got = await acquire();
+    if (got === 'NOINDEX') {
+      // Redis lost the file: the lookup finds it on disk and re-indexes, then the same script again.
+      await this.lookup(fileId);
+      got = await acquire();
+    }
+    if (got === 'PRESENT') throw new SwarmError('CONFLICT', `chunk ${index} of file ${short(fileId)} is already present: it cannot be written again`);
+    if (got === 'LOCKED') throw new SwarmError('LOCKED', `chunk ${index} of file ${short(fileId)} is being written by another lease; try again later`);
+    if (got === 'NOINDEX') throw new SwarmError('UNAVAILABLE', `the index of file ${short(fileId)} was lost again while it was rebuilt; try again`);
+    return { lease, file };
+  }
+
+  private newLease(file: IndexedFile, index: number, mode: LeaseMode): Lease {
+    const { fileId } = file;
     if (!Number.isInteger(index) || index < 0 || index >= file.chunkCount) {
       throw new SwarmError('OUT_OF_RANGE', `chunk ${index} is out of range: file ${short(fileId)} has ${file.chunkCount} chunks`);
     }
     const leaseId = randomBytes(16).toString('base64url');
-    const lease: Lease = {
+    return {
       leaseId,
       fileId,
       index,
@@ -167,29 +204,20 @@ export class ChunkStoreService {
       length: chunkLength(file.size, file.chunkSize, index),
       expiresAt: this.now() + this.opts.leaseTtlMs,
     };
-    if (mode === 'read') {
-      if (!file.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${short(fileId)} is not present on this node`);
-    } else {
-      await this.lockForWrite(file, lease);
-    }
-    try {
-      await this.deps.leases.save(lease, this.opts.leaseTtlMs + this.leaseKeepMs);
-    } catch (err) {
-      if (mode === 'write') await this.deps.leases.unlock(fileId, index, leaseId);
-      throw err;
-    }
-    return { lease, file };
   }
 
-  /** The seed's chunk_close(): a write becomes an available chunk only once synced and verified. */
-  async chunkClose(leaseId: string, written?: number): Promise<CloseReply> {
+  /**
+   * The seed's chunk_close(): a write becomes an available chunk only once verified and synced.
+   * `sha256`: the writer's digest of the bytes it wrote (see CloseRequestSchema); else the region is hashed here.
+   */
+  async chunkClose(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
     this.assertOpen();
     const claim = await this.deps.leases.claim(leaseId, this.tombstoneMs);
     if (claim.state === 'unknown') throw new SwarmError('LEASE_UNKNOWN', `lease ${leaseId} is unknown here (never issued, or long expired)`);
     if (claim.state === 'closed') throw new SwarmError('LEASE_CLOSED', `lease ${leaseId} is already closed`);
     const lease = claim.lease;
     const { leases } = this.deps;
-    if (lease.mode === 'write' && !(await leases.ownsLock(lease.fileId, lease.index, leaseId))) {
+    if (lease.mode === 'write' && !claim.ownsLock) {
       throw new SwarmError('LEASE_EXPIRED', `lease ${leaseId} expired: its lock on chunk ${lease.index} was released; request a new lease`);
     }
     if (this.now() > lease.expiresAt) {
@@ -202,9 +230,10 @@ export class ChunkStoreService {
     }
     let committed: { reply: CloseReply; completed: boolean };
     try {
-      committed = await this.commitWrite(lease, written);
-    } finally {
+      committed = await this.commitWrite(lease, written, sha256); // releases the lock when it succeeds
+    } catch (err) {
       await leases.unlock(lease.fileId, lease.index, leaseId);
+      throw err;
     }
     this.publish('chunkStored', { nodeId: this.nodeId, fileId: lease.fileId, index: lease.index });
     if (committed.completed) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: lease.fileId });
@@ -215,6 +244,21 @@ export class ChunkStoreService {
     this.assertOpen();
     const file = await this.lookup(fileId);
     return { fileId, chunkCount: file.chunkCount, present: file.bits.count(), bitfield: file.bits.toBase64() };
+  }
+
+  /** have() plus where the data file is: the gateway's lease-free reads of present chunks. */
+  async layout(fileId: string): Promise<FileLayout> {
+    this.assertOpen();
+    const file = await this.lookup(fileId);
+    return {
+      fileId,
+      chunkCount: file.chunkCount,
+      present: file.bits.count(),
+      bitfield: file.bits.toBase64(),
+      path: this.deps.disk.dataPath(fileId),
+      size: file.size,
+      chunkSize: file.chunkSize,
+    };
   }
 
   /** The seed's tfile_def array. */
@@ -255,33 +299,17 @@ export class ChunkStoreService {
 
   // ---- internals ----
 
-  private async lockForWrite(file: IndexedFileWithBits, lease: Lease): Promise<void> {
-    const { fileId, index, leaseId } = lease;
-    const present = () => new SwarmError('CONFLICT', `chunk ${index} of file ${short(fileId)} is already present: it cannot be written again`);
-    if (file.bits.get(index)) throw present();
-    if (!(await this.deps.leases.tryLock(fileId, index, leaseId, this.opts.leaseTtlMs))) {
-      throw new SwarmError('LOCKED', `chunk ${index} of file ${short(fileId)} is being written by another lease; try again later`);
-    }
-    // The previous writer may have committed between our read of the bits and our lock.
-    const now = await this.lookup(fileId);
-    if (now.bits.get(index)) {
-      await this.deps.leases.unlock(fileId, index, leaseId);
-      throw present();
-    }
-  }
-
   /** Verify and persist a written chunk; `completed` is true for the close that completed the file. */
-  private async commitWrite(lease: Lease, written: number | undefined): Promise<{ reply: CloseReply; completed: boolean }> {
+  private async commitWrite(lease: Lease, written: number | undefined, sha256: string | undefined): Promise<{ reply: CloseReply; completed: boolean }> {
     const { fileId, index, leaseId } = lease;
     if (written !== undefined && written !== lease.length) {
       throw new SwarmError('BAD_LENGTH', `lease ${leaseId} covers ${lease.length} bytes of chunk ${index} but ${written} were written; the chunk stays missing`);
     }
-    const file = await this.lookup(fileId);
-    const region = this.view(file, lease, 'write');
-    // Verify first: a chunk that fails costs no sync at all. WebCrypto's digest runs on the libuv
-    // thread pool, so hashing (the store's largest CPU cost) leaves the event loop free and uses
-    // both cores when several closes arrive together.
-    const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', region)).toString('hex');
+    const file = await this.summary(fileId);
+    // Verify first: a chunk that fails costs no sync at all. A writer that hashed the bytes as it
+    // wrote them saves reading the chunk back; otherwise WebCrypto's digest runs on the libuv thread
+    // pool, so hashing leaves the event loop free.
+    const actual = sha256 ?? Buffer.from(await webcrypto.subtle.digest('SHA-256', this.view(file, lease, 'write'))).toString('hex');
     const expected = await this.expectedHash(fileId, index);
     if (actual !== expected) {
       throw new SwarmError(
@@ -293,7 +321,7 @@ export class ChunkStoreService {
     const persisted = await this.durable.add(fileId, { index, count: file.chunkCount });
     const changed = persisted.changed.includes(index);
     const bits = persisted.bits;
-    if (!(await this.deps.index.setBit(fileId, index))) {
+    if (!(await this.deps.index.setBitAndUnlock(fileId, index, leaseId))) {
       // Redis lost the index: rebuild it (the bit is already on disk, so it is not lost).
       void this.deps.rebuilder.rebuild('index lost while storing a chunk').catch((err) => this.deps.logger.error({ err: (err as Error).message }, 'index rebuild failed'));
     }
@@ -306,17 +334,24 @@ export class ChunkStoreService {
   }
 
   private async expectedHash(fileId: string, index: number): Promise<string> {
-    const h = await this.deps.index.chunkHash(fileId, index);
-    if (h) return h;
-    const rec = await this.fromDisk(fileId);
-    if (!rec) throw notFound(fileId);
-    return rec.manifest.hashes[index];
+    let hashes = this.hashLists.get(fileId);
+    if (!hashes) {
+      hashes = (await this.manifest(fileId)).hashes;
+      remember(this.hashLists, fileId, hashes, MAX_CACHED_HASH_LISTS);
+    }
+    return hashes[index];
+  }
+
+  /** The file's summary, from memory once looked up. */
+  private async summary(fileId: string): Promise<IndexedFile> {
+    return this.summaries.get(fileId) ?? (await this.lookup(fileId));
   }
 
   /** The index entry, or (after Redis lost it) the disk record; NOT_FOUND when neither has it. */
   private async lookup(fileId: string): Promise<IndexedFileWithBits> {
     const file = await this.find(fileId);
     if (!file) throw notFound(fileId);
+    if (!this.summaries.has(fileId)) remember(this.summaries, fileId, summaryOf(file), MAX_CACHED_SUMMARIES);
     return file;
   }
 
@@ -357,8 +392,15 @@ export class ChunkStoreService {
   }
 }
 
-function summaryOf(m: Manifest): IndexedFile {
-  return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount: m.hashes.length };
+function summaryOf(m: Manifest | IndexedFile): IndexedFile {
+  const chunkCount = 'hashes' in m ? m.hashes.length : m.chunkCount;
+  return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount };
+}
+
+/** A bounded cache: the oldest entry goes first. */
+function remember<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
+  cache.set(key, value);
+  if (cache.size > max) cache.delete(cache.keys().next().value!);
 }
 
 function toDef(f: IndexedFile, present: number): TFileDef {

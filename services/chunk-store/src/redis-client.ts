@@ -3,7 +3,7 @@ import type { Logger } from '@swarmshare/common';
 
 /** A client that reconnects forever and fails a command after a few retries instead of hanging. */
 export function createRedisClient(url: string, logger: Logger): Redis {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) });
+  const redis = new Redis(url, { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) });
   let lastError = '';
   redis.on('error', (err: Error) => {
     // Reconnect attempts repeat the same error: log each distinct one once.

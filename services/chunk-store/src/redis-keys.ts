@@ -29,7 +29,11 @@ export class RedisKeys {
     return `${this.prefix}:lease:${leaseId}`;
   }
   lock(fileId: string, index: number): string {
-    return `${this.prefix}:lock:${fileId}:${index}`;
+    return `${this.lockPrefix()}${fileId}:${index}`;
+  }
+  /** lock() is this + `<fileId>:<index>` (a Lua script builds lock keys from lease records). */
+  lockPrefix(): string {
+    return `${this.prefix}:lock:`;
   }
   /** SCAN pattern of every chunk lock of this node (start-up clears them). */
   lockPattern(): string {

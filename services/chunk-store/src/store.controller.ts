@@ -41,9 +41,9 @@ export function createStoreController(nodeId: string): Type<unknown> {
     /** Counts every write close's verdict: verified, or rejected for its hash or length. */
     @MessagePattern(s.close)
     async close(@Payload() data: unknown) {
-      const { leaseId, written } = parseOrThrow(CloseRequestSchema, data);
+      const { leaseId, written, sha256 } = parseOrThrow(CloseRequestSchema, data);
       try {
-        const reply = await this.store.chunkClose(leaseId, written);
+        const reply = await this.store.chunkClose(leaseId, written, sha256);
         if (reply.available && written !== undefined) this.metrics.chunksVerified.inc();
         return reply;
       } catch (e) {
@@ -55,6 +55,11 @@ export function createStoreController(nodeId: string): Type<unknown> {
     @MessagePattern(s.have)
     have(@Payload() data: unknown) {
       return this.store.have(parseOrThrow(FileIdRequestSchema, data).fileId);
+    }
+
+    @MessagePattern(s.layout)
+    layout(@Payload() data: unknown) {
+      return this.store.layout(parseOrThrow(FileIdRequestSchema, data).fileId);
     }
 
     @MessagePattern(s.files)

@@ -97,6 +97,19 @@ describe('chunk-store process over NATS', () => {
     expect(readFileSync(read.path).subarray(read.offset, read.offset + read.length)).toEqual(chunkOf(data, 1));
     expect((await call(s.close, { leaseId: read.leaseId })).ok).toBe(true);
 
+    // The layout: what the gateway needs to read present chunks without a lease each.
+    expect((await call(s.layout, { fileId: m.fileId })).result).toEqual({
+      fileId: m.fileId,
+      chunkCount: 3,
+      present: 3,
+      bitfield: have.result.bitfield,
+      path: join(dir, 'files', m.fileId, 'data'),
+      size: data.length,
+      chunkSize: CHUNK,
+    });
+    expect((await call(s.layout, { fileId: 'cd'.repeat(32) })).error).toMatchObject({ code: 'NOT_FOUND' });
+    expect((await call(s.layout, { fileId: '../../etc' })).error).toMatchObject({ code: 'BAD_REQUEST' });
+
     expect((await call(s.files, {})).result).toEqual([expect.objectContaining({ fileId: m.fileId, state: 'complete', chunksPresent: 3 })]);
     expect(await call(s.manifest, { fileId: m.fileId })).toEqual({ ok: true, result: m });
     expect((await call(s.stats, {})).result).toMatchObject({ nodeId, used: data.length, files: 1 });
@@ -142,6 +155,12 @@ describe('chunk-store process over NATS', () => {
     closeSync(fd);
     expect(await code(s.close, { leaseId: bad.leaseId })).toMatchObject({ code: 'HASH_MISMATCH' });
     expect(await code(s.close, { leaseId: bad.leaseId })).toMatchObject({ code: 'LEASE_CLOSED' });
+    expect((await call(s.have, { fileId: good.fileId })).result.present).toBe(0);
+
+    // A writer's digest: malformed is refused (the lease stays open), wrong is a mismatch.
+    const vouched = (await call(s.location, { fileId: good.fileId, index: 0, mode: 'write' })).result as Lease;
+    expect(await code(s.close, { leaseId: vouched.leaseId, sha256: 'ABC' })).toMatchObject({ code: 'BAD_REQUEST', message: expect.stringContaining('sha256') });
+    expect(await code(s.close, { leaseId: vouched.leaseId, written: CHUNK, sha256: good.hashes[1] })).toMatchObject({ code: 'HASH_MISMATCH' });
     expect((await call(s.have, { fileId: good.fileId })).result.present).toBe(0);
 
     const short = (await call(s.location, { fileId: good.fileId, index: 0, mode: 'write' })).result as Lease;

@@ -100,6 +100,20 @@ describe('index rebuild from disk', () => {
     expect((await store.have(mp.fileId)).present).toBe(2);
   });
 
+  test('a write lease right after Redis lost its data (file known in memory) re-indexes from disk and still refuses present chunks', async () => {
+    const nodeId = uniqueNodeId();
+    const keys = new RedisKeys(nodeId);
+    const { store, mp } = await populate(nodeId, h.dir()); // mp's summary and hashes are cached now
+    await h.redis.flushall();
+    const lease = await store.leaseChunk(mp.fileId, 0, 'write');
+    expect(lease).toMatchObject({ fileId: mp.fileId, index: 0, mode: 'write' });
+    expect(await h.redis.sismember(keys.files(), mp.fileId)).toBe(1);
+    await failsWith(store.leaseChunk(mp.fileId, 2, 'write'), 'CONFLICT'); // present on disk before the flush
+    await failsWith(store.leaseChunk(mp.fileId, 0, 'write'), 'LOCKED');
+    expect(await writeChunk(store, mp.fileId, 1, chunkOf(content(3 * CHUNK, 22), 1))).toMatchObject({ available: true });
+    expect((await store.have(mp.fileId)).present).toBe(2);
+  });
+
   test('creating a file again after Redis lost its data is idempotent (the disk record is found)', async () => {
     const nodeId = uniqueNodeId();
     const { store, mf, mp } = await populate(nodeId, h.dir());

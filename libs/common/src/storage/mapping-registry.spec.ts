@@ -1,7 +1,8 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mapRegion, preallocate } from '@swarmshare/common';
+import { mapRegion } from './mapped-region';
+import { preallocate } from './preallocate';
 import { MappingRegistry } from './mapping-registry';
 
 const K64 = 64 * 1024;

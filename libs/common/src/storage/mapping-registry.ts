@@ -1,4 +1,4 @@
-import { type MapMode, mapRegion, syncRegion } from '@swarmshare/common';
+import { type MapMode, mapRegion, syncRegion } from './mapped-region';
 
 /** Node 20 caps a Buffer at 4 GiB, so large files are mapped in windows of whole chunks. */
 export const DEFAULT_WINDOW_BYTES = 256 * 1024 * 1024;
@@ -58,6 +58,15 @@ export class MappingRegistry {
   /** Bytes per window: a whole number of chunks, so a chunk never straddles two mappings. */
   windowSpan(chunkSize: number): number {
     return Math.max(1, Math.floor(this.windowBytes / chunkSize)) * chunkSize;
+  }
+
+  /** Drop the mappings of one file (read mappings only need no sync: they go once unreferenced). */
+  drop(fileId: string): void {
+    for (const [key, m] of this.maps) {
+      if (!key.startsWith(`${fileId}:`)) continue;
+      if (m.mode === 'write') syncRegion(m.buffer);
+      this.maps.delete(key);
+    }
   }
 
   get size(): number {

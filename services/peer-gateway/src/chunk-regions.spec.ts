@@ -1,19 +1,27 @@
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { type Lease, SwarmError } from '@swarmshare/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { Bitfield, type Lease, SwarmError } from '@swarmshare/common';
 import { ChunkRegions } from './chunk-regions';
 
 const CHUNK = 64 * 1024;
 
-/** The two store calls ChunkRegions makes, answered from a table, with every close recorded. */
+/** The store calls ChunkRegions makes, answered from a table, with every close and layout recorded. */
 function fakeStore(pathFor: (fileId: string) => string) {
-  const closes: Array<{ leaseId: string; written?: number }> = [];
+  const closes: Array<{ leaseId: string; written?: number; sha256?: string }> = [];
+  const present = new Bitfield(3);
+  const layouts: string[] = [];
   let n = 0;
   return {
     closes,
+    present,
+    layouts,
     store: {
+      layout: async (fileId: string) => {
+        layouts.push(fileId);
+        return { fileId, chunkCount: 3, present: present.count(), bitfield: present.toBase64(), path: pathFor(fileId), size: 2 * CHUNK + 100, chunkSize: CHUNK };
+      },
       location: async (fileId: string, index: number, mode: 'read' | 'write'): Promise<Lease> => ({
         leaseId: `l${++n}`,
         fileId,
@@ -24,8 +32,8 @@ function fakeStore(pathFor: (fileId: string) => string) {
         length: index === 2 ? 100 : CHUNK,
         expiresAt: Date.now() + 60_000,
       }),
-      close: async (leaseId: string, written?: number) => {
-        closes.push({ leaseId, written });
+      close: async (leaseId: string, written?: number, sha256?: string) => {
+        closes.push(sha256 === undefined ? { leaseId, written } : { leaseId, written, sha256 });
         return { leaseId, fileId: 'ab'.repeat(32), index: 0, available: true, fileComplete: false };
       },
     },
@@ -47,16 +55,44 @@ describe('ChunkRegions', () => {
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('maps exactly the leased region for reading, and closes the lease on release', async () => {
-    const { store, closes } = fakeStore(() => file);
+  it('reads present chunks without a lease, from one mapping, asking the store for the layout once', async () => {
+    const { store, closes, present, layouts } = fakeStore(() => file);
+    present.set(1);
+    present.set(2);
     const r = new ChunkRegions(store, dir);
     const one = await r.openRead(fileId, 1);
     expect(one.data.equals(content.subarray(CHUNK, 2 * CHUNK))).toBe(true);
     const last = await r.openRead(fileId, 2);
     expect(last.data.equals(content.subarray(2 * CHUNK))).toBe(true);
     await one.release();
-    await one.release(); // idempotent
-    expect(closes).toEqual([{ leaseId: 'l1', written: undefined }]);
+    await Promise.all([r.openRead(fileId, 1), r.openRead(fileId, 2)]);
+    expect(layouts).toHaveLength(1);
+    expect(closes).toEqual([]);
+  });
+
+  it('asks again for a chunk not seen present, and refuses missing and out-of-range chunks', async () => {
+    const { store, present, layouts } = fakeStore(() => file);
+    present.set(0);
+    const r = new ChunkRegions(store, dir);
+    await r.openRead(fileId, 0);
+    await expect(r.openRead(fileId, 1)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    present.set(1); // the chunk arrived since (e.g. written by another path)
+    expect((await r.openRead(fileId, 1)).data.equals(content.subarray(CHUNK, 2 * CHUNK))).toBe(true);
+    await expect(r.openRead(fileId, 3)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
+    await expect(r.openRead(fileId, -1)).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
+    expect(layouts.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('serves a chunk it wrote and committed itself without asking the store', async () => {
+    const { store, present, layouts } = fakeStore(() => file);
+    present.set(0);
+    const r = new ChunkRegions(store, dir);
+    await r.openRead(fileId, 0);
+    const w = await r.openWrite(fileId, 1);
+    w.write!(content.subarray(CHUNK, 2 * CHUNK), 0);
+    await w.commit(CHUNK);
+    expect((await r.openRead(fileId, 1)).data.equals(content.subarray(CHUNK, 2 * CHUNK))).toBe(true);
+    expect(layouts).toHaveLength(1);
   });
 
   it('writes through the shared mapping and commits with the bytes written', async () => {
@@ -73,24 +109,49 @@ describe('ChunkRegions', () => {
     expect(readFileSync(file).subarray(CHUNK, 2 * CHUNK).equals(fresh)).toBe(true);
   });
 
-  it('refuses a lease whose path is outside DATA_DIR, and hands the lease back', async () => {
+  it('refuses a layout or lease whose path is outside DATA_DIR, and hands the lease back', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'pg-outside-'));
     writeFileSync(join(outside, 'secret'), randomBytes(3 * CHUNK));
     try {
       for (const path of [join(outside, 'secret'), join(dir, '..', outside.split('/').pop()!, 'secret'), dir + '-evil/x']) {
-        const { store, closes } = fakeStore(() => path);
+        const { store, closes, present } = fakeStore(() => path);
+        present.set(0);
         const r = new ChunkRegions(store, dir);
         await expect(r.openRead(fileId, 0)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/outside this gateway's DATA_DIR/) });
         await expect(r.openWrite(fileId, 0)).rejects.toBeInstanceOf(SwarmError);
         await new Promise((res) => setImmediate(res));
-        expect(closes).toEqual([
-          { leaseId: 'l1', written: undefined },
-          { leaseId: 'l2', written: 0 },
-        ]);
+        expect(closes).toEqual([{ leaseId: 'l1', written: 0 }]);
       }
     } finally {
       rmSync(outside, { recursive: true, force: true });
     }
+  });
+
+  it('hands the store the SHA-256 of what it wrote in order, and no digest when it cannot vouch for the bytes', async () => {
+    const { store, closes } = fakeStore(() => file);
+    const r = new ChunkRegions(store, dir);
+    const bytes = randomBytes(CHUNK);
+    const inOrder = await r.openWrite(fileId, 0);
+    for (let at = 0; at < CHUNK; at += 10_000) inOrder.write!(bytes.subarray(at, Math.min(CHUNK, at + 10_000)), at);
+    await inOrder.commit(CHUNK);
+    expect(closes[0]).toEqual({ leaseId: 'l1', written: CHUNK, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(readFileSync(file).subarray(0, CHUNK).equals(bytes)).toBe(true);
+
+    const outOfOrder = await r.openWrite(fileId, 1);
+    outOfOrder.write!(bytes.subarray(CHUNK / 2), CHUNK / 2);
+    outOfOrder.write!(bytes.subarray(0, CHUNK / 2), 0);
+    await outOfOrder.commit(CHUNK);
+    const viaMapping = await r.openWrite(fileId, 0);
+    bytes.copy(viaMapping.data);
+    await viaMapping.commit(CHUNK);
+    const short = await r.openWrite(fileId, 1);
+    short.write!(bytes.subarray(0, 10), 0);
+    await short.commit(10);
+    expect(closes.slice(1)).toEqual([
+      { leaseId: 'l2', written: CHUNK },
+      { leaseId: 'l3', written: CHUNK },
+      { leaseId: 'l4', written: 10 },
+    ]);
   });
 
   it('abandonAll closes every open write lease short, so its chunk stays missing', async () => {

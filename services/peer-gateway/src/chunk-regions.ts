@@ -1,27 +1,55 @@
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, openSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import {
+  Bitfield,
+  type FileLayout,
   type Lease,
   type Logger,
   mapRegion,
+  MappingRegistry,
   type ReadRegion,
+  READ_BUFFER_BYTES,
   SwarmError,
   type WriteRegion,
 } from '@swarmshare/common';
+
+/** Files whose layout and read mappings are kept (the least recently served is forgotten first). */
+const MAX_READABLE_FILES = 64;
+
+/** A file this gateway serves from: where its bytes are, and which chunks it last heard are present. */
+interface ReadableFile {
+  layout: FileLayout;
+  path: string;
+  bits: Bitfield;
+  /** An in-flight layout request: concurrent misses share it. */
+  refreshing?: Promise<ReadableFile>;
+}
 import type { ChunkStoreClient } from './chunk-store.client';
+import { PendingWrites, WriteBehind } from './write-behind';
 
 /**
- * Leases from the chunk-store turned into mapped regions of the shared data volume. The gateway
- * maps exactly [offset, offset+length) of the leased file with MAP_SHARED, so bytes move between
- * socket and page cache without passing through JS memory. A lease path outside DATA_DIR is
- * refused: a confused or compromised store must not make the gateway serve arbitrary files.
+ * The gateway's view of the chunk-store's files on the shared data volume, so bytes move between
+ * socket and page cache without passing through JS memory.
+ *
+ * - Writes take a lease from the store per chunk (its lock, then verification on close).
+ * - Reads need no lease: a present chunk is verified and never changes (nothing deletes chunks), so
+ *   the gateway keeps each served file's layout (path, present bits) and a read-only mapping per
+ *   window of it, and asks the store again only for a chunk it has not seen present yet. This keeps
+ *   the control plane (a NATS request and Redis calls) off the path of every PIECE a holder sends.
+ *
+ * A path outside DATA_DIR is refused: a confused or compromised store must not make the gateway
+ * serve arbitrary files.
  */
 export class ChunkRegions {
   private readonly root: string;
   private readonly openWrites = new Set<OpenWrite>();
+  private readonly readable = new Map<string, ReadableFile>();
+  private readonly readMaps = new MappingRegistry();
+  private readonly writer = new WriteBehind(READ_BUFFER_BYTES);
 
   constructor(
-    private readonly store: Pick<ChunkStoreClient, 'location' | 'close'>,
+    private readonly store: Pick<ChunkStoreClient, 'location' | 'close' | 'layout'>,
     dataDir: string,
     private readonly logger?: Logger,
   ) {
@@ -29,24 +57,68 @@ export class ChunkRegions {
   }
 
   async openRead(fileId: string, index: number): Promise<ReadRegion> {
-    const lease = await this.store.location(fileId, index, 'read');
-    const data = this.map(lease, 'read');
-    let released = false;
-    return {
-      data,
-      release: async () => {
-        if (released) return;
-        released = true;
-        await this.store.close(lease.leaseId);
+    let f = this.readable.get(fileId) ?? (await this.refreshLayout(fileId));
+    const { chunkCount, size, chunkSize } = f.layout;
+    if (!Number.isInteger(index) || index < 0 || index >= chunkCount) {
+      throw new SwarmError('OUT_OF_RANGE', `chunk ${index} is out of range: file ${fileId.slice(0, 12)} has ${chunkCount} chunks`);
+    }
+    if (!f.bits.get(index)) f = await this.refreshLayout(fileId, f); // the chunk may have arrived since
+    if (!f.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${fileId.slice(0, 12)} is not present on this node`);
+    // Most recently served last, so eviction takes the least recently served.
+    this.readable.delete(fileId);
+    this.readable.set(fileId, f);
+    const offset = index * chunkSize;
+    const data = this.readMaps.view({ fileId, path: f.path, size, chunkSize }, offset, Math.min(chunkSize, size - offset), 'read');
+    return { data, release: async () => undefined };
+  }
+
+  private readonly storedListeners: Array<(fileId: string, index: number) => void> = [];
+
+  /** Called after every chunk this gateway wrote was verified and stored (e.g. to tell peers at once). */
+  onStored(listener: (fileId: string, index: number) => void): void {
+    this.storedListeners.push(listener);
+  }
+
+  /** A chunk this gateway wrote was verified: it can be served without asking the store. */
+  private markPresent(fileId: string, index: number): void {
+    this.readable.get(fileId)?.bits.set(index);
+    for (const l of this.storedListeners) {
+      try {
+        l(fileId, index);
+      } catch (e) {
+        this.logger?.warn({ fileId, index, err: (e as Error).message }, 'a stored-chunk listener failed');
+      }
+    }
+  }
+
+  private refreshLayout(fileId: string, known?: ReadableFile): Promise<ReadableFile> {
+    if (known?.refreshing) return known.refreshing;
+    const refreshing = this.store.layout(fileId).then(
+      (layout) => {
+        const path = this.checkPath(layout.path, `file ${fileId.slice(0, 12)}`);
+        const f: ReadableFile = { layout, path, bits: Bitfield.fromBase64(layout.chunkCount, layout.bitfield) };
+        this.readable.set(fileId, f);
+        if (this.readable.size > MAX_READABLE_FILES) {
+          const oldest = this.readable.keys().next().value!;
+          this.readable.delete(oldest);
+          this.readMaps.drop(oldest);
+        }
+        return f;
       },
-    };
+      (e) => {
+        if (known) known.refreshing = undefined;
+        throw e;
+      },
+    );
+    if (known) known.refreshing = refreshing;
+    return refreshing;
   }
 
   async openWrite(fileId: string, index: number): Promise<WriteRegion> {
     const lease = await this.store.location(fileId, index, 'write');
     // Checked now; mapped only if someone reads `data` (a STORE push): downloads pwrite instead.
-    this.checkPath(lease, 'write');
-    const w = new OpenWrite(lease, () => this.map(lease, 'write', false), this.store, this.openWrites, this.logger);
+    this.checkLeasePath(lease, 'write');
+    const w = new OpenWrite(lease, () => this.map(lease), this.store, this.writer, this.openWrites, () => this.markPresent(fileId, index), this.logger);
     this.openWrites.add(w);
     return w;
   }
@@ -62,25 +134,31 @@ export class ChunkRegions {
   }
 
   /** A lease path outside DATA_DIR is refused, and the lease handed back at once. */
-  private checkPath(lease: Lease, mode: 'read' | 'write'): string {
-    const path = resolve(lease.path);
-    if (path.startsWith(this.root + sep)) return path;
-    // The detail stays in our log; the peer that asked only learns that we could not serve it.
-    this.logger?.error({ path: lease.path, dataDir: this.root }, 'chunk-store leased a path outside DATA_DIR: check that the chunk-store and the gateway share one data volume');
-    void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
-    throw new SwarmError('INTERNAL', `chunk ${lease.index} cannot be mapped: the chunk-store leased a path outside this gateway's DATA_DIR`);
+  private checkLeasePath(lease: Lease, mode: 'read' | 'write'): string {
+    try {
+      return this.checkPath(lease.path, `chunk ${lease.index}`);
+    } catch (e) {
+      void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
+      throw e;
+    }
   }
 
-  /** `handBack`: close the lease if mapping fails (false when its owner abandons it anyway). */
-  private map(lease: Lease, mode: 'read' | 'write', handBack = true): Buffer {
-    const path = this.checkPath(lease, mode);
+  private checkPath(given: string, what: string): string {
+    const path = resolve(given);
+    if (path.startsWith(this.root + sep)) return path;
+    // The detail stays in our log; the peer that asked only learns that we could not serve it.
+    this.logger?.error({ path: given, dataDir: this.root }, 'chunk-store gave a path outside DATA_DIR: check that the chunk-store and the gateway share one data volume');
+    throw new SwarmError('INTERNAL', `${what} cannot be mapped: the chunk-store gave a path outside this gateway's DATA_DIR`);
+  }
+
+  /** A write lease's region, mapped for a STORE push (its owner abandons the lease if this fails). */
+  private map(lease: Lease): Buffer {
+    const path = this.checkLeasePath(lease, 'write');
     try {
-      const data = mapRegion(path, lease.offset, lease.length, mode);
+      const data = mapRegion(path, lease.offset, lease.length, 'write');
       if (data.length !== lease.length) throw new SwarmError('INTERNAL', `mapped ${data.length} bytes for a ${lease.length}-byte lease`);
       return data;
     } catch (e) {
-      // Hand the lease back at once instead of leaving the chunk locked until it expires.
-      if (handBack) void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
       if (e instanceof SwarmError) throw e;
       throw new SwarmError('INTERNAL', `cannot map chunk ${lease.index} from ${lease.path}: ${(e as Error).message}`);
     }
@@ -91,28 +169,58 @@ class OpenWrite implements WriteRegion {
   private closing?: Promise<void>;
   private mapped?: Buffer;
   private fd?: number;
+  /**
+   * SHA-256 of the bytes written so far, fed as they are written (they are in the CPU cache then),
+   * so the store need not read the chunk back to verify it. Only for writes in order from offset 0
+   * through write(); anything else (a write through the mapping, out of order) turns it off and the
+   * store hashes the chunk itself.
+   */
+  private digest: Hash | null = createHash('sha256');
+  private hashed = 0;
+  private readonly pending = new PendingWrites();
 
   constructor(
     readonly lease: Lease,
     private readonly mapper: () => Buffer,
     private readonly store: Pick<ChunkStoreClient, 'close'>,
+    private readonly writer: WriteBehind,
     private readonly registry: Set<OpenWrite>,
+    private readonly onStored: () => void,
     private readonly logger?: Logger,
   ) {}
 
+  get length(): number {
+    return this.lease.length;
+  }
+
   /** The shared mapping of the chunk, made on first use (STORE pushes write through it). */
   get data(): Buffer {
+    this.digest = null;
     this.mapped ??= this.mapper();
     return this.mapped;
   }
 
-  /** pwrite into the chunk's file: same page cache as the mapping, without a fault per page. */
+  /**
+   * pwrite into the chunk's file (same page cache as the mapping, without a fault per page), on the
+   * thread pool (WriteBehind); commit() waits for it. `slice` may be reused once this returns.
+   */
   write(slice: Buffer, at: number): void {
     if (this.closing) throw new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`);
     if (at < 0 || at + slice.length > this.lease.length) throw new RangeError(`write of ${slice.length} bytes at ${at} overruns the ${this.lease.length}-byte chunk`);
     this.fd ??= openSync(this.lease.path, 'r+');
-    let done = 0;
-    while (done < slice.length) done += writeSync(this.fd, slice, done, slice.length - done, this.lease.offset + at + done);
+    this.writer.write(this.fd, slice, this.lease.offset + at, this.pending);
+    if (this.digest && at === this.hashed) {
+      this.digest.update(slice);
+      this.hashed += slice.length;
+    } else {
+      this.digest = null;
+    }
+  }
+
+  /** The digest of the whole chunk, when every byte of it went through write() in order. */
+  private writtenDigest(written: number): string | undefined {
+    if (!this.digest || this.hashed !== written || written !== this.lease.length) return undefined;
+    return this.digest.digest('hex');
   }
 
   private closeFd(): void {
@@ -123,23 +231,38 @@ class OpenWrite implements WriteRegion {
 
   commit(written: number): Promise<void> {
     if (this.closing) return Promise.reject(new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`));
-    this.closeFd();
-    this.closing = this.store.close(this.lease.leaseId, written).then(
-      () => void this.registry.delete(this),
-      (e) => {
-        this.registry.delete(this);
-        throw e;
-      },
-    );
+    const digest = this.writtenDigest(written);
+    this.closing = this.writesDone()
+      .then(() => {
+        if (this.pending.error) throw new SwarmError('INTERNAL', `could not write chunk ${this.lease.index} into ${this.lease.path}: ${this.pending.error.message}`);
+        return this.store.close(this.lease.leaseId, written, digest);
+      })
+      .then(
+        () => {
+          this.registry.delete(this);
+          this.onStored();
+        },
+        async (e) => {
+          // A failed write: the lease goes back short, so the chunk stays missing and unlocked.
+          if (this.pending.error) await this.store.close(this.lease.leaseId, Math.max(0, this.lease.length - 1)).catch(() => undefined);
+          this.registry.delete(this);
+          throw e;
+        },
+      );
     return this.closing;
+  }
+
+  /** Every write on the thread pool has landed in the page cache; then the fd goes. */
+  private async writesDone(): Promise<void> {
+    await this.pending.drained();
+    this.closeFd();
   }
 
   abandon(): Promise<void> {
     if (this.closing) return this.closing.catch(() => undefined);
-    this.closeFd();
     // Closing short of the length makes the store release the lock and keep the chunk missing.
     const short = Math.max(0, this.lease.length - 1);
-    this.closing = this.store.close(this.lease.leaseId, short).then(
+    this.closing = this.writesDone().then(() => this.store.close(this.lease.leaseId, short)).then(
       () => undefined,
       (e: SwarmError) => {
         if (e.code !== 'BAD_LENGTH') this.logger?.warn({ leaseId: this.lease.leaseId, err: e.message }, 'could not abandon a write lease');

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import {
   CloseReplySchema,
   type CloseReply,
+  FileLayoutSchema,
+  type FileLayout,
   HaveReplySchema,
   type HaveReply,
   type Lease,
@@ -37,13 +39,20 @@ export class ChunkStoreClient {
     return this.rpc.request(this.s.location, { fileId, index, mode }, LeaseSchema);
   }
 
-  /** For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH). */
-  close(leaseId: string, written?: number): Promise<CloseReply> {
-    return this.rpc.request(this.s.close, written === undefined ? { leaseId } : { leaseId, written }, CloseReplySchema);
+  /**
+   * For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH); `sha256` is the
+   * digest of the bytes written, which the store checks instead of hashing the chunk again.
+   */
+  close(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
+    return this.rpc.request(this.s.close, { leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) }, CloseReplySchema);
   }
 
   have(fileId: string): Promise<HaveReply> {
     return this.rpc.request(this.s.have, { fileId }, HaveReplySchema);
+  }
+
+  layout(fileId: string): Promise<FileLayout> {
+    return this.rpc.request(this.s.layout, { fileId }, FileLayoutSchema);
   }
 
   files(): Promise<TFileDef[]> {

@@ -35,6 +35,17 @@ export class MemoryHandler implements PeerRequestHandler {
     this.files.set(manifest.fileId, { manifest, chunks });
   }
 
+  /** The local chunk-store a DownloadJob talks to, kept in this handler (create = offer, have = have). */
+  asStore() {
+    return {
+      create: async (manifest: Manifest) => {
+        await this.offer(manifest);
+        return { ...manifest, chunkCount: manifest.hashes.length, chunksPresent: 0, state: 'partial' as const };
+      },
+      have: async (fileId: string) => ({ fileId, present: 0, ...(await this.have(fileId)) }),
+    };
+  }
+
   private file(fileId: string) {
     const f = this.files.get(fileId);
     if (!f) throw new SwarmError('NOT_FOUND', `file ${fileId.slice(0, 12)} is not here`);

@@ -63,6 +63,30 @@ describe('peer protocol codec', () => {
     expect(data[0].ended).toBe(true);
   });
 
+  it('decodes a stream fed through one reused read buffer, overwritten after every push', () => {
+    const { decoder, controls, data } = collect();
+    const payload = Buffer.alloc(3000, 0x33);
+    const stream = Buffer.concat([
+      encodeControl(MsgType.REQUEST, { id: 7, fileId: FILE_ID, index: 3 }),
+      encodeDataPrefix(MsgType.STORE, { id: 9, index: 4, fileId: FILE_ID }, payload.length),
+      payload,
+      encodeControl(MsgType.OK, { id: 9 }),
+    ]);
+    // Odd read sizes split the prefix, the JSON bodies and the data header across reads.
+    const reused = Buffer.alloc(7);
+    for (let i = 0; i < stream.length; i += 7) {
+      const n = stream.copy(reused, 0, i, i + 7);
+      decoder.push(reused.subarray(0, n));
+      reused.fill(0xff); // what the next read would do to anything still pointing into it
+    }
+    expect(controls).toEqual([
+      { type: MsgType.REQUEST, body: { id: 7, fileId: FILE_ID, index: 3 } },
+      { type: MsgType.OK, body: { id: 9 } },
+    ]);
+    expect(decodeDataHeader(MsgType.STORE, data[0].header)).toEqual({ id: 9, index: 4, fileId: FILE_ID });
+    expect(Buffer.concat(data[0].bytes).equals(payload)).toBe(true);
+  });
+
   it('rejects a control frame claiming more than the limit before reading its body', () => {
     const { decoder } = collect();
     expect(() => decoder.push(prefix(0xffffffff, MsgType.HELLO))).toThrow(ProtocolError);

@@ -77,7 +77,10 @@ export class FrameDecoder {
 
   constructor(private readonly handlers: FrameHandlers) {}
 
-  /** Throws ProtocolError on a malformed frame; after that the decoder refuses more input. */
+  /**
+   * Throws ProtocolError on a malformed frame; after that the decoder refuses more input. `data` may
+   * be overwritten once push returns (a reused read buffer): nothing keeps a view on it.
+   */
   push(data: Buffer): void {
     if (this.failed) throw new ProtocolError('decoder already failed');
     try {
@@ -112,7 +115,12 @@ export class FrameDecoder {
         this.pendingBytes += take;
         buf = buf.subarray(take);
       }
-      if (this.pendingBytes < need) return;
+      if (this.pendingBytes < need) {
+        // The input may be a reused read buffer (see connectPeer): keep a copy of what waits for more.
+        const last = this.pending.length - 1;
+        if (take > 0) this.pending[last] = Buffer.from(this.pending[last]);
+        return;
+      }
       const part = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
       this.pending = [];
       this.pendingBytes = 0;

@@ -9,6 +9,8 @@ export interface ReadRegion {
 /** A chunk mapped for writing (a write lease). */
 export interface WriteRegion {
   readonly data: Buffer;
+  /** The chunk's length, when known without touching `data` (which may map the region). */
+  readonly length?: number;
   /**
    * Optional pwrite path: write `slice` at byte `at` of the chunk without touching `data`. Writing
    * through a fresh MAP_SHARED mapping takes a page fault per 4 KiB page; pwrite is many times
@@ -33,6 +35,13 @@ export interface OfferReservation {
   bytes: number;
 }
 
+/** A connection that can be told which chunks were stored after its peer asked for a HAVE (PeerConnection is one). */
+export interface HaveUpdateTarget {
+  /** HAVE_UPDATE: a no-op unless the peer announced the "have-updates" feature and the connection is open. */
+  sendHaveUpdate(fileId: string, indexes: number[]): void;
+  readonly closed: Promise<string>;
+}
+
 /**
  * What a connection does with the requests its peer sends. The gateway implements it over its
  * chunk-store (LocalPeerHandler); a connection without one refuses every request politely.
@@ -41,10 +50,16 @@ export interface OfferReservation {
 export interface PeerRequestHandler {
   have(fileId: string): Promise<{ chunkCount: number; bitfield: string }>;
   manifest(fileId: string): Promise<Manifest>;
-  openRead(fileId: string, index: number): Promise<ReadRegion>;
+  /**
+   * `from`: the requesting peer's node id, given only when that peer announced the "try-peers"
+   * feature; the handler may then refuse with TRY_PEERS (super-seeding), and must not otherwise.
+   */
+  openRead(fileId: string, index: number, from?: string): Promise<ReadRegion>;
   /** STORE_OFFER: make room for the file (idempotent); with a reservation, reserve it first (NO_SPACE if it does not fit). */
   offer(manifest: Manifest, reservation?: OfferReservation): Promise<void>;
   openWrite(fileId: string, index: number): Promise<WriteRegion>;
   /** RECEIPT: peer `from` finished a download and got `bytes` (`chunks` chunks) of the file from us. Optional: without it the feature is not announced. */
   receipt?(r: { fileId: string; bytes: number; chunks: number }, from: string): Promise<void>;
+  /** Have-updates: the peer on `target` asked for this file's HAVE; tell it about chunks stored from now on. Optional. */
+  watchHave?(fileId: string, target: HaveUpdateTarget): void;
 }

@@ -42,7 +42,7 @@ export class StoreSink implements DataSink {
     this.received += slice.length;
     if (this.error !== undefined || this.aborted) return;
     if (this.region) {
-      slice.copy(this.region.data, at);
+      this.put(this.region, slice, at);
       return;
     }
     // The slice is a view on a socket buffer: keep a copy.
@@ -72,14 +72,15 @@ export class StoreSink implements DataSink {
       void r.abandon();
       return;
     }
-    if (r.data.length !== this.length) {
-      this.error = new SwarmError('BAD_LENGTH', `STORE carried ${this.length} bytes but chunk is ${r.data.length} bytes long`);
+    const length = r.length ?? r.data.length;
+    if (length !== this.length) {
+      this.error = new SwarmError('BAD_LENGTH', `STORE carried ${this.length} bytes but chunk is ${length} bytes long`);
       void r.abandon();
     } else {
       this.region = r;
       let at = 0;
       for (const b of this.held) {
-        b.copy(r.data, at);
+        this.put(r, b, at);
         at += b.length;
       }
     }
@@ -94,6 +95,12 @@ export class StoreSink implements DataSink {
     this.held = [];
     this.unpause();
     void this.maybeFinish();
+  }
+
+  /** pwrite (and hash on the way) where the region offers it, else copy into its mapping. */
+  private put(r: WriteRegion, slice: Buffer, at: number): void {
+    if (r.write) r.write(slice, at);
+    else slice.copy(r.data, at);
   }
 
   private unpause(): void {

@@ -21,6 +21,8 @@ export const ErrorCodes = [
   'TOO_LARGE',
   'CANCELLED',
   'INTERNAL',
+  /** Not now, from this holder: fetch the chunk from other peers (super-seeding; feature "try-peers"). */
+  'TRY_PEERS',
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 

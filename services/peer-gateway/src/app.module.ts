@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import {
   connectNats,
   EventSubjects,
+  HAVE_UPDATES_FEATURE,
   type Logger,
   Metrics,
   NatsRpc,
@@ -10,6 +11,7 @@ import {
   SERVICE_CONFIG,
   SERVICE_LOGGER,
   TrackerSubjects,
+  TRY_PEERS_FEATURE,
 } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
 import { Announcer } from './announcer';
@@ -17,12 +19,14 @@ import { ChunkRegions } from './chunk-regions';
 import { ChunkStoreClient } from './chunk-store.client';
 import { DownloadJob, holdersOf } from './download-job';
 import { DownloadsService } from './downloads.service';
+import { HaveUpdates } from './have-updates';
 import { createGatewayController } from './gateway.controller';
 import { GatewayLifecycle } from './gateway.lifecycle';
 import { LocalPeerHandler } from './local-peer-handler';
 import { PeerConnector } from './peer-connector';
 import { PeerServer } from './peer-server';
 import { ProgressThrottle } from './progress-throttle';
+import { SuperSeeder } from './super-seed';
 import { TrackerClient } from './tracker.client';
 import { limiterFor } from './token-bucket';
 import { UploadGate, UploadSlots } from './upload-slots';
@@ -44,6 +48,11 @@ export class PeerGatewayModule {
     // Node-wide transfer limits (off unless configured) and upload slots, shared by every peer and download.
     const uploads = new UploadGate(new UploadSlots(config.UPLOAD_SLOTS), limiterFor(config.UPLOAD_RATE_LIMIT));
     const downloadLimit = limiterFor(config.DOWNLOAD_RATE_LIMIT);
+    // Swarm shaping (docs/performance.md): chunks stored here are announced to interested peers at
+    // once, and a complete holder spreads first copies instead of sending a chunk twice in a row.
+    const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
+    // Our downloads apply HAVE_UPDATEs and take TRY_PEERS refusals: peers may send us both.
+    const swarmFeatures = (discoveryFeatures: readonly string[]) => [...discoveryFeatures, HAVE_UPDATES_FEATURE, TRY_PEERS_FEATURE];
     return {
       module: PeerGatewayModule,
       controllers: [createGatewayController(nodeId), createReplicationController(nodeId)],
@@ -54,7 +63,15 @@ export class PeerGatewayModule {
         { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [NATS_CONNECTION] },
         { provide: ChunkStoreClient, useFactory: (rpc: NatsRpc) => new ChunkStoreClient(rpc, nodeId), inject: [NatsRpc] },
         { provide: TrackerClient, useFactory: (rpc: NatsRpc) => new TrackerClient(rpc), inject: [NatsRpc] },
-        { provide: ChunkRegions, useFactory: (store: ChunkStoreClient) => new ChunkRegions(store, config.DATA_DIR, logger), inject: [ChunkStoreClient] },
+        {
+          provide: ChunkRegions,
+          useFactory: (store: ChunkStoreClient) => {
+            const regions = new ChunkRegions(store, config.DATA_DIR, logger);
+            regions.onStored((fileId, index) => haveUpdates.stored(fileId, index));
+            return regions;
+          },
+          inject: [ChunkStoreClient],
+        },
         {
           provide: LocalPeerHandler,
           // Replication: a STORE_OFFER with a reservation is accepted only once this node's reservation holds.
@@ -64,6 +81,16 @@ export class PeerGatewayModule {
               regions,
               (r) => tracker.reserve(r.uploadId, nodeId, r.bytes),
               (r, from) => tracker.downloadAcked({ fileId: r.fileId, nodeId: from, holder: nodeId, bytes: r.bytes, chunks: r.chunks }),
+              {
+                haveUpdates,
+                superSeed: new SuperSeeder({
+                  windowMs: config.SUPER_SEED_MS,
+                  isComplete: async (fileId) => {
+                    const h = await store.have(fileId);
+                    return h.chunkCount > 0 && h.present === h.chunkCount;
+                  },
+                }),
+              },
             ),
           inject: [ChunkStoreClient, ChunkRegions, TrackerClient],
         },
@@ -96,7 +123,7 @@ export class PeerGatewayModule {
           useFactory: (handler: LocalPeerHandler, discovery: Discovery, metrics: Metrics) =>
             (late.server = new PeerServer({
               onChunkBytes: chunkBytesMetric(metrics),
-              features: discovery.features,
+              features: swarmFeatures(discovery.features),
               discovery: discovery.hooks,
               onConnection: (c) => discovery.overlay.accept(c),
               nodeId,
@@ -118,7 +145,7 @@ export class PeerGatewayModule {
               listen: () => server.address,
               handler,
               logger,
-              features: discovery.features,
+              features: swarmFeatures(discovery.features),
               discovery: discovery.hooks,
               onChunkBytes: chunkBytesMetric(metrics),
             })),

@@ -51,13 +51,7 @@ function job(m: Manifest, seeders: Array<{ nodeId: string; address: string | nul
   const j = new DownloadJob(m.fileId, {
     nodeId: 'node-b',
     tracker: { getFile: async () => record(m, seeders), downloadStarted: async () => undefined, downloadCompleted: async () => undefined },
-    store: {
-      create: async (manifest) => {
-        await local.offer(manifest);
-        return { ...manifest, chunkCount: manifest.hashes.length, chunksPresent: 0, state: 'partial' as const };
-      },
-      have: async (fileId) => ({ fileId, present: 0, ...(await local.have(fileId)) }),
-    },
+    store: local.asStore(),
     regions: local,
     connect: (address, nodeId) => connectPeer(address, { nodeId: 'node-b', listen: null, expectNodeId: nodeId }),
     onProgress: (_s: DownloadStatus) => undefined,

@@ -3,13 +3,18 @@ import {
   connectPeer,
   type DownloadStatus,
   type FileRecord,
+  HAVE_UPDATES_FEATURE,
+  type HaveUpdateTarget,
   type Manifest,
   PeerConnection,
+  type ReadRegion,
   sha256Hex,
   SwarmError,
+  TRY_PEERS_FEATURE,
 } from '@swarmshare/common';
 import { CorruptingHandler, MemoryHandler, listen, makeFile } from '../test/memory-handler';
 import { DownloadJob, type DownloadJobDeps, holdersOf } from './download-job';
+import { HaveUpdates } from './have-updates';
 
 const CHUNK = 64 * 1024;
 
@@ -46,13 +51,7 @@ function job(m: Manifest, seeders: Array<{ nodeId: string; address: string | nul
       downloadStarted: async () => undefined,
       downloadCompleted: async (b) => void completed.push(b),
     },
-    store: {
-      create: async (manifest) => {
-        await local.offer(manifest);
-        return { ...manifest, chunkCount: manifest.hashes.length, chunksPresent: 0, state: 'partial' as const };
-      },
-      have: async (fileId) => ({ fileId, present: 0, ...(await local.have(fileId)) }),
-    },
+    store: local.asStore(),
     regions: local,
     connect: (address, nodeId) => connectPeer(address, { nodeId: 'node-b', listen: null, expectNodeId: nodeId }),
     onProgress: (s, final) => progress.push({ s, final }),
@@ -258,6 +257,72 @@ describe('DownloadJob', () => {
     expect(bytes().equals(f.data)).toBe(true);
     await x.close();
     await a.close();
+  });
+});
+
+/** A complete holder that refuses chunks with TRY_PEERS, as super-seeding does: `once` the first time each is asked, `always` every time. */
+class RefusingHandler extends MemoryHandler {
+  refusals = 0;
+  constructor(
+    private readonly once: Set<number>,
+    private readonly always = new Set<number>(),
+  ) {
+    super();
+  }
+
+  override async openRead(fileId: string, index: number): Promise<ReadRegion> {
+    if (this.once.delete(index) || this.always.has(index)) {
+      this.refusals++;
+      throw new SwarmError('TRY_PEERS', `chunk ${index} was just sent to another peer: fetch it from peers`);
+    }
+    return super.openRead(fileId, index);
+  }
+}
+
+describe('DownloadJob: super-seeding refusals and have-updates', () => {
+  const withFeatures = (address: string, nodeId: string) =>
+    connectPeer(address, { nodeId: 'node-b', listen: null, expectNodeId: nodeId, features: [HAVE_UPDATES_FEATURE, TRY_PEERS_FEATURE] });
+
+  it('a TRY_PEERS refusal defers the chunk at that holder only: the download completes even when it is the only holder', async () => {
+    const f = makeFile(12 * CHUNK);
+    const seed = new RefusingHandler(new Set(Array.from({ length: 12 }, (_, i) => i)));
+    seed.add(f.manifest, f.data);
+    const s = await holder('node-s', seed);
+    // No HAVE refresh loop: only the deferral timer brings the refused chunks back. A stall timeout
+    // shorter than the test: refusals are answers, not stalls, so the holder is never dropped.
+    const { j, bytes } = job(f.manifest, [s.ref], undefined, { connect: withFeatures, haveRefreshMs: 0, tryPeersDeferMs: 20, chunkTimeoutMs: 1000 });
+    await j.start();
+    expect(j.status.state).toBe('complete');
+    expect(bytes().equals(f.data)).toBe(true);
+    expect(seed.refusals).toBe(12);
+    expect(j.tryPeersRefusals).toBe(12);
+    expect(j.status.fromPeers['node-s']).toBe(f.data.length);
+    expect(seed.openReads).toBe(0);
+    await s.close();
+  });
+
+  it('applies have-updates: chunks a partial holder stores later are fetched from it, without a HAVE poll', async () => {
+    const f = makeFile(8 * CHUNK);
+    // The seed keeps refusing chunks 4-7 (its first receiver has them); the peer gets them later.
+    const seed = new RefusingHandler(new Set(), new Set([4, 5, 6, 7]));
+    seed.add(f.manifest, f.data);
+    const peer = new MemoryHandler();
+    peer.add(f.manifest, f.data, [0, 1, 2, 3]);
+    const hub = new HaveUpdates(10);
+    Object.assign(peer, { watchHave: (fileId: string, t: HaveUpdateTarget) => hub.watch(fileId, t) });
+    const s = await holder('node-s', seed);
+    const p = await holder('node-p', peer);
+    const { j, bytes } = job(f.manifest, [s.ref, p.ref], undefined, { connect: withFeatures, haveRefreshMs: 0, tryPeersDeferMs: 20 });
+    const done = j.start();
+    while (seed.refusals === 0) await new Promise((r) => setTimeout(r, 5));
+    peer.add(f.manifest, f.data); // the peer stored chunks 4-7 ...
+    for (const i of [4, 5, 6, 7]) hub.stored(f.manifest.fileId, i); // ... and tells who asked
+    await done;
+    expect(j.status.state).toBe('complete');
+    expect(bytes().equals(f.data)).toBe(true);
+    expect(j.status.fromPeers['node-p']).toBeGreaterThanOrEqual(4 * CHUNK);
+    await s.close();
+    await p.close();
   });
 });
 

@@ -1,6 +1,7 @@
 import {
   Bitfield,
   chunkLength,
+  HAVE_UPDATES_FEATURE,
   type ChunkSink,
   type DiscoverMode,
   type DownloadStatus,
@@ -38,6 +39,10 @@ export interface HolderLink {
   close(reason?: string): void;
   /** Download ack (RECEIPT, issue 3): tell the holder what we got from it; false if it does not take receipts. */
   receipt?(fileId: string, bytes: number, chunks: number): Promise<boolean>;
+  /** Have-updates: hear the chunks the holder stores after its HAVE; returns the unsubscribe function. */
+  onHaveUpdate?(listener: (fileId: string, indexes: number[]) => void): () => void;
+  /** The holder's HELLO (its features say whether it sends have-updates). */
+  readonly remote?: { features: readonly string[] };
 }
 
 /**
@@ -79,6 +84,8 @@ export interface DownloadJobDeps {
   haveRefreshMs?: number;
   /** Endgame starts when at most this many chunks are missing (default: 5% of the file, 4 to 32). */
   endgameChunks?: number;
+  /** A chunk a holder refused with TRY_PEERS (super-seeding) is not asked of it again for this long (default 1000 ms). */
+  tryPeersDeferMs?: number;
 }
 
 interface Holder {
@@ -97,6 +104,8 @@ interface Holder {
   /** When it last delivered a chunk (or got its first outstanding request): the stall clock. */
   lastProgress: number;
   refreshing?: boolean;
+  /** Unsubscribes from its have-updates. */
+  stopUpdates?: () => void;
 }
 
 /** One request for one chunk: the original (into the write lease) or an endgame duplicate (own buffer). */
@@ -129,6 +138,13 @@ const MAX_DUPLICATE_BYTES = 16 * 1024 * 1024;
 const PIPELINE_SECONDS = 2;
 /** Requests kept free on a link for HAVE/MANIFEST under the protocol's in-flight limit. */
 const LINK_HEADROOM = 4;
+/**
+ * How long a chunk refused with TRY_PEERS is not asked of that holder again. Its first receiver
+ * usually announces it well within this; if not (it died), the holder serves it after its window.
+ */
+const TRY_PEERS_DEFER_MS = 1000;
+/** A holder that sends have-updates is asked for a full HAVE only every this many refreshes (a fallback). */
+const UPDATING_HOLDER_POLL_EVERY = 4;
 
 /**
  * One "fetch": find holders through the tracker, get and verify the manifest from one of them,
@@ -153,10 +169,15 @@ export class DownloadJob {
   cancelledDuplicates = 0;
   /** Chunks requested from holders, endgame duplicates included (tests compare it with what was missing). */
   requested = 0;
+  /** Requests a holder refused with TRY_PEERS (super-seeding); each chunk then came from another peer. */
+  tryPeersRefusals = 0;
   private timers: NodeJS.Timeout[] = [];
+  /** Fills again when the earliest TRY_PEERS deferral expires (nothing else may be due then). */
+  private deferralTimer?: NodeJS.Timeout;
   /** Where a chunk's time goes (summed over chunks, ms), logged at the end: lease, wire, verify+sync. */
   readonly timing = { lease: 0, wire: 0, commit: 0, chunks: 0 };
   private lastTrackerPoll = 0;
+  private refreshRound = 0;
   /** A HolderSource search is still running: more holders may come. */
   private searching = false;
   private onCandidate: () => void = () => undefined;
@@ -210,6 +231,7 @@ export class DownloadJob {
     } finally {
       this.finished = true;
       for (const t of this.timers) clearInterval(t);
+      clearTimeout(this.deferralTimer);
       this.deps.holderSource?.stop();
       for (const h of this.holders.values()) h.link.close(this.status.state === 'complete' ? 'download complete' : 'download stopped');
       // Chunks still in flight give their leases back (their links just closed) before we report.
@@ -285,7 +307,7 @@ export class DownloadJob {
     }
     const t = this.timing;
     const avg = (ms: number) => (t.chunks ? Math.round((ms / t.chunks) * 10) / 10 : 0);
-    this.deps.logger?.info({ fileId: this.fileId, chunks: t.chunks, leaseMs: avg(t.lease), wireMs: avg(t.wire), commitMs: avg(t.commit), duplicatesCancelled: this.cancelledDuplicates }, 'download timing (mean per chunk)');
+    this.deps.logger?.info({ fileId: this.fileId, chunks: t.chunks, leaseMs: avg(t.lease), wireMs: avg(t.wire), commitMs: avg(t.commit), duplicatesCancelled: this.cancelledDuplicates, tryPeersRefusals: this.tryPeersRefusals }, 'download timing (mean per chunk)');
     const from = [...this.holders.values(), ...this.formerHolders].filter((h) => h.bytes > 0).map((h) => ({ nodeId: h.nodeId, bytes: h.bytes }));
     await this.sendReceipts();
     const told = this.deps.tracker
@@ -391,10 +413,18 @@ export class DownloadJob {
       this.scheduler!.addHolder(h.nodeId, have.bitfield);
       this.scheduler!.setDepth(h.nodeId, this.depthFor(h));
       h.admitted = true;
+      h.stopUpdates = h.link.onHaveUpdate?.((fileId, indexes) => this.onHaveUpdate(h, fileId, indexes));
       this.status.fromPeers[h.nodeId] ??= 0;
     } catch (e) {
       this.drop(h.nodeId, `no HAVE: ${(e as Error).message}`);
     }
+  }
+
+  /** A holder stored chunks since its HAVE: they count at once, instead of at the next HAVE refresh. */
+  private onHaveUpdate(h: Holder, fileId: string, indexes: number[]): void {
+    if (fileId !== this.fileId || this.finished || this.holders.get(h.nodeId) !== h) return;
+    this.scheduler!.addChunks(h.nodeId, indexes);
+    this.fill();
   }
 
   /** Give every holder as much work as its pipeline takes; fail when nothing can move any more. */
@@ -443,10 +473,11 @@ export class DownloadJob {
     } catch (e) {
       return this.localFailure(h, index, length, e);
     }
-    if (region.data.length !== length) {
+    const leased = region.length ?? region.data.length;
+    if (leased !== length) {
       await region.abandon();
       s.requeue(h.nodeId, index);
-      return this.finish(new SwarmError('INTERNAL', `the chunk-store leased ${region.data.length} bytes for chunk ${index}, the manifest says ${length}`));
+      return this.finish(new SwarmError('INTERNAL', `the chunk-store leased ${leased} bytes for chunk ${index}, the manifest says ${length}`));
     }
     let settle!: (a: Attempt | undefined) => void;
     const outcome = new Promise<Attempt | undefined>((r) => (settle = r));
@@ -533,7 +564,13 @@ export class DownloadJob {
       if (a.abandoned) return; // we gave it up: the winner settled the slot
       if (slot.attempts.size > 0 || slot.winner) this.scheduler!.requeue(h.nodeId, slot.index);
       else slot.lastFailed = a;
-      if (e instanceof PeerRequestError) {
+      if (e instanceof PeerRequestError && e.code === 'TRY_PEERS') {
+        // Super-seeding: the holder just sent this chunk to another peer; get it from the peers.
+        // Not a lack (the chunk stays available here) and not a stall (the holder answered).
+        h.lastProgress = performance.now();
+        this.tryPeersRefusals++;
+        this.deferAt(h, slot.index);
+      } else if (e instanceof PeerRequestError) {
         // The holder answered ERROR{id}: it cannot serve this chunk after all; others may.
         this.deps.logger?.info({ fileId: this.fileId, holder: h.nodeId, index: slot.index, code: e.code }, 'holder could not serve a chunk');
         this.scheduler!.lacks(h.nodeId, slot.index);
@@ -558,6 +595,28 @@ export class DownloadJob {
     }
     slot.attempts.clear();
     slot.settle(a);
+  }
+
+  /** Not asked of this holder again for a while; a timer fills then, in case nothing else does. */
+  private deferAt(h: Holder, index: number): void {
+    const s = this.scheduler!;
+    s.defer(h.nodeId, index, performance.now() + (this.deps.tryPeersDeferMs ?? TRY_PEERS_DEFER_MS));
+    this.armDeferralTimer();
+  }
+
+  private armDeferralTimer(): void {
+    if (this.deferralTimer || this.finished) return;
+    const due = this.scheduler?.nextDeferralExpiry();
+    if (due === undefined) return;
+    this.deferralTimer = setTimeout(
+      () => {
+        this.deferralTimer = undefined;
+        this.fill();
+        this.armDeferralTimer();
+      },
+      Math.max(1, due - performance.now()),
+    );
+    this.deferralTimer.unref();
   }
 
   private cap(): number {
@@ -599,9 +658,11 @@ export class DownloadJob {
     const s = this.scheduler;
     if (!s || this.finished) return;
     const count = this.manifest!.hashes.length;
+    const pollUpdating = ++this.refreshRound % UPDATING_HOLDER_POLL_EVERY === 0;
     await Promise.all(
       [...this.holders.values()].map(async (h) => {
         if (!h.admitted || h.refreshing) return;
+        if (!pollUpdating && h.link.remote?.features.includes(HAVE_UPDATES_FEATURE)) return;
         h.refreshing = true;
         try {
           const have = await h.link.have(this.fileId);
@@ -666,6 +727,7 @@ export class DownloadJob {
       this.deps.logger?.warn({ fileId: this.fileId, holder: nodeId, reason }, 'dropping holder');
     }
     // Its in-flight requests now fail, give their leases back and are re-queued one by one.
+    h.stopUpdates?.();
     this.scheduler?.removeHolder(nodeId);
     h.link.close(reason);
     if (this.scheduler && !this.finished) void this.replenish();

@@ -16,10 +16,11 @@ function drain(s: DownloadScheduler, id: string): number[] {
 
 describe('DownloadScheduler', () => {
   it('picks the rarest chunk first', () => {
-    const s = new DownloadScheduler(4, new Bitfield(4), 1, first);
-    s.addHolder('a', Bitfield.full(4));
-    s.addHolder('b', bits(4, [0, 1, 3]));
-    s.addHolder('c', bits(4, [0, 3]));
+    // Chunk 4 is already here, so a (lacking it) is a partial holder like b and c, not a seed.
+    const s = new DownloadScheduler(5, bits(5, [4]), 1, first);
+    s.addHolder('a', bits(5, [0, 1, 2, 3]));
+    s.addHolder('b', bits(5, [0, 1, 3]));
+    s.addHolder('c', bits(5, [0, 3]));
     // availability: 0→3, 1→2, 2→1, 3→3: only a has chunk 2.
     expect(s.next('a')).toBe(2);
     s.completed('a', 2);
@@ -128,15 +129,15 @@ describe('DownloadScheduler', () => {
 
 describe('DownloadScheduler: rarity, pipelines and endgame', () => {
   it('rarest first across a whole swarm: every rare chunk goes before any common one, ties at random', () => {
-    // 40 chunks; chunks 0-9 are held by one holder only, the rest by three.
+    // 40 chunks (and a 41st already here); chunks 0-9 are held by one holder only, the rest by three.
     const n = 40;
     let seed = 7;
     const random = () => ((seed = (seed * 16807) % 2147483647) / 2147483647);
-    const s = new DownloadScheduler(n, new Bitfield(n), n, random);
-    s.addHolder('a', Bitfield.full(n));
+    const s = new DownloadScheduler(n + 1, bits(n + 1, [n]), n, random);
+    s.addHolder('a', bits(n + 1, Array.from({ length: n }, (_, k) => k)));
     const common = Array.from({ length: 30 }, (_, k) => k + 10);
-    s.addHolder('b', bits(n, common));
-    s.addHolder('c', bits(n, common));
+    s.addHolder('b', bits(n + 1, common));
+    s.addHolder('c', bits(n + 1, common));
     const order = drain(s, 'a');
     expect(order.slice(0, 10).sort((x, y) => x - y)).toEqual(Array.from({ length: 10 }, (_, k) => k));
     expect(order).toHaveLength(n);
@@ -208,5 +209,73 @@ describe('DownloadScheduler: rarity, pipelines and endgame', () => {
     s.addHolder('b', Bitfield.full(3));
     drain(s, 'a');
     expect(s.nextDuplicate('b', (i) => i !== 0)).toBe(1);
+  });
+});
+
+describe('DownloadScheduler: origins, have-updates and TRY_PEERS deferrals', () => {
+  it('asks an origin only for chunks no fellow downloader has, so the fetchers trade the rest', () => {
+    const s = new DownloadScheduler(6, new Bitfield(6), 8, first);
+    s.addHolder('seed', Bitfield.full(6));
+    s.addHolder('peer', bits(6, [0, 1, 2]));
+    expect(drain(s, 'seed').sort()).toEqual([3, 4, 5]);
+    expect(drain(s, 'peer').sort()).toEqual([0, 1, 2]);
+  });
+
+  it('an origin gets a chunk again once no live downloader has it (it died or lacked it)', () => {
+    const s = new DownloadScheduler(4, new Bitfield(4), 8, first);
+    s.addHolder('seed', Bitfield.full(4));
+    s.addHolder('p', bits(4, [0, 1]));
+    s.addHolder('q', bits(4, [1]));
+    expect(drain(s, 'seed').sort()).toEqual([2, 3]);
+    s.lacks('p', 0);
+    expect(drain(s, 'seed')).toEqual([0]);
+    s.removeHolder('q');
+    expect(drain(s, 'seed')).toEqual([]); // p still has chunk 1
+    s.removeHolder('p');
+    expect(drain(s, 'seed')).toEqual([1]);
+    expect(s.canProgress()).toBe(true);
+  });
+
+  it('a downloader that completes stays preferred to the origin; a holder complete when it joined is an origin', () => {
+    const s = new DownloadScheduler(3, new Bitfield(3), 8, first);
+    s.addHolder('origin', Bitfield.full(3));
+    s.addHolder('p', bits(3, [0]));
+    s.addChunks('p', [1, 2]); // p completed meanwhile: it still gets everything it has before the origin
+    expect(drain(s, 'origin')).toEqual([]);
+    expect(drain(s, 'p').sort()).toEqual([0, 1, 2]);
+    const t = new DownloadScheduler(3, new Bitfield(3), 8, first);
+    t.addHolder('a', Bitfield.full(3));
+    t.addHolder('b', Bitfield.full(3)); // two origins, no downloader: both are asked
+    expect(drain(t, 'a')).toHaveLength(3);
+  });
+
+  it('have-updates only set bits, and an index past the file is refused', () => {
+    const s = new DownloadScheduler(4, new Bitfield(4), 8, first);
+    s.addHolder('p', bits(4, [0]));
+    s.addChunks('p', [2, 2, 0]);
+    expect([0, 1, 2, 3].map((i) => s.holdersOf(i))).toEqual([1, 0, 1, 0]);
+    s.addChunks('unknown', [1]); // a holder not (or no longer) in the download: ignored
+    expect(() => s.addChunks('p', [4])).toThrow(RangeError);
+  });
+
+  it('a deferred chunk is not asked of that holder until the deferral expires; others may have it at once', () => {
+    let now = 0;
+    const s = new DownloadScheduler(2, new Bitfield(2), 8, first, 32, () => now);
+    s.addHolder('seed', Bitfield.full(2));
+    const i = s.next('seed')!;
+    s.requeue('seed', i);
+    s.defer('seed', i, 500);
+    expect(s.holdersOf(i)).toBe(1); // not a lack: the seed still has it
+    expect(s.canProgress()).toBe(true);
+    expect(s.nextDeferralExpiry()).toBe(500);
+    expect(drain(s, 'seed')).toEqual([1 - i]);
+    expect(s.nextDuplicate('seed')).toBeUndefined(); // nor as an endgame duplicate
+    s.addHolder('peer', bits(2, [i]));
+    expect(s.next('peer')).toBe(i);
+    s.requeue('peer', i);
+    s.removeHolder('peer');
+    now = 500;
+    expect(s.next('seed')).toBe(i);
+    expect(s.nextDeferralExpiry()).toBeUndefined();
   });
 });

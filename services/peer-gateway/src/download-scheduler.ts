@@ -1,4 +1,4 @@
-import type { Bitfield } from '@swarmshare/common';
+import { Bitfield } from '@swarmshare/common';
 
 const MISSING = 0;
 const ASSIGNED = 1;
@@ -6,10 +6,14 @@ const DONE = 2;
 
 interface HolderState {
   have: Bitfield;
+  /** It held the whole file when it joined: an origin (a seed), not a fellow downloader. */
+  origin: boolean;
   inFlight: Set<number>;
   live: boolean;
   /** Pipeline depth for this holder (sized from its measured rate by the job). */
   depth: number;
+  /** Chunks this holder refused for now (TRY_PEERS), with when it may be asked again. */
+  deferred: Map<number, number>;
 }
 
 /**
@@ -21,7 +25,13 @@ interface HolderState {
  *   unassigned left to fetch and at most `endgameChunks` chunks are missing, nextDuplicate() gives
  *   it a chunk already in flight elsewhere (at most one duplicate per chunk); the first to arrive
  *   wins and the caller cancels the other;
- * - a chunk whose fetch failed goes back to the pool once no request for it is left.
+ * - a chunk whose fetch failed goes back to the pool once no request for it is left;
+ * - a holder that held the whole file when it joined (an origin) is only asked for chunks that no
+ *   live fellow downloader (a holder that joined with part of the file, complete since or not) has:
+ *   those come from the downloaders, so the origin sends each chunk about once and the fetchers
+ *   trade the rest (docs/performance.md);
+ * - a chunk a holder refused for now (TRY_PEERS, super-seeding) is not asked of it again until
+ *   its deferral expires; other holders may get it at once.
  * A removed holder gets nothing new, but its in-flight chunks stay assigned until the caller
  * settles them (after giving their write leases back), so no two writers race for one chunk.
  */
@@ -30,6 +40,8 @@ export class DownloadScheduler {
   private readonly availability: Uint16Array;
   /** Requests in flight per chunk (2 = original + endgame duplicate). */
   private readonly requests: Uint8Array;
+  /** Live fellow downloaders (holders that are not origins) that have each chunk: an origin is not asked for these. */
+  private readonly peerAvailability: Uint16Array;
   private readonly holders = new Map<string, HolderState>();
   private missing: number;
 
@@ -39,11 +51,13 @@ export class DownloadScheduler {
     private readonly depth: number,
     private readonly random: () => number = Math.random,
     private readonly endgameChunks = 32,
+    private readonly now: () => number = () => performance.now(),
   ) {
     if (present.length !== chunkCount) throw new RangeError(`local bitfield has ${present.length} bits, file has ${chunkCount} chunks`);
     this.state = new Uint8Array(chunkCount);
     this.availability = new Uint16Array(chunkCount);
     this.requests = new Uint8Array(chunkCount);
+    this.peerAvailability = new Uint16Array(chunkCount);
     this.missing = chunkCount;
     for (let i = 0; i < chunkCount; i++) {
       if (present.get(i)) {
@@ -56,8 +70,10 @@ export class DownloadScheduler {
   addHolder(id: string, have: Bitfield): void {
     if (this.holders.has(id)) throw new Error(`holder ${id} added twice`);
     if (have.length !== this.chunkCount) throw new RangeError(`holder ${id} bitfield has ${have.length} bits, file has ${this.chunkCount} chunks`);
-    this.holders.set(id, { have, inFlight: new Set(), live: true, depth: this.depth });
-    for (let i = 0; i < this.chunkCount; i++) if (have.get(i)) this.availability[i]++;
+    const origin = have.count() === this.chunkCount;
+    const h: HolderState = { have: new Bitfield(this.chunkCount), origin, inFlight: new Set(), live: true, depth: this.depth, deferred: new Map() };
+    this.holders.set(id, h);
+    for (let i = 0; i < this.chunkCount; i++) if (have.get(i)) this.setHas(h, i, true);
   }
 
   /** A fresh HAVE from a holder (it fetched more meanwhile, e.g. another downloader): rarity follows. */
@@ -65,13 +81,26 @@ export class DownloadScheduler {
     const h = this.holders.get(id);
     if (!h) return;
     if (have.length !== this.chunkCount) throw new RangeError(`holder ${id} bitfield has ${have.length} bits, file has ${this.chunkCount} chunks`);
-    for (let i = 0; i < this.chunkCount; i++) {
-      const was = h.have.get(i);
-      const now = have.get(i);
-      if (was === now) continue;
-      h.have.set(i, now);
-      if (h.live) this.availability[i] += now ? 1 : -1;
+    for (let i = 0; i < this.chunkCount; i++) if (h.have.get(i) !== have.get(i)) this.setHas(h, i, have.get(i));
+  }
+
+  /** A have-update: the holder stored these chunks since its HAVE (bits are only ever set here). */
+  addChunks(id: string, indexes: readonly number[]): void {
+    const h = this.holders.get(id);
+    if (!h) return;
+    for (const i of indexes) {
+      if (!Number.isInteger(i) || i < 0 || i >= this.chunkCount) throw new RangeError(`holder ${id} announced chunk ${i}; the file has ${this.chunkCount} chunks`);
+      if (!h.have.get(i)) this.setHas(h, i, true);
     }
+  }
+
+  /** The one place a holder's bit changes, so both availability counts stay exact. */
+  private setHas(h: HolderState, i: number, has: boolean): void {
+    if (h.have.get(i) === has) return;
+    h.have.set(i, has);
+    if (!h.live) return;
+    this.availability[i] += has ? 1 : -1;
+    if (!h.origin) this.peerAvailability[i] += has ? 1 : -1;
   }
 
   /** Resize a holder's pipeline (from its measured rate). */
@@ -88,17 +117,51 @@ export class DownloadScheduler {
   removeHolder(id: string): number[] {
     const h = this.holders.get(id);
     if (!h || !h.live) return [];
+    for (let i = 0; i < this.chunkCount; i++) {
+      if (!h.have.get(i)) continue;
+      this.availability[i]--;
+      if (!h.origin) this.peerAvailability[i]--;
+    }
     h.live = false;
-    for (let i = 0; i < this.chunkCount; i++) if (h.have.get(i)) this.availability[i]--;
     return [...h.inFlight];
   }
 
   /** The holder said it does not have this chunk after all. */
   lacks(id: string, index: number): void {
     const h = this.holders.get(id);
-    if (!h || !h.have.get(index)) return;
-    h.have.set(index, false);
-    if (h.live) this.availability[index]--;
+    if (h) this.setHas(h, index, false);
+  }
+
+  /** The holder refused this chunk for now (TRY_PEERS): not asked of it again before `until` (see now()). */
+  defer(id: string, index: number, until: number): void {
+    this.holders.get(id)?.deferred.set(index, until);
+  }
+
+  /** When the earliest deferral expires (the caller fills again then), or undefined if none is pending. */
+  nextDeferralExpiry(): number | undefined {
+    let earliest: number | undefined;
+    const now = this.now();
+    for (const h of this.holders.values()) {
+      for (const [i, until] of h.deferred) {
+        if (until <= now || this.state[i] === DONE) h.deferred.delete(i);
+        else if (earliest === undefined || until < earliest) earliest = until;
+      }
+    }
+    return earliest;
+  }
+
+  /**
+   * May this holder be asked for chunk i now? Not while it deferred it, and an origin not while a
+   * fellow downloader has it (the origin's upload goes to chunks nobody else can give).
+   */
+  private askable(h: HolderState, i: number, now: number): boolean {
+    if (!h.have.get(i)) return false;
+    if (h.origin && this.peerAvailability[i] > 0) return false;
+    const until = h.deferred.get(i);
+    if (until === undefined) return true;
+    if (until > now) return false;
+    h.deferred.delete(i);
+    return true;
   }
 
   /** The next chunk for this holder, or undefined if its pipeline is full or it has nothing we need. */
@@ -107,10 +170,11 @@ export class DownloadScheduler {
     if (!h || !h.live || h.inFlight.size >= h.depth || this.missing === 0) return undefined;
     const n = this.chunkCount;
     const start = Math.floor(this.random() * n) % n;
+    const now = this.now();
     let best = -1;
     for (let k = 0; k < n; k++) {
       const i = start + k < n ? start + k : start + k - n;
-      if (this.state[i] !== MISSING || !h.have.get(i)) continue;
+      if (this.state[i] !== MISSING || !this.askable(h, i, now)) continue;
       if (best < 0 || this.availability[i] < this.availability[best]) {
         best = i;
         if (this.availability[i] <= 1) break; // only this holder has it: cannot get rarer
@@ -130,9 +194,10 @@ export class DownloadScheduler {
   nextDuplicate(id: string, eligible: (index: number) => boolean = () => true): number | undefined {
     const h = this.holders.get(id);
     if (!h || !h.live || h.inFlight.size >= h.depth || this.missing === 0 || this.missing > this.endgameChunks) return undefined;
+    const now = this.now();
     let best = -1;
     for (let i = 0; i < this.chunkCount; i++) {
-      if (!h.have.get(i) || this.state[i] === DONE || h.inFlight.has(i)) continue;
+      if (this.state[i] === DONE || h.inFlight.has(i) || !this.askable(h, i, now)) continue;
       if (this.state[i] === MISSING) return undefined; // normal work left for this holder: not endgame
       if (this.requests[i] === 1 && best < 0 && eligible(i)) best = i;
     }

@@ -1,5 +1,7 @@
 import { computeFileId, type Manifest, SwarmError, type WriteRegion } from '@swarmshare/common';
+import { HaveUpdates } from './have-updates';
 import { LocalPeerHandler } from './local-peer-handler';
+import { SuperSeeder } from './super-seed';
 
 const CHUNK = 65536;
 const hashes = ['a', 'b', 'c', 'd'].map((c) => c.repeat(64));
@@ -62,5 +64,40 @@ describe('LocalPeerHandler: replication reservations', () => {
     const handler = new LocalPeerHandler({ create: jest.fn() } as never, {} as never);
     await expect(handler.offer(manifest, { uploadId: 'up-12345678', bytes: 1 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
     expect(handler.receipt).toBeUndefined();
+  });
+});
+
+describe('LocalPeerHandler: super-seeding and have-updates', () => {
+  function serving() {
+    const reads: number[] = [];
+    const regions = {
+      openRead: jest.fn(async (_f: string, i: number) => {
+        if (i >= 4) throw new SwarmError('OUT_OF_RANGE', `chunk ${i} is out of range`);
+        reads.push(i);
+        return { data: Buffer.alloc(1), release: async () => undefined };
+      }),
+      openWrite: jest.fn(),
+    };
+    const superSeed = new SuperSeeder({ windowMs: 60_000, isComplete: async () => true });
+    const haveUpdates = new HaveUpdates(1000);
+    const handler = new LocalPeerHandler({ create: jest.fn(), have: jest.fn(), manifest: jest.fn() }, regions, undefined, undefined, { superSeed, haveUpdates });
+    return { handler, reads, haveUpdates };
+  }
+
+  it('refuses only a named peer (one that takes TRY_PEERS), and a failed read refuses nobody', async () => {
+    const { handler, reads } = serving();
+    const f = manifest.fileId;
+    await (await handler.openRead(f, 0, 'node-a')).release();
+    await expect(handler.openRead(f, 0, 'node-b')).rejects.toMatchObject({ code: 'TRY_PEERS' });
+    await handler.openRead(f, 0); // a peer that did not announce try-peers
+    await expect(handler.openRead(f, 9, 'node-a')).rejects.toMatchObject({ code: 'OUT_OF_RANGE' });
+    await expect(handler.openRead(f, 9, 'node-b')).rejects.toMatchObject({ code: 'OUT_OF_RANGE' }); // not TRY_PEERS
+    expect(reads).toEqual([0, 0]);
+  });
+
+  it('a HAVE_REQUEST watches the file for have-updates', () => {
+    const { handler, haveUpdates } = serving();
+    handler.watchHave(manifest.fileId, { sendHaveUpdate: () => undefined, closed: new Promise(() => undefined) });
+    expect(haveUpdates.watching(manifest.fileId)).toBe(1);
   });
 });

@@ -1,4 +1,5 @@
 import {
+  type HaveUpdateTarget,
   type Manifest,
   type OfferReservation,
   type PeerRequestHandler,
@@ -8,6 +9,8 @@ import {
 } from '@swarmshare/common';
 import type { ChunkRegions } from './chunk-regions';
 import type { ChunkStoreClient } from './chunk-store.client';
+import type { HaveUpdates } from './have-updates';
+import type { SuperSeeder } from './super-seed';
 
 /** Files whose replication budgets are remembered (the oldest is forgotten first). */
 const MAX_BUDGETS = 1024;
@@ -21,6 +24,8 @@ export class LocalPeerHandler implements PeerRequestHandler {
     private readonly reserve?: (r: OfferReservation) => Promise<void>,
     /** Download acks: a downloader's RECEIPT, passed on to the tracker. */
     private readonly onReceipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string) => Promise<void>,
+    /** Swarm shaping: super-seeding of complete files, and have-updates to peers that asked for a HAVE. */
+    private readonly swarm: { superSeed?: SuperSeeder; haveUpdates?: HaveUpdates } = {},
   ) {
     if (onReceipt) this.receipt = (r, from) => onReceipt(r, from);
   }
@@ -44,8 +49,30 @@ export class LocalPeerHandler implements PeerRequestHandler {
     return this.store.manifest(fileId);
   }
 
-  openRead(fileId: string, index: number): Promise<ReadRegion> {
-    return this.regions.openRead(fileId, index);
+  /** `from` (a peer that takes TRY_PEERS) may be refused a chunk of a complete file it should get from peers. */
+  async openRead(fileId: string, index: number, from?: string): Promise<ReadRegion> {
+    const superSeed = this.swarm.superSeed;
+    if (from === undefined || !superSeed?.enabled) return this.regions.openRead(fileId, index);
+    await superSeed.admit(fileId, index, from);
+    let region: ReadRegion;
+    try {
+      region = await this.regions.openRead(fileId, index);
+    } catch (e) {
+      superSeed.forget(fileId, index, from);
+      throw e;
+    }
+    // Released once the PIECE is written: the chunk's window counts from then.
+    return {
+      data: region.data,
+      release: async () => {
+        superSeed.sent(fileId, index, from);
+        await region.release();
+      },
+    };
+  }
+
+  watchHave(fileId: string, target: HaveUpdateTarget): void {
+    this.swarm.haveUpdates?.watch(fileId, target);
   }
 
   async offer(manifest: Manifest, reservation?: OfferReservation): Promise<void> {
@@ -69,7 +96,7 @@ export class LocalPeerHandler implements PeerRequestHandler {
     const b = this.budgets.get(fileId);
     const region = await this.regions.openWrite(fileId, index);
     if (!b) return region;
-    const len = region.data.length;
+    const len = region.length ?? region.data.length;
     const limit = [...b.reserved.values()].reduce((n, x) => n + x, 0);
     if (b.used + len > limit) {
       await region.abandon();
@@ -82,7 +109,11 @@ export class LocalPeerHandler implements PeerRequestHandler {
       counted = false;
     };
     return {
-      data: region.data,
+      get data() {
+        return region.data;
+      },
+      length: len,
+      ...(region.write ? { write: (slice: Buffer, at: number) => region.write!(slice, at) } : {}),
       commit: async (written) => {
         try {
           await region.commit(written);

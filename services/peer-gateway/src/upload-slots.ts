@@ -61,25 +61,30 @@ export class UploadGate {
   ) {}
 
   /**
-   * Wrap the node's handler for one peer: its read leases wait for a slot, then for upload tokens;
+   * Wrap the node's handler for one peer: its read regions wait for a slot, then for upload tokens;
    * every other request goes to the handler as it is. `peer` is read lazily (the peer's node id is
    * only known after HELLO).
    */
   forPeer(base: PeerRequestHandler, peer: () => string): PeerRequestHandler {
     // Inherit everything from the node's handler (including methods added later); override one.
     const h = Object.create(base) as PeerRequestHandler;
-    h.openRead = (fileId: string, index: number) => this.open(peer(), () => base.openRead(fileId, index));
+    h.openRead = (fileId: string, index: number, from?: string) => this.open(peer(), () => base.openRead(fileId, index, from));
     return h;
   }
 
+  /**
+   * The region is opened before the slot is awaited: opening costs no lease (a present chunk is
+   * read through a cached mapping), and a refusal (NOT_FOUND, TRY_PEERS) then reaches the peer at
+   * once instead of after a turn in the slot queue.
+   */
   private async open(peer: string, open: () => Promise<ReadRegion>): Promise<ReadRegion> {
+    const region = await open();
     const release = await this.slots.acquire(peer);
-    let region: ReadRegion;
     try {
-      region = await open();
       if (this.limit) await this.limit.take(region.data.length);
     } catch (e) {
       release();
+      await region.release();
       throw e;
     }
     return {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { type Server, createServer } from 'node:net';
 import type { NatsConnection } from 'nats';
 import { z } from 'zod';
-import { HaveReplySchema, type NatsRpc, PeerConnection, type ReadRegion, TrackerSubjects, storeSubjects } from '@swarmshare/common';
+import { connectPeer, HaveReplySchema, type NatsRpc, PeerConnection, type ReadRegion, TrackerSubjects, storeSubjects, TRY_PEERS_FEATURE } from '@swarmshare/common';
 import { type RunningService, startService } from '../../../test/support/services';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, status, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
 import { MemoryHandler, makeFile } from './memory-handler';
@@ -19,7 +19,7 @@ class CountingHandler extends MemoryHandler {
 
 /**
  * The engine with real processes (chunk-store + peer-gateway per node, tracker, NATS, Redis):
- * resume after kill -9, and many fetchers at once.
+ * resume after kill -9, many fetchers at once, and super-seeding.
  */
 describe('transfer engine: real processes', () => {
   let rpc: NatsRpc;
@@ -105,5 +105,54 @@ describe('transfer engine: real processes', () => {
     // Informational (timing-dependent, so not asserted): how much the origin sent.
     process.stdout.write(`8 fetchers: origin egress ratio ${(fromSeed / f.data.length).toFixed(2)}\n`);
     expect((await status(rpc, fetchers[0], f.manifest.fileId)).chunksDone).toBe(64);
+  });
+
+  /** A node that holds the whole file `f` (shared into it), with extra gateway settings. */
+  async function seedOf(f: ReturnType<typeof makeFile>, env: Record<string, string>): Promise<Node> {
+    const seed = await startNode(uniqueId('seed'), env);
+    nodes.push(seed);
+    await share(rpc, seed, f);
+    await waitSeeder(rpc, f.manifest.fileId, seed.id);
+    return seed;
+  }
+
+  async function newNode(): Promise<Node> {
+    const b = await startNode(uniqueId('b'));
+    nodes.push(b);
+    return b;
+  }
+
+  /** Fetch `f` on node `b` until complete; returns its status and its download timing log line. */
+  async function fetchOn(b: Node, f: ReturnType<typeof makeFile>) {
+    await fetch(rpc, b, f.manifest.fileId);
+    const done = await waitDownload(rpc, b, f.manifest.fileId, { timeoutMs: 60_000 });
+    expect(done.state).toBe('complete');
+    expect((await readBack(b, f.manifest)).equals(f.data)).toBe(true);
+    return { done, timing: b.gateway.logs.find((l) => l.msg === 'download timing (mean per chunk)') };
+  }
+
+  it('super-seeding: a fetcher refused every chunk (its first receiver does not share) completes once the window is over', async () => {
+    const f = makeFile(16 * 64 * 1024, 64 * 1024, 'superseed.bin');
+    // A long window, so the fetch surely starts within it however loaded the machine is.
+    const seed = await seedOf(f, { SUPER_SEED_MS: '10000' });
+    const b = await newNode();
+    // The first receiver takes every chunk and disappears with them.
+    const leech = await connectPeer(seed.address, { nodeId: uniqueId('leech'), listen: null, features: [TRY_PEERS_FEATURE] });
+    for (let i = 0; i < 16; i++) await leech.requestChunk(f.manifest.fileId, i, Buffer.alloc(64 * 1024));
+    leech.close();
+
+    const { done, timing } = await fetchOn(b, f);
+    expect(done.fromPeers[seed.id]).toBe(f.data.length);
+    // It was refused (the seed had just sent those chunks to the leech) ...
+    expect(Number(timing?.tryPeersRefusals)).toBeGreaterThan(0);
+    // ... and took the refusals neither for missing chunks nor for a stall: the seed was never dropped.
+    expect(b.gateway.logs.some((l) => l.msg === 'dropping holder')).toBe(false);
+  });
+
+  it('super-seeding: a single fetcher is never refused', async () => {
+    const f = makeFile(32 * 64 * 1024, 64 * 1024, 'alone.bin');
+    await seedOf(f, { SUPER_SEED_MS: '60000' });
+    const { timing } = await fetchOn(await newNode(), f);
+    expect(timing?.tryPeersRefusals).toBe(0);
   });
 });

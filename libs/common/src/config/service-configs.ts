@@ -68,6 +68,10 @@ export const PeerGatewayConfigSchema = z.object({
   DOWNLOAD_RATE_LIMIT: envSize(0).default(0),
   /** How often a download asks its holders for a fresh HAVE (leechers gain chunks as they go); 0 = never. */
   HAVE_REFRESH_MS: envInt(0, 600_000).default(250),
+  /** Chunks this node stored are announced to peers that asked for the file's HAVE, batched over this many ms; 0 = never (peers poll). */
+  HAVE_UPDATE_MS: envInt(0, 10_000).default(50),
+  /** Super-seeding: a complete holder refuses (TRY_PEERS) a chunk it sent to another peer less than this long ago; 0 = off. */
+  SUPER_SEED_MS: envInt(0, 600_000).default(3000),
   // ---- replication (docs/flows.md) ----
   /** A pushed chunk not acked within this time counts as a dead receiver: its share is re-placed. */
   REPLICATE_CHUNK_TIMEOUT_MS: envInt(100, 600_000).default(30_000),

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE } from '../schemas';
+import { FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../schemas';
 
 /** Peer protocol v1 (docs/protocol.md). Every frame: u32be length | u8 type | body. */
 export const PROTOCOL_VERSION = 1;
@@ -36,6 +36,8 @@ export enum MsgType {
   QUERY = 0x22,
   /** A holder, connected back to a query's origin: "I hold these chunks". Answered OK (wanted) or ERROR{id}. */
   QUERY_HIT = 0x23,
+  /** Have-update (feature "have-updates"): "I have just stored these chunks of a file you asked me about". Not answered. */
+  HAVE_UPDATE = 0x30,
 }
 
 /** HELLO feature that announces the discovery messages (0x20-0x23). */
@@ -47,6 +49,18 @@ export const MAX_NEIGHBOURS_LISTED = 64;
 
 /** HELLO feature that announces RECEIPT (0x12): sent only to peers that list it. */
 export const RECEIPT_FEATURE = 'receipt';
+
+/** HELLO feature: "after I asked for a file's HAVE, tell me the chunks you store later" (HAVE_UPDATE, 0x30). */
+export const HAVE_UPDATES_FEATURE = 'have-updates';
+/** Most chunk indexes one HAVE_UPDATE carries; a sender with more splits them. */
+export const MAX_HAVE_UPDATE_INDEXES = 1024;
+
+/**
+ * HELLO feature: "I take ERROR{id, code:"TRY_PEERS"} as 'not now from you, ask other peers'", so a
+ * complete holder may refuse it a chunk it just sent to someone else (super-seeding). Never sent to
+ * a peer that did not list it: an old peer would count the chunk as missing at this holder.
+ */
+export const TRY_PEERS_FEATURE = 'try-peers';
 
 /** Data frames carry a fixed binary header then raw chunk bytes, streamed, never parsed as JSON. */
 export const DATA_HEADER_LENGTH: Partial<Record<MsgType, number>> = {
@@ -111,6 +125,14 @@ export const ControlSchemas = {
     fileId: FileIdSchema,
     chunkCount: z.number().int().min(0),
     bitfield: z.string().max(MAX_CONTROL_BODY),
+  }),
+  // Indexes are checked against the file's chunk count (learnt from this connection's HAVE) by the receiver.
+  [MsgType.HAVE_UPDATE]: z.object({
+    fileId: FileIdSchema,
+    indexes: z
+      .array(z.number().int().min(0).max(MAX_CHUNKS - 1))
+      .min(1)
+      .max(MAX_HAVE_UPDATE_INDEXES, `a HAVE_UPDATE carries at most ${MAX_HAVE_UPDATE_INDEXES} chunk indexes`),
   }),
 } as const;
 

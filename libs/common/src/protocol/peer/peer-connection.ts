@@ -12,17 +12,20 @@ import {
   type ControlSchemas,
   type ControlType,
   HANDSHAKE_TIMEOUT_MS,
+  HAVE_UPDATES_FEATURE,
   DISCOVERY_FEATURE,
+  MAX_HAVE_UPDATE_INDEXES,
   MAX_DATA_PAYLOAD,
   MAX_NEIGHBOURS_LISTED,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
   PROTOCOL_VERSION,
   RECEIPT_FEATURE,
+  TRY_PEERS_FEATURE,
   decodeDataHeader,
 } from '../messages';
 import { PeerClosedError, PeerRequestError } from './peer-errors';
-import type { ChunkSink, OfferReservation, PeerRequestHandler, ReadRegion } from './peer-handler';
+import type { ChunkSink, HaveUpdateTarget, OfferReservation, PeerRequestHandler, ReadRegion } from './peer-handler';
 import { StoreSink } from './store-sink';
 
 export type Hello = z.output<(typeof ControlSchemas)[MsgType.HELLO]>;
@@ -64,7 +67,15 @@ export interface PeerConnectionOptions {
   logger?: Logger;
   /** Chunk bytes that crossed this connection (PIECE and STORE payloads), for per-peer metrics. */
   onChunkBytes?(direction: 'sent' | 'received', peerNodeId: string, bytes: number): void;
+  /**
+   * Set when the socket was made with a reused read buffer (`onread`, see connectPeer): it emits no
+   * 'data' events, so the connection hands its input function to this instead.
+   */
+  attachReader?(onData: (d: Buffer) => void): void;
 }
+
+/** Bytes per socket read on outgoing connections: one reused buffer each, so downloads make no garbage. */
+export const READ_BUFFER_BYTES = 256 * 1024;
 
 export type ConnectionState = 'handshake' | 'open' | 'closed';
 
@@ -84,11 +95,12 @@ interface ServeItem {
   fileId: string;
   index: number;
   open?: Promise<{ region?: ReadRegion; error?: unknown }>;
-  cancelled?: boolean;
 }
 
 /** Manifests offered on one connection, remembered to check STORE lengths early; a few suffice. */
 const MAX_OFFERED = 8;
+/** Chunk counts learnt from HAVEs on one connection, to check HAVE_UPDATEs (the oldest is forgotten first). */
+const MAX_HAVE_COUNTS = 64;
 /** Read leases taken ahead of the chunk being written (bounded: each is a mapping and a lease). */
 const SERVE_PREFETCH = 4;
 /** After our last frame, how long the peer gets to read it before the socket is destroyed. */
@@ -102,7 +114,7 @@ const DISCARD: DataSink = { write() {}, end() {} };
  * (HAVE by file id); data frames stream between the socket and mapped regions without buffering.
  * Any protocol violation sends a fatal ERROR with the reason and closes only this connection.
  */
-export class PeerConnection {
+export class PeerConnection implements HaveUpdateTarget {
   state: ConnectionState = 'handshake';
   remote?: Hello;
   closeReason?: string;
@@ -130,6 +142,9 @@ export class PeerConnection {
   private readonly storeSinks = new Set<StoreSink>();
   private readonly offered = new Map<string, Manifest>();
   private pauses = 0;
+  /** Chunk count per file, from the HAVEs the peer sent us: a HAVE_UPDATE is checked against it. */
+  private readonly haveCounts = new Map<string, number>();
+  private readonly haveUpdateListeners = new Set<(fileId: string, indexes: number[]) => void>();
 
   constructor(
     readonly socket: Socket,
@@ -147,7 +162,8 @@ export class PeerConnection {
       dataStart: (type, header, length) => this.onDataStart(type, header, length),
     });
     socket.setNoDelay(true);
-    socket.on('data', (d: Buffer) => this.onData(d));
+    if (opts.attachReader) opts.attachReader((d) => this.onData(d));
+    else socket.on('data', (d: Buffer) => this.onData(d));
     socket.on('error', (e) => this.terminate(`socket error: ${e.message}`));
     socket.on('close', () => this.terminate(this.state === 'handshake' ? 'connection closed before HELLO' : 'connection closed by peer'));
     const ms = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
@@ -305,6 +321,23 @@ export class PeerConnection {
     return true;
   }
 
+  /**
+   * Have-updates: `listener` hears the chunks the peer stored after it answered our HAVE for that
+   * file (only files we asked about, indexes already checked). Returns the unsubscribe function.
+   */
+  onHaveUpdate(listener: (fileId: string, indexes: number[]) => void): () => void {
+    this.haveUpdateListeners.add(listener);
+    return () => this.haveUpdateListeners.delete(listener);
+  }
+
+  /** HAVE_UPDATE, split into frames of at most MAX_HAVE_UPDATE_INDEXES; only to a peer that announced the feature. */
+  sendHaveUpdate(fileId: string, indexes: number[]): void {
+    if (this.state !== 'open' || !this.remote?.features.includes(HAVE_UPDATES_FEATURE)) return;
+    for (let k = 0; k < indexes.length; k += MAX_HAVE_UPDATE_INDEXES) {
+      this.sendControl(MsgType.HAVE_UPDATE, { fileId, indexes: indexes.slice(k, k + MAX_HAVE_UPDATE_INDEXES) });
+    }
+  }
+
   /** Close without complaint (FIN); outstanding requests fail with PeerClosedError. */
   close(reason = 'closed by this side'): void {
     this.terminate(reason);
@@ -394,6 +427,8 @@ export class PeerConnection {
         return this.opts.discovery?.onQuery(m.body, this);
       case MsgType.QUERY_HIT:
         return this.serveQueryHit(m.body);
+      case MsgType.HAVE_UPDATE:
+        return this.onHaveUpdateFrame(m.body);
     }
   }
 
@@ -439,9 +474,23 @@ export class PeerConnection {
     const list = this.haveWaiters.get(h.fileId);
     const w = list?.shift();
     if (list && list.length === 0) this.haveWaiters.delete(h.fileId);
-    if (!w) return; // unsolicited HAVE: reserved for have-updates, ignored in v1
+    if (!w) return; // unsolicited HAVE: ignored (new chunks come as HAVE_UPDATE)
+    if (h.chunkCount > 0) {
+      this.haveCounts.delete(h.fileId);
+      this.haveCounts.set(h.fileId, h.chunkCount);
+      if (this.haveCounts.size > MAX_HAVE_COUNTS) this.haveCounts.delete(this.haveCounts.keys().next().value!);
+    }
     this.haveWaiting--;
     w.resolve({ chunkCount: h.chunkCount, bitfield: bits });
+  }
+
+  /** A file we never got a HAVE for is ignored; an index past the file's chunks breaks the protocol. */
+  private onHaveUpdateFrame(u: { fileId: string; indexes: number[] }): void {
+    const count = this.haveCounts.get(u.fileId);
+    if (count === undefined) return;
+    const bad = u.indexes.find((i) => i >= count);
+    if (bad !== undefined) throw new ProtocolError(`malformed HAVE_UPDATE: chunk index ${bad} is past the ${count} chunks of file ${u.fileId.slice(0, 12)}`);
+    for (const l of this.haveUpdateListeners) l(u.fileId, u.indexes);
   }
 
   /** Match an answer to our request; an answer to nothing, or of the wrong kind, breaks the protocol. */
@@ -500,6 +549,8 @@ export class PeerConnection {
   private serveHave(fileId: string): void {
     this.admit();
     this.incomingHaves++;
+    // Watched before the have-map is read, so no chunk stored in between goes unannounced.
+    if (this.remote?.features.includes(HAVE_UPDATES_FEATURE)) this.opts.handler?.watchHave?.(fileId, this);
     void (async () => {
       // HAVE has no id; "nothing here" is an empty bitfield (docs/protocol.md).
       let body = { fileId, chunkCount: 0, bitfield: '' };
@@ -602,7 +653,11 @@ export class PeerConnection {
 
   private enqueueServe(r: { id: number; fileId: string; index: number }): void {
     this.admit(r.id);
-    this.serveQueue.push({ ...r });
+    const item: ServeItem = { ...r };
+    this.serveQueue.push(item);
+    // A request that arrives while a chunk is being served is opened at once if it is within the
+    // prefetch distance (the serve loop only prefetches when it takes the next chunk).
+    if (this.serving && this.serveQueue.length <= SERVE_PREFETCH + 1) void this.openRead(item);
     void this.pumpServe();
   }
 
@@ -610,23 +665,36 @@ export class PeerConnection {
     const i = this.serveQueue.findIndex((s) => s.id === id);
     if (i < 0) return; // already answered, or being written: nothing to do
     const item = this.serveQueue[i];
-    if (item.open) {
-      item.cancelled = true; // the serve loop releases the lease and answers
-      return;
-    }
     this.serveQueue.splice(i, 1);
+    // A lease already being taken goes back once it is there; the serve loop skips the item.
+    void item.open?.then(({ region }) => region && this.release(region));
     this.settleIncoming(id, new PeerRequestError('CANCELLED', `request ${id} was cancelled`));
   }
 
   private openRead(item: ServeItem): Promise<{ region?: ReadRegion; error?: unknown }> {
+    // Only a peer that takes TRY_PEERS refusals is named: the handler may refuse it, never the others.
+    const from = this.remote?.features.includes(TRY_PEERS_FEATURE) ? this.remote.nodeId : undefined;
     item.open ??= (async () => {
       try {
-        return { region: await this.handler().openRead(item.fileId, item.index) };
+        return { region: await this.handler().openRead(item.fileId, item.index, from) };
       } catch (error) {
+        this.answerRefusalEarly(item, error);
         return { error };
       }
     })();
     return item.open;
+  }
+
+  /**
+   * A TRY_PEERS refusal of a request queued behind others is sent at once, not in order: the peer
+   * (which announced try-peers) fetches the chunk elsewhere instead of waiting for our queue.
+   */
+  private answerRefusalEarly(item: ServeItem, error: unknown): void {
+    if ((error as { code?: unknown })?.code !== 'TRY_PEERS') return;
+    const i = this.serveQueue.indexOf(item);
+    if (i < 0) return; // already answered (cancelled)
+    this.serveQueue.splice(i, 1); // the serve loop skips it, even if it is waiting for it
+    this.settleIncoming(item.id, error);
   }
 
   /**
@@ -646,14 +714,11 @@ export class PeerConnection {
         for (let k = 1; k <= SERVE_PREFETCH && k < this.serveQueue.length; k++) void this.openRead(this.serveQueue[k]);
         const { region, error } = await pending;
         if (this.isClosed()) return; // terminate() released what was queued
-        this.serveQueue.shift();
+        const at = this.serveQueue.indexOf(item);
+        if (at < 0) continue; // answered meanwhile (cancelled, or refused early), its lease handled there
+        this.serveQueue.splice(at, 1);
         if (!region) {
           this.settleIncoming(item.id, error);
-          continue;
-        }
-        if (item.cancelled) {
-          void this.release(region);
-          this.settleIncoming(item.id, new PeerRequestError('CANCELLED', `request ${item.id} was cancelled`));
           continue;
         }
         // The answer is committed to the socket in this tick, so the id is free for the peer again.
@@ -744,8 +809,19 @@ export function parseAddress(address: string): { host: string; port: number } {
 export async function connectPeer(address: string, opts: PeerConnectionOptions & { connectTimeoutMs?: number }): Promise<PeerConnection> {
   const { host, port } = parseAddress(address);
   const timeoutMs = opts.connectTimeoutMs ?? 5000;
+  // A download's PIECE bytes go from this one buffer straight into the chunk file (the decoder and
+  // the sinks copy whatever they keep), instead of a fresh Buffer per read for the GC to collect.
+  let reader: ((d: Buffer) => void) | undefined;
+  const onread = {
+    // A Buffer, not a function: Node calls a function for a fresh buffer on every read.
+    buffer: Buffer.allocUnsafe(READ_BUFFER_BYTES),
+    callback: (n: number, buf: Uint8Array): boolean => {
+      reader?.(Buffer.from(buf.buffer, buf.byteOffset, n));
+      return true;
+    },
+  };
   const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = netConnect({ host, port });
+    const s = netConnect({ host, port, onread });
     const timer = setTimeout(() => {
       s.destroy();
       reject(new PeerClosedError(`cannot connect to ${address}: no answer within ${timeoutMs} ms`));
@@ -760,7 +836,7 @@ export async function connectPeer(address: string, opts: PeerConnectionOptions &
       reject(new PeerClosedError(`cannot connect to ${address}: ${e.message}`));
     });
   });
-  const conn = new PeerConnection(socket, { label: address, ...opts });
+  const conn = new PeerConnection(socket, { label: address, ...opts, attachReader: (fn) => (reader = fn) });
   await conn.ready;
   return conn;
 }

@@ -46,42 +46,42 @@ async function waitAll(ctx, ids, fileId) {
   console.error(`bench:swarm: ${formatBytes(size)}, 1 seeder + ${fetchers} fetchers, ${runs} runs`);
   const rows = { swarm: [], egress: [], fromSeedStatus: [], nginx: [] };
 
+  // The rows take turns within each run (8 curls, then the swarm), so both see the same machine
+  // state (see docs/performance.md: fresh page-cache pages cost more right after a large delete).
   const nginx = await L.startNginx(www, join(dir, 'nginx'));
   try {
     for (let r = 0; r < runs; r++) {
-      const t0 = L.now();
+      const c0 = L.now();
       await Promise.all(Array.from({ length: fetchers }, (_, i) => L.timed('curl', ['-sS', '-f', '-o', join(dir, `curl-${i}.bin`), `${nginx.url}/input.bin`])));
-      rows.nginx.push(L.now() - t0);
+      rows.nginx.push(L.now() - c0);
       for (let i = 0; i < fetchers; i++) rmSync(join(dir, `curl-${i}.bin`), { force: true });
+
+      const swarm = await LocalSwarm.start({ nodes: fetchers + 1, dataDir: join(dir, `swarm-${r}`), extraEnv: JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
+      const ctx = await openContext({ nats: swarm.urls.natsUrl });
+      ctx.info = () => undefined;
+      ctx.out = () => undefined;
+      try {
+        const seed = swarm.nodes[0];
+        const ids = swarm.nodes.slice(1).map((n) => n.spec.nodeId);
+        const { fileId } = await share(ctx, { file: input, node: seed.spec.nodeId, chunkSize });
+        const w0 = wchar(seed.gateway.proc.pid);
+        const t0 = L.now();
+        await Promise.all(ids.map((id) => ctx.rpc.request(gatewaySubjects(id).fetch, { fileId }, DownloadStatusSchema)));
+        const done = await waitAll(ctx, ids, fileId);
+        rows.swarm.push(L.now() - t0);
+        rows.egress.push((wchar(seed.gateway.proc.pid) - w0) / size);
+        rows.fromSeedStatus.push([...done.values()].reduce((n, s) => n + (s.fromPeers[seed.spec.nodeId] ?? 0), 0) / size);
+        if (r === 0) {
+          for (const id of ids) if (!L.sameBytes(input, join(swarm.node(id).spec.dataDir, 'files', fileId, 'data'))) throw new Error(`${id} holds different bytes`);
+        }
+      } finally {
+        await ctx.close();
+        await swarm.stop();
+        if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
+      }
     }
   } finally {
     nginx.stop();
-  }
-
-  for (let r = 0; r < runs; r++) {
-    const swarm = await LocalSwarm.start({ nodes: fetchers + 1, dataDir: join(dir, `swarm-${r}`), extraEnv: JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
-    const ctx = await openContext({ nats: swarm.urls.natsUrl });
-    ctx.info = () => undefined;
-    ctx.out = () => undefined;
-    try {
-      const seed = swarm.nodes[0];
-      const ids = swarm.nodes.slice(1).map((n) => n.spec.nodeId);
-      const { fileId } = await share(ctx, { file: input, node: seed.spec.nodeId, chunkSize });
-      const w0 = wchar(seed.gateway.proc.pid);
-      const t0 = L.now();
-      await Promise.all(ids.map((id) => ctx.rpc.request(gatewaySubjects(id).fetch, { fileId }, DownloadStatusSchema)));
-      const done = await waitAll(ctx, ids, fileId);
-      rows.swarm.push(L.now() - t0);
-      rows.egress.push((wchar(seed.gateway.proc.pid) - w0) / size);
-      rows.fromSeedStatus.push([...done.values()].reduce((n, s) => n + (s.fromPeers[seed.spec.nodeId] ?? 0), 0) / size);
-      if (r === 0) {
-        for (const id of ids) if (!L.sameBytes(input, join(swarm.node(id).spec.dataDir, 'files', fileId, 'data'))) throw new Error(`${id} holds different bytes`);
-      }
-    } finally {
-      await ctx.close();
-      await swarm.stop();
-      if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
-    }
   }
 
   const f = (x) => x.toFixed(2);

@@ -55,57 +55,54 @@ async function openSwarm(dir, nodes, extraEnv) {
   const rows = { swarm: [], nginx: [], aria: [] };
   const peakAnon = {};
 
-  // -- nginx -> curl
+  // The rows take turns within each run (curl, aria2c, Swarmshare, then again), so all three see the
+  // same machine: on this VM fresh page-cache pages cost more right after a large file was deleted,
+  // and grouping the runs by row let that favour whichever row came first.
   const only = L.arg('only', 'nginx,aria,swarm').split(',');
-  if (only.includes('nginx')) {
-  const nginx = await L.startNginx(www, join(dir, 'nginx'));
+  const nginx = only.includes('nginx') ? await L.startNginx(www, join(dir, 'nginx')) : undefined;
+  const tracker = only.includes('aria') ? await L.startTracker() : undefined;
+  const torrent = join(dir, 'input.torrent');
+  if (tracker) writeFileSync(torrent, L.makeTorrent(input, 'input.bin', tracker.announce, chunkSize));
   try {
     for (let r = 0; r < runs; r++) {
-      const out = join(dir, 'curl.bin');
-      rows.nginx.push(await L.timed('curl', ['-sS', '-f', '-o', out, `${nginx.url}/input.bin`]));
-      if (r === 0 && !L.sameBytes(input, out)) throw new Error('curl output differs from the input');
-      rmSync(out, { force: true });
+      // -- nginx -> curl
+      if (nginx) {
+        const out = join(dir, 'curl.bin');
+        rows.nginx.push(await L.timed('curl', ['-sS', '-f', '-o', out, `${nginx.url}/input.bin`]));
+        if (r === 0 && !L.sameBytes(input, out)) throw new Error('curl output differs from the input');
+        rmSync(out, { force: true });
+      }
+
+      // -- aria2c -> aria2c
+      if (tracker) {
+        const into = join(dir, `aria-${r}`);
+        mkdirSync(into, { recursive: true });
+        rows.aria.push(await L.aria2Transfer(torrent, www, into, dir));
+        if (r === 0 && !L.sameBytes(input, join(into, 'input.bin'))) throw new Error('aria2c output differs from the input');
+        rmSync(into, { recursive: true, force: true });
+      }
+
+      // -- Swarmshare: node a holds the file (shared before the clock starts), node b fetches it
+      if (!only.includes('swarm')) continue;
+      if (profileDir) mkdirSync(profileDir, { recursive: true });
+      const s = await openSwarm(join(dir, `swarm-${r}`), 2, { ...serviceEnv, ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
+      try {
+        const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });
+        const procs = s.swarm.nodes.flatMap((n) => [[`${n.spec.nodeId} chunk-store`, n.store.proc.pid], [`${n.spec.nodeId} peer-gateway`, n.gateway.proc.pid]]);
+        const stop = L.sampleAnon(procs.map(([, pid]) => pid));
+        const [secs] = await swarmFetch(s.ctx, 'b', fileId);
+        const peak = stop();
+        rows.swarm.push(secs);
+        for (const [name, pid] of procs) peakAnon[name] = Math.max(peakAnon[name] ?? 0, peak.get(pid));
+        if (r === 0 && !L.sameBytes(input, join(s.swarm.node('b').spec.dataDir, 'files', fileId, 'data'))) throw new Error('node b holds different bytes');
+      } finally {
+        await s.close();
+        if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
+      }
     }
   } finally {
-    nginx.stop();
-  }
-  }
-
-  // -- aria2c -> aria2c
-  if (only.includes('aria')) {
-  const tracker = await L.startTracker();
-  try {
-    const torrent = join(dir, 'input.torrent');
-    writeFileSync(torrent, L.makeTorrent(input, 'input.bin', tracker.announce, chunkSize));
-    for (let r = 0; r < runs; r++) {
-      const into = join(dir, `aria-${r}`);
-      mkdirSync(into, { recursive: true });
-      rows.aria.push(await L.aria2Transfer(torrent, www, into, dir));
-      if (r === 0 && !L.sameBytes(input, join(into, 'input.bin'))) throw new Error('aria2c output differs from the input');
-      rmSync(into, { recursive: true, force: true });
-    }
-  } finally {
-    tracker.stop();
-  }
-  }
-
-  // -- Swarmshare: node a holds the file (shared before the clock starts), node b fetches it
-  for (let r = 0; r < runs; r++) {
-    if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const s = await openSwarm(join(dir, `swarm-${r}`), 2, { ...serviceEnv, ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
-    try {
-      const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });
-      const procs = s.swarm.nodes.flatMap((n) => [[`${n.spec.nodeId} chunk-store`, n.store.proc.pid], [`${n.spec.nodeId} peer-gateway`, n.gateway.proc.pid]]);
-      const stop = L.sampleAnon(procs.map(([, pid]) => pid));
-      const [secs] = await swarmFetch(s.ctx, 'b', fileId);
-      const peak = stop();
-      rows.swarm.push(secs);
-      for (const [name, pid] of procs) peakAnon[name] = Math.max(peakAnon[name] ?? 0, peak.get(pid));
-      if (r === 0 && !L.sameBytes(input, join(s.swarm.node('b').spec.dataDir, 'files', fileId, 'data'))) throw new Error('node b holds different bytes');
-    } finally {
-      await s.close();
-      if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
-    }
+    nginx?.stop();
+    tracker?.stop();
   }
 
   // -- resume: kill -9 node b (store and gateway) half way, restart it, fetch again

@@ -154,6 +154,81 @@ describe('ChunkRegions', () => {
     ]);
   });
 
+  it('stages an in-order chunk, and leaves staging cleanly for a write out of order or through the mapping', async () => {
+    const { store, closes } = fakeStore(() => file);
+    const r = new ChunkRegions(store, dir);
+    const bytes = randomBytes(CHUNK);
+    const reused = Buffer.alloc(10_000);
+    // Staged in order from one reused buffer (as a socket reads): hashed and written at commit.
+    const staged = await r.openWrite(fileId, 0);
+    for (let at = 0; at < CHUNK; at += reused.length) {
+      const n = bytes.copy(reused, 0, at, at + reused.length);
+      staged.write!(reused.subarray(0, n), at);
+      reused.fill(0xee);
+    }
+    await staged.commit(CHUNK);
+    expect(closes[0]).toEqual({ leaseId: 'l1', written: CHUNK, sha256: createHash('sha256').update(bytes).digest('hex') });
+    expect(readFileSync(file).subarray(0, CHUNK).equals(bytes)).toBe(true);
+
+    // Staged, then a write out of order: the staged bytes go to the file and the store hashes.
+    const other = randomBytes(CHUNK);
+    const jumpy = await r.openWrite(fileId, 1);
+    jumpy.write!(other.subarray(0, 10_000), 0);
+    jumpy.write!(other.subarray(30_000), 30_000);
+    jumpy.write!(other.subarray(10_000, 30_000), 10_000);
+    await jumpy.commit(CHUNK);
+    expect(closes[1]).toEqual({ leaseId: 'l2', written: CHUNK });
+    expect(readFileSync(file).subarray(CHUNK, 2 * CHUNK).equals(other)).toBe(true);
+
+    // Staged, then the mapping: the staged bytes are in the file before the mapping writes the rest.
+    const mixed = await r.openWrite(fileId, 0);
+    mixed.write!(other.subarray(0, 5_000), 0);
+    other.copy(mixed.data, 5_000, 5_000);
+    await mixed.commit(CHUNK);
+    expect(closes[2]).toEqual({ leaseId: 'l3', written: CHUNK });
+    expect(readFileSync(file).subarray(0, CHUNK).equals(other)).toBe(true);
+    await r.close();
+  });
+
+  it('falls back to hashing on the event loop when the staging buffers are spent, with the same result', async () => {
+    const { store, closes } = fakeStore(() => file);
+    const r = new ChunkRegions(store, dir, undefined, { stagingBytes: CHUNK });
+    const [one, two] = [randomBytes(CHUNK), randomBytes(CHUNK)];
+    const first = await r.openWrite(fileId, 0); // takes the only staging buffer
+    const second = await r.openWrite(fileId, 1); // gets none
+    for (let at = 0; at < CHUNK; at += 8192) {
+      first.write!(one.subarray(at, at + 8192), at);
+      second.write!(two.subarray(at, at + 8192), at);
+    }
+    await Promise.all([first.commit(CHUNK), second.commit(CHUNK)]);
+    const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+    expect([...closes].sort((a, b) => a.leaseId.localeCompare(b.leaseId))).toEqual([
+      { leaseId: 'l1', written: CHUNK, sha256: sha(one) },
+      { leaseId: 'l2', written: CHUNK, sha256: sha(two) },
+    ]);
+    expect(readFileSync(file).subarray(0, 2 * CHUNK).equals(Buffer.concat([one, two]))).toBe(true);
+    // The buffer came back: the next chunk is staged again.
+    const third = await r.openWrite(fileId, 0);
+    third.write!(two, 0);
+    await third.commit(CHUNK);
+    expect(closes[2]).toEqual({ leaseId: 'l3', written: CHUNK, sha256: sha(two) });
+    await r.close();
+  });
+
+  it('a staged chunk that fails to write is handed back short and its buffer reused', async () => {
+    const { store, closes } = fakeStore(() => join(dir, 'files', 'missing.bin'));
+    const r = new ChunkRegions(store, dir, undefined, { stagingBytes: CHUNK });
+    const w = await r.openWrite(fileId, 0);
+    w.write!(randomBytes(CHUNK), 0);
+    await expect(w.commit(CHUNK)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/could not write chunk 0 .*ENOENT/) });
+    expect(closes).toEqual([{ leaseId: 'l1', written: CHUNK - 1 }]);
+    const abandoned = await r.openWrite(fileId, 0);
+    abandoned.write!(randomBytes(100), 0);
+    await abandoned.abandon();
+    expect(r.writesInFlight).toBe(0);
+    await r.close();
+  });
+
   it('abandonAll closes every open write lease short, so its chunk stays missing', async () => {
     const { store, closes } = fakeStore(() => file);
     const r = new ChunkRegions(store, dir);

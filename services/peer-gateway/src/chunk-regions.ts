@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import {
   Bitfield,
@@ -25,8 +25,10 @@ interface ReadableFile {
   /** An in-flight layout request: concurrent misses share it. */
   refreshing?: Promise<ReadableFile>;
 }
+import { ChunkHasher } from './chunk-hasher';
+import { ChunkStaging, type Staged } from './chunk-staging';
 import type { ChunkStoreClient } from './chunk-store.client';
-import { PendingWrites, WriteBehind } from './write-behind';
+import { PendingWrites, WriteBehind, writeFully } from './write-behind';
 
 /**
  * The gateway's view of the chunk-store's files on the shared data volume, so bytes move between
@@ -47,13 +49,17 @@ export class ChunkRegions {
   private readonly readable = new Map<string, ReadableFile>();
   private readonly readMaps = new MappingRegistry();
   private readonly writer = new WriteBehind(READ_BUFFER_BYTES);
+  private readonly staging: ChunkStaging;
+  private readonly hasher = new ChunkHasher();
 
   constructor(
     private readonly store: Pick<ChunkStoreClient, 'location' | 'close' | 'layout'>,
     dataDir: string,
     private readonly logger?: Logger,
+    opts: { stagingBytes?: number } = {},
   ) {
     this.root = resolve(dataDir);
+    this.staging = new ChunkStaging(opts.stagingBytes);
   }
 
   async openRead(fileId: string, index: number): Promise<ReadRegion> {
@@ -118,9 +124,13 @@ export class ChunkRegions {
     const lease = await this.store.location(fileId, index, 'write');
     // Checked now; mapped only if someone reads `data` (a STORE push): downloads pwrite instead.
     this.checkLeasePath(lease, 'write');
-    const w = new OpenWrite(lease, () => this.map(lease), this.store, this.writer, this.openWrites, () => this.markPresent(fileId, index), this.logger);
+    const w = new OpenWrite(lease, () => this.map(lease), this.store, this.io, this.openWrites, () => this.markPresent(fileId, index), this.logger);
     this.openWrites.add(w);
     return w;
+  }
+
+  private get io(): WriteIo {
+    return { writer: this.writer, staging: this.staging, hasher: this.hasher };
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */
@@ -131,6 +141,11 @@ export class ChunkRegions {
   /** Shutdown: give every open write lease back so its chunk is not locked until the TTL. */
   async abandonAll(): Promise<void> {
     await Promise.all([...this.openWrites].map((w) => w.abandon()));
+  }
+
+  /** Stops the hasher thread (after abandonAll, at shutdown). */
+  async close(): Promise<void> {
+    await this.hasher.close();
   }
 
   /** A lease path outside DATA_DIR is refused, and the lease handed back at once. */
@@ -165,10 +180,27 @@ export class ChunkRegions {
   }
 }
 
+/** What a write region uses to get bytes to disk: staging and hashing off the event loop, or slabs. */
+interface WriteIo {
+  writer: WriteBehind;
+  staging: ChunkStaging;
+  hasher: ChunkHasher;
+}
+
+/**
+ * One chunk being written under a lease. A download's PIECE bytes arrive in order and are copied into
+ * a whole-chunk staging buffer; at commit the chunk is hashed on the hasher thread and pwritten on the
+ * thread pool at once, and the digest goes with close so the store need not read the chunk back. The
+ * event loop, which also reads the socket, only copies. Without a free staging buffer, each slice is
+ * hashed here and written behind through a slab instead.
+ */
 class OpenWrite implements WriteRegion {
   private closing?: Promise<void>;
   private mapped?: Buffer;
   private fd?: number;
+  /** The whole chunk, filled in order from offset 0 (`staged` bytes so far). */
+  private staged?: Staged;
+  private stagedBytes = 0;
   /**
    * SHA-256 of the bytes written so far, fed as they are written (they are in the CPU cache then),
    * so the store need not read the chunk back to verify it. Only for writes in order from offset 0
@@ -183,7 +215,7 @@ class OpenWrite implements WriteRegion {
     readonly lease: Lease,
     private readonly mapper: () => Buffer,
     private readonly store: Pick<ChunkStoreClient, 'close'>,
-    private readonly writer: WriteBehind,
+    private readonly io: WriteIo,
     private readonly registry: Set<OpenWrite>,
     private readonly onStored: () => void,
     private readonly logger?: Logger,
@@ -195,25 +227,54 @@ class OpenWrite implements WriteRegion {
 
   /** The shared mapping of the chunk, made on first use (STORE pushes write through it). */
   get data(): Buffer {
+    this.unstage();
     this.digest = null;
     this.mapped ??= this.mapper();
     return this.mapped;
   }
 
   /**
-   * pwrite into the chunk's file (same page cache as the mapping, without a fault per page), on the
-   * thread pool (WriteBehind); commit() waits for it. `slice` may be reused once this returns.
+   * Copy into the staging buffer, or pwrite into the chunk's file (same page cache as the mapping,
+   * without a fault per page) through WriteBehind; commit() waits for it. `slice` may be reused once
+   * this returns.
    */
   write(slice: Buffer, at: number): void {
     if (this.closing) throw new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`);
     if (at < 0 || at + slice.length > this.lease.length) throw new RangeError(`write of ${slice.length} bytes at ${at} overruns the ${this.lease.length}-byte chunk`);
+    if (at === 0 && this.hashed === 0 && this.digest && !this.staged) this.staged = this.io.staging.take(this.lease.length);
+    if (this.staged) {
+      if (at === this.stagedBytes) {
+        slice.copy(this.staged.chunk, at);
+        this.stagedBytes += slice.length;
+        return;
+      }
+      this.unstage(); // out of order: what was staged goes to the file, the rest the slow way
+    }
     this.fd ??= openSync(this.lease.path, 'r+');
-    this.writer.write(this.fd, slice, this.lease.offset + at, this.pending);
+    this.io.writer.write(this.fd, slice, this.lease.offset + at, this.pending);
     if (this.digest && at === this.hashed) {
       this.digest.update(slice);
       this.hashed += slice.length;
     } else {
       this.digest = null;
+    }
+  }
+
+  /** Leave the staging path: the staged bytes are written (and hashed) here, synchronously; rare. */
+  private unstage(): void {
+    const staged = this.staged;
+    if (!staged) return;
+    this.staged = undefined;
+    const bytes = staged.chunk.subarray(0, this.stagedBytes);
+    try {
+      this.fd ??= openSync(this.lease.path, 'r+');
+      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done, this.lease.offset + done);
+      this.digest?.update(bytes);
+      this.hashed = bytes.length;
+    } catch (e) {
+      this.pending.error ??= e as Error;
+    } finally {
+      staged.release();
     }
   }
 
@@ -229,13 +290,32 @@ class OpenWrite implements WriteRegion {
     this.fd = undefined;
   }
 
+  /** Hash and pwrite the staged chunk at once, off the event loop; the digest if it is the whole chunk. */
+  private async flushStaged(written: number): Promise<string | undefined> {
+    const staged = this.staged!;
+    this.staged = undefined;
+    const bytes = staged.chunk.subarray(0, this.stagedBytes);
+    const whole = this.stagedBytes === written && written === this.lease.length;
+    try {
+      const fd = (this.fd ??= openSync(this.lease.path, 'r+'));
+      const [digest] = await Promise.all([whole ? this.io.hasher.digest(staged.chunk) : undefined, writeFully(fd, bytes, this.lease.offset)]);
+      return digest;
+    } catch (e) {
+      this.pending.error ??= e as Error;
+      return undefined;
+    } finally {
+      staged.release();
+    }
+  }
+
   commit(written: number): Promise<void> {
     if (this.closing) return Promise.reject(new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`));
-    const digest = this.writtenDigest(written);
-    this.closing = this.writesDone()
-      .then(() => {
+    const digest = this.staged ? this.flushStaged(written) : Promise.resolve(this.writtenDigest(written));
+    this.closing = digest
+      .then(async (d) => {
+        await this.writesDone();
         if (this.pending.error) throw new SwarmError('INTERNAL', `could not write chunk ${this.lease.index} into ${this.lease.path}: ${this.pending.error.message}`);
-        return this.store.close(this.lease.leaseId, written, digest);
+        return this.store.close(this.lease.leaseId, written, d);
       })
       .then(
         () => {
@@ -260,6 +340,8 @@ class OpenWrite implements WriteRegion {
 
   abandon(): Promise<void> {
     if (this.closing) return this.closing.catch(() => undefined);
+    this.staged?.release(); // nothing staged reaches the file
+    this.staged = undefined;
     // Closing short of the length makes the store release the lock and keep the chunk missing.
     const short = Math.max(0, this.lease.length - 1);
     this.closing = this.writesDone().then(() => this.store.close(this.lease.leaseId, short)).then(

@@ -43,6 +43,7 @@ export class GatewayLifecycle implements OnModuleInit, OnApplicationBootstrap, B
     connector.closeAll(reason);
     server.closeAll(reason);
     await regions.abandonAll();
+    await regions.close();
     // mmap-io unmaps when a Buffer is collected; every mapping is unreferenced by now.
     (globalThis as { gc?: () => void }).gc?.();
     logger.info('peer gateway stopped');

@@ -65,3 +65,14 @@ export class WriteBehind {
     return this.free.length;
   }
 }
+
+/** pwrite all of `bytes` at `position` on the thread pool. */
+export function writeFully(fd: number, bytes: Buffer, position: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const step = (done: number): void => {
+      if (done >= bytes.length) return resolve();
+      write(fd, bytes, done, bytes.length - done, position + done, (err, n) => (err ? reject(err) : step(done + n)));
+    };
+    step(0);
+  });
+}

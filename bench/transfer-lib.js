@@ -76,6 +76,22 @@ function sampleAnon(pids, ms = 100) {
   };
 }
 
+/** CPU seconds { user, sys } each pid has used so far, from /proc/PID/stat (0 for a pid that is gone). */
+function cpuSeconds(pids) {
+  const tick = 100; // USER_HZ, 100 on every Linux we run on
+  return new Map(
+    pids.map((pid) => {
+      try {
+        // Fields after the parenthesised command name: utime and stime are the 12th and 13th.
+        const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+        return [pid, { user: Number(f[11]) / tick, sys: Number(f[12]) / tick }];
+      } catch {
+        return [pid, { user: 0, sys: 0 }];
+      }
+    }),
+  );
+}
+
 /** nginx as our own process on a free loopback port, serving `root`; stop() kills it. */
 async function startNginx(root, work) {
   ensureTool('nginx', 'nginx');
@@ -206,4 +222,4 @@ async function aria2Transfer(torrent, seedDir, into, work) {
   }
 }
 
-module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, startNginx, timed, makeTorrent, startTracker, aria2Transfer, existsSync };
+module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, cpuSeconds, startNginx, timed, makeTorrent, startTracker, aria2Transfer, existsSync };

@@ -54,6 +54,8 @@ async function openSwarm(dir, nodes, extraEnv) {
 
   const rows = { swarm: [], nginx: [], aria: [] };
   const peakAnon = {};
+  // CPU seconds each process spent during the Swarmshare fetches: where the time goes on 2 cores.
+  const cpuUsed = {};
 
   // The rows take turns within each run (curl, aria2c, Swarmshare, then again), so all three see the
   // same machine: on this VM fresh page-cache pages cost more right after a large file was deleted,
@@ -89,11 +91,19 @@ async function openSwarm(dir, nodes, extraEnv) {
       try {
         const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });
         const procs = s.swarm.nodes.flatMap((n) => [[`${n.spec.nodeId} chunk-store`, n.store.proc.pid], [`${n.spec.nodeId} peer-gateway`, n.gateway.proc.pid]]);
+        const infra = s.swarm.servers.map((x) => [x.url.split(':')[0], x.process.pid]);
+        const cpu0 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
         const stop = L.sampleAnon(procs.map(([, pid]) => pid));
         const [secs] = await swarmFetch(s.ctx, 'b', fileId);
         const peak = stop();
+        const cpu1 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
         rows.swarm.push(secs);
         for (const [name, pid] of procs) peakAnon[name] = Math.max(peakAnon[name] ?? 0, peak.get(pid));
+        for (const [name, pid] of [...procs, ...infra]) {
+          const u = (cpuUsed[name] ??= { user: [], sys: [] });
+          u.user.push(cpu1.get(pid).user - cpu0.get(pid).user);
+          u.sys.push(cpu1.get(pid).sys - cpu0.get(pid).sys);
+        }
         if (r === 0 && !L.sameBytes(input, join(s.swarm.node('b').spec.dataDir, 'files', fileId, 'data'))) throw new Error('node b holds different bytes');
       } finally {
         await s.close();
@@ -155,6 +165,12 @@ async function openSwarm(dir, nodes, extraEnv) {
   out.push('| process                | peak RssAnon |');
   out.push('| ---------------------- | ------------ |');
   for (const [name, kb] of Object.entries(peakAnon)) out.push(`| ${name.padEnd(22)} | ${(kb / 1024).toFixed(1).padStart(9)} MiB |`);
+  if (Object.keys(cpuUsed).length) {
+    out.push(`\nCPU seconds per process during the Swarmshare fetch (median, threads included, system time includes page faults and writeback; the machine has ${require('node:os').availableParallelism()} cores, the fetch took ${med.swarm.toFixed(2)} s):\n`);
+    out.push('| process                | user s | system s |');
+    out.push('| ---------------------- | ------ | -------- |');
+    for (const [name, u] of Object.entries(cpuUsed)) out.push(`| ${name.padEnd(22)} | ${L.median(u.user).toFixed(2).padStart(6)} | ${L.median(u.sys).toFixed(2).padStart(8)} |`);
+  }
   if (resume) {
     out.push(`\nResume after kill -9 at ${resume.before}/${resume.chunks} chunks done: restart (store + gateway ready) ${resume.restarted.toFixed(2)} s,`);
     out.push(`present after restart ${resume.present} (from the on-disk bitmap), fetched after restart ${resume.fetched} chunks = missing ${resume.chunks - resume.present},`);

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ErrorCodes } from './errors';
 
 /**
  * Every message that crosses a process boundary has a schema here and is parsed on arrival.
@@ -115,6 +116,20 @@ export const CloseRequestSchema = z
 export type CloseRequest = z.infer<typeof CloseRequestSchema>;
 export const CloseReplySchema = z.object({ leaseId: z.string(), fileId: FileIdSchema, index: z.number().int(), available: z.boolean(), fileComplete: z.boolean() });
 export type CloseReply = z.infer<typeof CloseReplySchema>;
+/** Most closes one `close.many` request carries (a fetcher's chunks that arrived while a close was in flight). */
+export const MAX_CLOSES_PER_REQUEST = 256;
+export const CloseManyRequestSchema = z.object({ closes: z.array(CloseRequestSchema).min(1).max(MAX_CLOSES_PER_REQUEST) }).strict();
+export type CloseManyRequest = z.infer<typeof CloseManyRequestSchema>;
+/** One verdict per close, in request order, each in the reply envelope a single close would get. */
+export const CloseManyReplySchema = z.object({
+  results: z.array(
+    z.discriminatedUnion('ok', [
+      z.object({ ok: z.literal(true), result: CloseReplySchema }),
+      z.object({ ok: z.literal(false), error: z.object({ code: z.enum(ErrorCodes), message: z.string() }) }),
+    ]),
+  ),
+});
+export type CloseManyReply = z.infer<typeof CloseManyReplySchema>;
 export const FileIdRequestSchema = z.object({ fileId: FileIdSchema }).strict();
 export type FileIdRequest = z.infer<typeof FileIdRequestSchema>;
 export const HaveReplySchema = z.object({

@@ -34,6 +34,8 @@ export function storeSubjects(nodeId: string) {
     create: `${p}.create`,
     location: `${p}.location`,
     close: `${p}.close`,
+    /** Several closes in one request: a busy fetcher's control plane in fewer messages. */
+    closeMany: `${p}.close.many`,
     have: `${p}.have`,
     layout: `${p}.layout`,
     files: `${p}.files`,

@@ -1,6 +1,9 @@
 import { Controller, type Type } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  type CloseManyReply,
+  CloseManyRequestSchema,
+  type CloseRequest,
   CloseRequestSchema,
   CreateFileRequestSchema,
   EmptyRequestSchema,
@@ -10,6 +13,7 @@ import {
   parseOrThrow,
   storeSubjects,
   SwarmError,
+  toErrorBody,
 } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
 
@@ -38,10 +42,26 @@ export function createStoreController(nodeId: string): Type<unknown> {
       return this.store.leaseChunk(fileId, index, mode);
     }
 
-    /** Counts every write close's verdict: verified, or rejected for its hash or length. */
     @MessagePattern(s.close)
-    async close(@Payload() data: unknown) {
-      const { leaseId, written, sha256 } = parseOrThrow(CloseRequestSchema, data);
+    close(@Payload() data: unknown) {
+      return this.closeOne(parseOrThrow(CloseRequestSchema, data));
+    }
+
+    /**
+     * Several closes at once, each with its own verdict (one bad chunk fails only itself). They run
+     * together, so their fsyncs share one group commit.
+     */
+    @MessagePattern(s.closeMany)
+    async closeMany(@Payload() data: unknown): Promise<CloseManyReply> {
+      const { closes } = parseOrThrow(CloseManyRequestSchema, data);
+      const settled = await Promise.allSettled(closes.map((c) => this.closeOne(c)));
+      return {
+        results: settled.map((r) => (r.status === 'fulfilled' ? { ok: true as const, result: r.value } : { ok: false as const, error: toErrorBody(r.reason) })),
+      };
+    }
+
+    /** Counts every write close's verdict: verified, or rejected for its hash or length. */
+    private async closeOne({ leaseId, written, sha256 }: CloseRequest) {
       try {
         const reply = await this.store.chunkClose(leaseId, written, sha256);
         if (reply.available && written !== undefined) this.metrics.chunksVerified.inc();

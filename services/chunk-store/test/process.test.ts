@@ -168,6 +168,43 @@ describe('chunk-store process over NATS', () => {
     expect(await code(s.close, { leaseId: 'never-issued' })).toMatchObject({ code: 'LEASE_UNKNOWN' });
   });
 
+  test('close.many: one verdict per close in order, a bad chunk fails only itself, and a malformed batch is refused whole', async () => {
+    const nodeId = uniqueNodeId();
+    const s = storeSubjects(nodeId);
+    await start({ NODE_ID: nodeId, DATA_DIR: dataDir() });
+    const data = content(3 * CHUNK, 11);
+    const m = manifestFor('many.bin', data);
+    expect((await call(s.create, { manifest: m })).ok).toBe(true);
+    const leases: Lease[] = [];
+    for (const index of [0, 1, 2]) leases.push((await call(s.location, { fileId: m.fileId, index, mode: 'write' })).result as Lease);
+    fillThroughOwnMapping(leases[0], chunkOf(data, 0));
+    fillThroughOwnMapping(leases[1], Buffer.alloc(CHUNK, 0x33)); // wrong bytes
+    fillThroughOwnMapping(leases[2], chunkOf(data, 2));
+    const reply = await call(s.closeMany, {
+      closes: [
+        { leaseId: leases[0].leaseId, written: CHUNK },
+        { leaseId: leases[1].leaseId, written: CHUNK },
+        { leaseId: 'never-issued' },
+        { leaseId: leases[2].leaseId, written: CHUNK, sha256: m.hashes[2] },
+      ],
+    });
+    expect(reply.ok).toBe(true);
+    expect(reply.result.results).toMatchObject([
+      { ok: true, result: { index: 0, available: true } },
+      { ok: false, error: { code: 'HASH_MISMATCH' } },
+      { ok: false, error: { code: 'LEASE_UNKNOWN' } },
+      { ok: true, result: { index: 2, available: true } },
+    ]);
+    const have = (await call(s.have, { fileId: m.fileId })).result;
+    expect(Bitfield.fromBase64(3, have.bitfield).indexes()).toEqual([0, 2]);
+    // The wrong chunk's lock was released: the next writer gets it.
+    expect((await call(s.location, { fileId: m.fileId, index: 1, mode: 'write' })).ok).toBe(true);
+
+    for (const bad of [{ closes: [] }, { closes: Array.from({ length: 257 }, (_, i) => ({ leaseId: `l${i}` })) }, { closes: [{ leaseId: 'x', sha256: 'nope' }] }, { leases: [] }]) {
+      expect(await call(s.closeMany, bad)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    }
+  });
+
   test('LEASE_TTL_MS=1000: a lease closed later is expired, and its lock was freed for the next writer', async () => {
     const nodeId = uniqueNodeId();
     const s = storeSubjects(nodeId);

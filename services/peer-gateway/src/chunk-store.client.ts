@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import {
+  CloseManyReplySchema,
   CloseReplySchema,
   type CloseReply,
   FileLayoutSchema,
@@ -18,16 +19,22 @@ import {
   type TFileDef,
   storeSubjects,
 } from '@swarmshare/common';
+import { CloseBatcher } from './close-batcher';
 
 /** The co-located chunk-store, over NATS (plain JSON, replies validated). */
 export class ChunkStoreClient {
   private readonly s: ReturnType<typeof storeSubjects>;
+  private readonly closes: CloseBatcher;
 
   constructor(
     private readonly rpc: NatsRpc,
     readonly nodeId: string,
   ) {
     this.s = storeSubjects(nodeId);
+    this.closes = new CloseBatcher(
+      (req) => this.rpc.request(this.s.close, req, CloseReplySchema),
+      (closes) => this.rpc.request(this.s.closeMany, { closes }, CloseManyReplySchema),
+    );
   }
 
   /** Idempotent: an existing file is returned as it is. */
@@ -42,9 +49,10 @@ export class ChunkStoreClient {
   /**
    * For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH); `sha256` is the
    * digest of the bytes written, which the store checks instead of hashing the chunk again.
+   * Closes made while others are on their way go together in one request (CloseBatcher).
    */
   close(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
-    return this.rpc.request(this.s.close, { leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) }, CloseReplySchema);
+    return this.closes.close({ leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) });
   }
 
   have(fileId: string): Promise<HaveReply> {

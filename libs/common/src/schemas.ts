@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorCodes } from './errors';
+import { type ErrorBody, ErrorCodes } from './errors';
 
 /**
  * Every message that crosses a process boundary has a schema here and is parsed on arrival.
@@ -98,6 +98,10 @@ export const LocationRequestSchema = z
   .object({ fileId: FileIdSchema, index: z.number().int().min(0), mode: LeaseModeSchema })
   .strict();
 export type LocationRequest = z.infer<typeof LocationRequestSchema>;
+/** Most leases one `location.many` request asks for (a fetcher's pipeline refill). */
+export const MAX_LEASES_PER_REQUEST = 256;
+export const LocationManyRequestSchema = z.object({ leases: z.array(LocationRequestSchema).min(1).max(MAX_LEASES_PER_REQUEST) }).strict();
+export type LocationManyRequest = z.infer<typeof LocationManyRequestSchema>;
 /**
  * `written`: bytes the writer put in the region. If given and not equal to the lease's length, the
  * close fails with BAD_LENGTH, the lock is released and the chunk stays missing: this is also how a
@@ -120,16 +124,24 @@ export type CloseReply = z.infer<typeof CloseReplySchema>;
 export const MAX_CLOSES_PER_REQUEST = 256;
 export const CloseManyRequestSchema = z.object({ closes: z.array(CloseRequestSchema).min(1).max(MAX_CLOSES_PER_REQUEST) }).strict();
 export type CloseManyRequest = z.infer<typeof CloseManyRequestSchema>;
-/** One verdict per close, in request order, each in the reply envelope a single close would get. */
-export const CloseManyReplySchema = z.object({
-  results: z.array(
-    z.discriminatedUnion('ok', [
-      z.object({ ok: z.literal(true), result: CloseReplySchema }),
-      z.object({ ok: z.literal(false), error: z.object({ code: z.enum(ErrorCodes), message: z.string() }) }),
-    ]),
-  ),
-});
+/** A `*.many` reply: one verdict per request, in request order, each in the envelope a single request would get. */
+export interface ManyReply<R> {
+  results: Array<{ ok: true; result: R } | { ok: false; error: ErrorBody }>;
+}
+function manyReplySchema<T extends z.ZodType>(result: T) {
+  return z.object({
+    results: z.array(
+      z.discriminatedUnion('ok', [
+        z.object({ ok: z.literal(true), result }),
+        z.object({ ok: z.literal(false), error: z.object({ code: z.enum(ErrorCodes), message: z.string() }) }),
+      ]),
+    ),
+  });
+}
+export const CloseManyReplySchema = manyReplySchema(CloseReplySchema);
 export type CloseManyReply = z.infer<typeof CloseManyReplySchema>;
+export const LocationManyReplySchema = manyReplySchema(LeaseSchema);
+export type LocationManyReply = z.infer<typeof LocationManyReplySchema>;
 export const FileIdRequestSchema = z.object({ fileId: FileIdSchema }).strict();
 export type FileIdRequest = z.infer<typeof FileIdRequestSchema>;
 export const HaveReplySchema = z.object({

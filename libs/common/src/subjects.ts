@@ -33,6 +33,8 @@ export function storeSubjects(nodeId: string) {
   return {
     create: `${p}.create`,
     location: `${p}.location`,
+    /** Several leases in one request: a fetcher's pipeline refill in one message. */
+    locationMany: `${p}.location.many`,
     close: `${p}.close`,
     /** Several closes in one request: a busy fetcher's control plane in fewer messages. */
     closeMany: `${p}.close.many`,

@@ -5,9 +5,11 @@ import {
   CloseManyRequestSchema,
   type CloseRequest,
   CloseRequestSchema,
+  type ManyReply,
   CreateFileRequestSchema,
   EmptyRequestSchema,
   FileIdRequestSchema,
+  LocationManyRequestSchema,
   LocationRequestSchema,
   Metrics,
   parseOrThrow,
@@ -42,6 +44,13 @@ export function createStoreController(nodeId: string): Type<unknown> {
       return this.store.leaseChunk(fileId, index, mode);
     }
 
+    /** Several leases at once, each with its own verdict (a locked chunk fails only itself). */
+    @MessagePattern(s.locationMany)
+    locationMany(@Payload() data: unknown) {
+      const { leases } = parseOrThrow(LocationManyRequestSchema, data);
+      return settleEach(leases.map(({ fileId, index, mode }) => this.store.leaseChunk(fileId, index, mode)));
+    }
+
     @MessagePattern(s.close)
     close(@Payload() data: unknown) {
       return this.closeOne(parseOrThrow(CloseRequestSchema, data));
@@ -52,12 +61,9 @@ export function createStoreController(nodeId: string): Type<unknown> {
      * together, so their fsyncs share one group commit.
      */
     @MessagePattern(s.closeMany)
-    async closeMany(@Payload() data: unknown): Promise<CloseManyReply> {
+    closeMany(@Payload() data: unknown): Promise<CloseManyReply> {
       const { closes } = parseOrThrow(CloseManyRequestSchema, data);
-      const settled = await Promise.allSettled(closes.map((c) => this.closeOne(c)));
-      return {
-        results: settled.map((r) => (r.status === 'fulfilled' ? { ok: true as const, result: r.value } : { ok: false as const, error: toErrorBody(r.reason) })),
-      };
+      return settleEach(closes.map((c) => this.closeOne(c)));
     }
 
     /** Counts every write close's verdict: verified, or rejected for its hash or length. */
@@ -101,4 +107,10 @@ export function createStoreController(nodeId: string): Type<unknown> {
   }
 
   return StoreController;
+}
+
+/** A `*.many` reply: every request's verdict in the envelope a single request would get, in order. */
+async function settleEach<R>(work: Array<Promise<R>>): Promise<ManyReply<R>> {
+  const settled = await Promise.allSettled(work);
+  return { results: settled.map((r) => (r.status === 'fulfilled' ? { ok: true as const, result: r.value } : { ok: false as const, error: toErrorBody(r.reason) })) };
 }

@@ -168,15 +168,25 @@ describe('chunk-store process over NATS', () => {
     expect(await code(s.close, { leaseId: 'never-issued' })).toMatchObject({ code: 'LEASE_UNKNOWN' });
   });
 
-  test('close.many: one verdict per close in order, a bad chunk fails only itself, and a malformed batch is refused whole', async () => {
+  test('location.many and close.many: one verdict per request in order, a bad one fails only itself, and a malformed batch is refused whole', async () => {
     const nodeId = uniqueNodeId();
     const s = storeSubjects(nodeId);
     await start({ NODE_ID: nodeId, DATA_DIR: dataDir() });
     const data = content(3 * CHUNK, 11);
     const m = manifestFor('many.bin', data);
     expect((await call(s.create, { manifest: m })).ok).toBe(true);
-    const leases: Lease[] = [];
-    for (const index of [0, 1, 2]) leases.push((await call(s.location, { fileId: m.fileId, index, mode: 'write' })).result as Lease);
+    const w = (index: number) => ({ fileId: m.fileId, index, mode: 'write' });
+    const leased = await call(s.locationMany, { leases: [w(0), w(1), w(1), w(7), { ...w(2), mode: 'read' }, w(2)] });
+    expect(leased.ok).toBe(true);
+    expect(leased.result.results).toMatchObject([
+      { ok: true, result: { index: 0, mode: 'write' } },
+      { ok: true, result: { index: 1 } },
+      { ok: false, error: { code: 'LOCKED' } }, // the same chunk twice in one batch: one writer only
+      { ok: false, error: { code: 'OUT_OF_RANGE' } },
+      { ok: false, error: { code: 'NOT_FOUND' } }, // a read lease of a missing chunk
+      { ok: true, result: { index: 2 } },
+    ]);
+    const leases = [0, 1, 5].map((i) => leased.result.results[i].result as Lease);
     fillThroughOwnMapping(leases[0], chunkOf(data, 0));
     fillThroughOwnMapping(leases[1], Buffer.alloc(CHUNK, 0x33)); // wrong bytes
     fillThroughOwnMapping(leases[2], chunkOf(data, 2));
@@ -202,6 +212,9 @@ describe('chunk-store process over NATS', () => {
 
     for (const bad of [{ closes: [] }, { closes: Array.from({ length: 257 }, (_, i) => ({ leaseId: `l${i}` })) }, { closes: [{ leaseId: 'x', sha256: 'nope' }] }, { leases: [] }]) {
       expect(await call(s.closeMany, bad)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
+    }
+    for (const bad of [{ leases: [] }, { leases: Array.from({ length: 257 }, () => w(0)) }, { leases: [{ ...w(0), index: -1 }] }, { closes: [] }]) {
+      expect(await call(s.locationMany, bad)).toMatchObject({ ok: false, error: { code: 'BAD_REQUEST' } });
     }
   });
 

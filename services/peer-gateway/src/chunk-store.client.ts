@@ -3,6 +3,7 @@ import {
   CloseManyReplySchema,
   CloseReplySchema,
   type CloseReply,
+  type CloseRequest,
   FileLayoutSchema,
   type FileLayout,
   HaveReplySchema,
@@ -10,6 +11,10 @@ import {
   type Lease,
   type LeaseMode,
   LeaseSchema,
+  type LocationRequest,
+  LocationManyReplySchema,
+  MAX_CLOSES_PER_REQUEST,
+  MAX_LEASES_PER_REQUEST,
   type Manifest,
   ManifestSchema,
   type NatsRpc,
@@ -19,21 +24,28 @@ import {
   type TFileDef,
   storeSubjects,
 } from '@swarmshare/common';
-import { CloseBatcher } from './close-batcher';
+import { RequestBatcher } from './request-batcher';
 
 /** The co-located chunk-store, over NATS (plain JSON, replies validated). */
 export class ChunkStoreClient {
   private readonly s: ReturnType<typeof storeSubjects>;
-  private readonly closes: CloseBatcher;
+  private readonly leases: RequestBatcher<LocationRequest, Lease>;
+  private readonly closes: RequestBatcher<CloseRequest, CloseReply>;
 
   constructor(
     private readonly rpc: NatsRpc,
     readonly nodeId: string,
   ) {
     this.s = storeSubjects(nodeId);
-    this.closes = new CloseBatcher(
+    this.leases = new RequestBatcher(
+      (req) => this.rpc.request(this.s.location, req, LeaseSchema),
+      (leases) => this.rpc.request(this.s.locationMany, { leases }, LocationManyReplySchema),
+      MAX_LEASES_PER_REQUEST,
+    );
+    this.closes = new RequestBatcher(
       (req) => this.rpc.request(this.s.close, req, CloseReplySchema),
       (closes) => this.rpc.request(this.s.closeMany, { closes }, CloseManyReplySchema),
+      MAX_CLOSES_PER_REQUEST,
     );
   }
 
@@ -42,17 +54,18 @@ export class ChunkStoreClient {
     return this.rpc.request(this.s.create, { manifest }, TFileDefSchema);
   }
 
+  /** Leases asked for while others are on their way go together in one request (RequestBatcher). */
   location(fileId: string, index: number, mode: LeaseMode): Promise<Lease> {
-    return this.rpc.request(this.s.location, { fileId, index, mode }, LeaseSchema);
+    return this.leases.request({ fileId, index, mode });
   }
 
   /**
    * For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH); `sha256` is the
    * digest of the bytes written, which the store checks instead of hashing the chunk again.
-   * Closes made while others are on their way go together in one request (CloseBatcher).
+   * Closes made while others are on their way go together in one request (RequestBatcher).
    */
   close(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
-    return this.closes.close({ leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) });
+    return this.closes.request({ leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) });
   }
 
   have(fileId: string): Promise<HaveReply> {

@@ -1,5 +1,8 @@
-import { type CloseManyReply, type CloseReply, type CloseRequest, SwarmError } from '@swarmshare/common';
-import { CloseBatcher } from './close-batcher';
+import { type CloseManyReply, type CloseReply, type CloseRequest, MAX_CLOSES_PER_REQUEST, SwarmError } from '@swarmshare/common';
+import { RequestBatcher } from './request-batcher';
+
+const batcher = (one: (q: CloseRequest) => Promise<CloseReply>, many: (qs: CloseRequest[]) => Promise<CloseManyReply>, inFlight: number) =>
+  new RequestBatcher<CloseRequest, CloseReply>(one, many, MAX_CLOSES_PER_REQUEST, inFlight);
 
 const reply = (leaseId: string): CloseReply => ({ leaseId, fileId: 'ab'.repeat(32), index: Number(leaseId.slice(1)), available: true, fileComplete: false });
 
@@ -24,13 +27,13 @@ function fakeStore() {
 
 const tick = () => new Promise((r) => setImmediate(r));
 
-describe('CloseBatcher', () => {
+describe('RequestBatcher (closes)', () => {
   it('sends a lone close at once on the plain subject, and batches the closes made while requests are in flight', async () => {
     const { sent, sendOne, sendMany } = fakeStore();
-    const b = new CloseBatcher(sendOne, sendMany, 2);
-    const first = b.close({ leaseId: 'l1' });
-    const second = b.close({ leaseId: 'l2' });
-    const rest = ['l3', 'l4', 'l5'].map((leaseId) => b.close({ leaseId }));
+    const b = batcher(sendOne, sendMany, 2);
+    const first = b.request({ leaseId: 'l1' });
+    const second = b.request({ leaseId: 'l2' });
+    const rest = ['l3', 'l4', 'l5'].map((leaseId) => b.request({ leaseId }));
     expect(sent.map((x) => [x.kind, x.leaseIds])).toEqual([
       ['one', ['l1']],
       ['one', ['l2']],
@@ -48,9 +51,9 @@ describe('CloseBatcher', () => {
 
   it('gives each close its own verdict, and fails every close of a request that failed as a whole', async () => {
     const { sent, sendOne, sendMany } = fakeStore();
-    const b = new CloseBatcher(sendOne, sendMany, 1);
-    const lone = b.close({ leaseId: 'l0' });
-    const mixed = [b.close({ leaseId: 'l1' }), b.close({ leaseId: 'l2bad' })];
+    const b = batcher(sendOne, sendMany, 1);
+    const lone = b.request({ leaseId: 'l0' });
+    const mixed = [b.request({ leaseId: 'l1' }), b.request({ leaseId: 'l2bad' })];
     sent[0].answer();
     await lone;
     await tick();
@@ -60,8 +63,8 @@ describe('CloseBatcher', () => {
     expect(settled[1]).toMatchObject({ status: 'rejected', reason: { code: 'HASH_MISMATCH', message: 'l2bad failed' } });
     expect((settled[1] as PromiseRejectedResult).reason).toBeInstanceOf(SwarmError);
 
-    const blocker = b.close({ leaseId: 'l3' });
-    const doomed = [b.close({ leaseId: 'l4' }), b.close({ leaseId: 'l5' })];
+    const blocker = b.request({ leaseId: 'l3' });
+    const doomed = [b.request({ leaseId: 'l4' }), b.request({ leaseId: 'l5' })];
     sent[2].answer();
     await blocker;
     await tick();
@@ -72,7 +75,7 @@ describe('CloseBatcher', () => {
   it('refuses a reply with the wrong number of verdicts, and splits more closes than one request may carry', async () => {
     const sent: number[] = [];
     let short = true;
-    const b = new CloseBatcher(
+    const b = batcher(
       async (req) => reply(req.leaseId),
       async (reqs) => {
         sent.push(reqs.length);
@@ -81,14 +84,14 @@ describe('CloseBatcher', () => {
       },
       1,
     );
-    const first = b.close({ leaseId: 'l0' });
-    const pair = [b.close({ leaseId: 'l1' }), b.close({ leaseId: 'l2' })];
+    const first = b.request({ leaseId: 'l0' });
+    const pair = [b.request({ leaseId: 'l1' }), b.request({ leaseId: 'l2' })];
     await first;
-    for (const r of await Promise.allSettled(pair)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'PROTOCOL', message: expect.stringContaining('1 verdicts for 2 closes') } });
+    for (const r of await Promise.allSettled(pair)) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'PROTOCOL', message: expect.stringContaining('1 verdicts for 2 requests') } });
 
     short = false;
-    const head = b.close({ leaseId: 'l0' });
-    const many = Array.from({ length: 300 }, (_, i) => b.close({ leaseId: `l${i + 1}` }));
+    const head = b.request({ leaseId: 'l0' });
+    const many = Array.from({ length: 300 }, (_, i) => b.request({ leaseId: `l${i + 1}` }));
     await head;
     expect((await Promise.all(many)).length).toBe(300);
     expect(sent.slice(1)).toEqual([256, 44]);

@@ -1,7 +1,6 @@
 import { Controller, type Type } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
-  type CloseManyReply,
   CloseManyRequestSchema,
   type CloseRequest,
   CloseRequestSchema,
@@ -61,7 +60,7 @@ export function createStoreController(nodeId: string): Type<unknown> {
      * together, so their fsyncs share one group commit.
      */
     @MessagePattern(s.closeMany)
-    closeMany(@Payload() data: unknown): Promise<CloseManyReply> {
+    closeMany(@Payload() data: unknown) {
       const { closes } = parseOrThrow(CloseManyRequestSchema, data);
       return settleEach(closes.map((c) => this.closeOne(c)));
     }

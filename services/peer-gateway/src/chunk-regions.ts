@@ -13,6 +13,10 @@ import {
   SwarmError,
   type WriteRegion,
 } from '@swarmshare/common';
+import { ChunkHasher } from './chunk-hasher';
+import { ChunkStaging, type Staged } from './chunk-staging';
+import type { ChunkStoreClient } from './chunk-store.client';
+import { PendingWrites, WriteBehind, writeFully } from './write-behind';
 
 /** Files whose layout and read mappings are kept (the least recently served is forgotten first). */
 const MAX_READABLE_FILES = 64;
@@ -25,10 +29,6 @@ interface ReadableFile {
   /** An in-flight layout request: concurrent misses share it. */
   refreshing?: Promise<ReadableFile>;
 }
-import { ChunkHasher } from './chunk-hasher';
-import { ChunkStaging, type Staged } from './chunk-staging';
-import type { ChunkStoreClient } from './chunk-store.client';
-import { PendingWrites, WriteBehind, writeFully } from './write-behind';
 
 /**
  * The gateway's view of the chunk-store's files on the shared data volume, so bytes move between
@@ -48,9 +48,9 @@ export class ChunkRegions {
   private readonly openWrites = new Set<OpenWrite>();
   private readonly readable = new Map<string, ReadableFile>();
   private readonly readMaps = new MappingRegistry();
-  private readonly writer = new WriteBehind(READ_BUFFER_BYTES);
-  private readonly staging: ChunkStaging;
   private readonly hasher = new ChunkHasher();
+  /** How write regions get bytes to disk; shared by all of them. */
+  private readonly io: WriteIo;
 
   constructor(
     private readonly store: Pick<ChunkStoreClient, 'location' | 'close' | 'layout'>,
@@ -59,7 +59,7 @@ export class ChunkRegions {
     opts: { stagingBytes?: number } = {},
   ) {
     this.root = resolve(dataDir);
-    this.staging = new ChunkStaging(opts.stagingBytes);
+    this.io = { writer: new WriteBehind(READ_BUFFER_BYTES), staging: new ChunkStaging(opts.stagingBytes), hasher: this.hasher };
   }
 
   async openRead(fileId: string, index: number): Promise<ReadRegion> {
@@ -127,10 +127,6 @@ export class ChunkRegions {
     const w = new OpenWrite(lease, () => this.map(lease), this.store, this.io, this.openWrites, () => this.markPresent(fileId, index), this.logger);
     this.openWrites.add(w);
     return w;
-  }
-
-  private get io(): WriteIo {
-    return { writer: this.writer, staging: this.staging, hasher: this.hasher };
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */

@@ -5,6 +5,7 @@ export * from './subjects';
 export * from './schemas';
 export * from './validate';
 export * from './sizes';
+export * from './recency';
 export * from './file-id';
 export * from './bitfield';
 export * from './logging';

@@ -17,7 +17,6 @@ export interface IndexedFileWithBits extends IndexedFile {
 
 const SUMMARY_FIELDS = ['name', 'size', 'chunkSize', 'chunkCount'] as const;
 
-
 // A verified chunk: its bit, and the end of its writer's lock, in one round trip. The bit is set only
 // while the file is indexed: after a FLUSHALL a lone bits key would look like a file.
 const SET_BIT_AND_UNLOCK = `

@@ -14,6 +14,7 @@ import {
   ManifestSchema,
   manifestIsConsistent,
   parseOrThrow,
+  setNewest,
   type StoreStats,
   SwarmError,
   type TFileDef,
@@ -337,7 +338,7 @@ export class ChunkStoreService {
     let hashes = this.hashLists.get(fileId);
     if (!hashes) {
       hashes = (await this.manifest(fileId)).hashes;
-      remember(this.hashLists, fileId, hashes, MAX_CACHED_HASH_LISTS);
+      setNewest(this.hashLists, fileId, hashes, MAX_CACHED_HASH_LISTS);
     }
     return hashes[index];
   }
@@ -351,7 +352,7 @@ export class ChunkStoreService {
   private async lookup(fileId: string): Promise<IndexedFileWithBits> {
     const file = await this.find(fileId);
     if (!file) throw notFound(fileId);
-    if (!this.summaries.has(fileId)) remember(this.summaries, fileId, summaryOf(file), MAX_CACHED_SUMMARIES);
+    if (!this.summaries.has(fileId)) setNewest(this.summaries, fileId, summaryOf(file), MAX_CACHED_SUMMARIES);
     return file;
   }
 
@@ -395,12 +396,6 @@ export class ChunkStoreService {
 function summaryOf(m: Manifest | IndexedFile): IndexedFile {
   const chunkCount = 'hashes' in m ? m.hashes.length : m.chunkCount;
   return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount };
-}
-
-/** A bounded cache: the oldest entry goes first. */
-function remember<V>(cache: Map<string, V>, key: string, value: V, max: number): void {
-  cache.set(key, value);
-  if (cache.size > max) cache.delete(cache.keys().next().value!);
 }
 
 function toDef(f: IndexedFile, present: number): TFileDef {

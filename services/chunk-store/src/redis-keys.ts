@@ -37,7 +37,7 @@ export class RedisKeys {
   }
   /** SCAN pattern of every chunk lock of this node (start-up clears them). */
   lockPattern(): string {
-    return `${this.prefix}:lock:*`;
+    return `${this.lockPrefix()}*`;
   }
   /** Present while the index is known to mirror the disk; gone after FLUSHALL or a Redis restart. */
   indexed(): string {

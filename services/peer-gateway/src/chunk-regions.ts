@@ -10,6 +10,7 @@ import {
   MappingRegistry,
   type ReadRegion,
   READ_BUFFER_BYTES,
+  setNewest,
   SwarmError,
   type WriteRegion,
 } from '@swarmshare/common';
@@ -70,9 +71,7 @@ export class ChunkRegions {
     }
     if (!f.bits.get(index)) f = await this.refreshLayout(fileId, f); // the chunk may have arrived since
     if (!f.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${fileId.slice(0, 12)} is not present on this node`);
-    // Most recently served last, so eviction takes the least recently served.
-    this.readable.delete(fileId);
-    this.readable.set(fileId, f);
+    setNewest(this.readable, fileId, f, MAX_READABLE_FILES); // eviction takes the least recently served
     const offset = index * chunkSize;
     const data = this.readMaps.view({ fileId, path: f.path, size, chunkSize }, offset, Math.min(chunkSize, size - offset), 'read');
     return { data, release: async () => undefined };
@@ -103,12 +102,8 @@ export class ChunkRegions {
       (layout) => {
         const path = this.checkPath(layout.path, `file ${fileId.slice(0, 12)}`);
         const f: ReadableFile = { layout, path, bits: Bitfield.fromBase64(layout.chunkCount, layout.bitfield) };
-        this.readable.set(fileId, f);
-        if (this.readable.size > MAX_READABLE_FILES) {
-          const oldest = this.readable.keys().next().value!;
-          this.readable.delete(oldest);
-          this.readMaps.drop(oldest);
-        }
+        const forgotten = setNewest(this.readable, fileId, f, MAX_READABLE_FILES);
+        if (forgotten !== undefined) this.readMaps.drop(forgotten);
         return f;
       },
       (e) => {

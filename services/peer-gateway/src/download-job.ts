@@ -16,6 +16,8 @@ import {
   PeerRequestError,
   SwarmError,
   type WriteRegion,
+  writeIntoRegion,
+  writeRegionLength,
 } from '@swarmshare/common';
 import type { ChunkStoreClient } from './chunk-store.client';
 import { DownloadScheduler } from './download-scheduler';
@@ -473,7 +475,7 @@ export class DownloadJob {
     } catch (e) {
       return this.localFailure(h, index, length, e);
     }
-    const leased = region.length ?? region.data.length;
+    const leased = writeRegionLength(region);
     if (leased !== length) {
       await region.abandon();
       s.requeue(h.nodeId, index);
@@ -495,10 +497,7 @@ export class DownloadJob {
       return this.fill();
     }
     // A duplicate won: its bytes go into the lease (the original can no longer write there).
-    if (winner.buf) {
-      if (region.write) region.write(winner.buf, 0);
-      else winner.buf.copy(region.data);
-    }
+    if (winner.buf) writeIntoRegion(region, winner.buf, 0);
     try {
       await region.commit(length);
     } catch (e) {

@@ -1,4 +1,4 @@
-import type { HaveUpdateTarget } from '@swarmshare/common';
+import { type HaveUpdateTarget, setNewest } from '@swarmshare/common';
 
 /** Files with watchers kept at once (the least recently asked about is forgotten first; its peers re-register on their next HAVE). */
 const MAX_WATCHED_FILES = 256;
@@ -22,11 +22,8 @@ export class HaveUpdates {
   /** The peer on `target` asked for this file's HAVE: it hears about chunks stored from now on, until it closes. */
   watch(fileId: string, target: HaveUpdateTarget): void {
     if (this.batchMs === 0) return;
-    let set = this.watchers.get(fileId);
-    if (set) this.watchers.delete(fileId); // most recently asked about last
-    set ??= new Set();
-    this.watchers.set(fileId, set);
-    if (this.watchers.size > MAX_WATCHED_FILES) this.watchers.delete(this.watchers.keys().next().value!);
+    const set = this.watchers.get(fileId) ?? new Set<HaveUpdateTarget>();
+    setNewest(this.watchers, fileId, set, MAX_WATCHED_FILES); // most recently asked about last
     if (set.has(target)) return;
     set.add(target);
     const watched = set;

@@ -4,8 +4,10 @@ import {
   type OfferReservation,
   type PeerRequestHandler,
   type ReadRegion,
+  setNewest,
   SwarmError,
   type WriteRegion,
+  writeRegionLength,
 } from '@swarmshare/common';
 import type { ChunkRegions } from './chunk-regions';
 import type { ChunkStoreClient } from './chunk-store.client';
@@ -81,9 +83,7 @@ export class LocalPeerHandler implements PeerRequestHandler {
       await this.reserve(reservation);
       const b = this.budgets.get(manifest.fileId) ?? { reserved: new Map<string, number>(), used: 0 };
       b.reserved.set(reservation.uploadId, reservation.bytes);
-      this.budgets.delete(manifest.fileId);
-      this.budgets.set(manifest.fileId, b);
-      if (this.budgets.size > MAX_BUDGETS) this.budgets.delete(this.budgets.keys().next().value!);
+      setNewest(this.budgets, manifest.fileId, b, MAX_BUDGETS);
     } else {
       // A plain push (the CLI putting a whole file into its node) is not capped.
       this.budgets.delete(manifest.fileId);
@@ -96,7 +96,7 @@ export class LocalPeerHandler implements PeerRequestHandler {
     const b = this.budgets.get(fileId);
     const region = await this.regions.openWrite(fileId, index);
     if (!b) return region;
-    const len = region.length ?? region.data.length;
+    const len = writeRegionLength(region);
     const limit = [...b.reserved.values()].reduce((n, x) => n + x, 0);
     if (b.used + len > limit) {
       await region.abandon();

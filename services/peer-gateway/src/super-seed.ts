@@ -1,4 +1,4 @@
-import { SwarmError } from '@swarmshare/common';
+import { addNewest, setNewest, SwarmError } from '@swarmshare/common';
 
 /** Files whose sends are tracked at once (the least recently served is forgotten first). */
 const MAX_FILES = 64;
@@ -89,10 +89,8 @@ export class SuperSeeder {
   }
 
   private sendsOf(fileId: string, now: number): FileSends {
-    const sent = this.files.get(fileId) ?? new Map();
-    this.files.delete(fileId); // most recently served last
-    this.files.set(fileId, sent);
-    if (this.files.size > MAX_FILES) this.files.delete(this.files.keys().next().value!);
+    const sent: FileSends = this.files.get(fileId) ?? new Map();
+    setNewest(this.files, fileId, sent, MAX_FILES); // most recently served last
     for (const [index, s] of sent) {
       if (now - s.at < this.opts.windowMs) break;
       sent.delete(index);
@@ -112,19 +110,10 @@ export class SuperSeeder {
       void lookup.then((yes) => {
         this.completeLookups.delete(fileId);
         this.incompleteSince.delete(fileId);
-        if (yes) remember(this.complete, fileId);
-        else remember(this.incompleteSince, fileId, this.now());
+        if (yes) addNewest(this.complete, fileId, MAX_FILES);
+        else setNewest(this.incompleteSince, fileId, this.now(), MAX_FILES);
       });
     }
     return lookup;
   }
-}
-
-/** Add to a bounded set or map; the oldest entry goes past MAX_FILES. */
-function remember(s: Set<string>, key: string): void;
-function remember(s: Map<string, number>, key: string, value: number): void;
-function remember(s: Set<string> | Map<string, number>, key: string, value?: number): void {
-  if (s instanceof Set) s.add(key);
-  else s.set(key, value!);
-  if (s.size > MAX_FILES) s.delete(s.keys().next().value!);
 }

@@ -1,3 +1,5 @@
+import { setNewest } from '@swarmshare/common';
+
 /** Answers of the iterative lookup (a peer's holdings of a file, its neighbour list), reused until they expire. */
 export class AnswerCache<V> {
   private readonly entries = new Map<string, { value: V; expires: number }>();
@@ -20,9 +22,7 @@ export class AnswerCache<V> {
 
   set(key: string, value: V): void {
     if (this.ttlMs <= 0) return;
-    this.entries.delete(key);
-    this.entries.set(key, { value, expires: this.now() + this.ttlMs });
-    if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
+    setNewest(this.entries, key, { value, expires: this.now() + this.ttlMs }, this.maxEntries);
   }
 
   get size(): number {

@@ -1,3 +1,5 @@
+import { addNewest } from '@swarmshare/common';
+
 /**
  * Query ids already seen, to drop duplicates of a flood query (the overlay has cycles). Bounded:
  * past `capacity` the oldest id is forgotten, so a flood of fresh ids costs memory only up to the
@@ -13,8 +15,7 @@ export class DedupeCache {
   /** True if `id` was seen before; otherwise remembers it and returns false. */
   seen(id: string): boolean {
     if (this.ids.has(id)) return true;
-    this.ids.add(id);
-    if (this.ids.size > this.capacity) this.ids.delete(this.ids.values().next().value!);
+    addNewest(this.ids, id, this.capacity);
     return false;
   }
 

@@ -3,6 +3,7 @@ import type { z } from 'zod';
 import { Bitfield } from '../../bitfield';
 import { SwarmError, toErrorBody } from '../../errors';
 import { chunkLength, manifestIsConsistent } from '../../file-id';
+import { setNewest } from '../../recency';
 import type { Logger } from '../../logging';
 import type { Manifest } from '../../schemas';
 import { type DataSink, FrameDecoder, ProtocolError, encodeControl, encodeDataPrefix } from '../codec';
@@ -475,11 +476,7 @@ export class PeerConnection implements HaveUpdateTarget {
     const w = list?.shift();
     if (list && list.length === 0) this.haveWaiters.delete(h.fileId);
     if (!w) return; // unsolicited HAVE: ignored (new chunks come as HAVE_UPDATE)
-    if (h.chunkCount > 0) {
-      this.haveCounts.delete(h.fileId);
-      this.haveCounts.set(h.fileId, h.chunkCount);
-      if (this.haveCounts.size > MAX_HAVE_COUNTS) this.haveCounts.delete(this.haveCounts.keys().next().value!);
-    }
+    if (h.chunkCount > 0) setNewest(this.haveCounts, h.fileId, h.chunkCount, MAX_HAVE_COUNTS);
     this.haveWaiting--;
     w.resolve({ chunkCount: h.chunkCount, bitfield: bits });
   }
@@ -609,9 +606,7 @@ export class PeerConnection implements HaveUpdateTarget {
       try {
         if (!manifestIsConsistent(manifest)) throw new SwarmError('BAD_REQUEST', 'offered manifest does not match its file id');
         await this.handler().offer(manifest, reservation);
-        this.offered.delete(manifest.fileId);
-        this.offered.set(manifest.fileId, manifest);
-        if (this.offered.size > MAX_OFFERED) this.offered.delete(this.offered.keys().next().value!);
+        setNewest(this.offered, manifest.fileId, manifest, MAX_OFFERED);
         if (this.incomingIds.delete(id)) this.sendControl(MsgType.OK, { id });
       } catch (e) {
         this.settleIncoming(id, e);

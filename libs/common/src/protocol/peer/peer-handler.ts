@@ -35,6 +35,17 @@ export interface OfferReservation {
   bytes: number;
 }
 
+/** A write region's length, without mapping it when the region knows it (`length`). */
+export function writeRegionLength(r: WriteRegion): number {
+  return r.length ?? r.data.length;
+}
+
+/** Put `slice` at byte `at` of the region: through its pwrite path when it has one, else into its mapping. */
+export function writeIntoRegion(r: WriteRegion, slice: Buffer, at: number): void {
+  if (r.write) r.write(slice, at);
+  else slice.copy(r.data, at);
+}
+
 /** A connection that can be told which chunks were stored after its peer asked for a HAVE (PeerConnection is one). */
 export interface HaveUpdateTarget {
   /** HAVE_UPDATE: a no-op unless the peer announced the "have-updates" feature and the connection is open. */

@@ -1,6 +1,6 @@
 import { SwarmError } from '../../errors';
 import type { DataSink } from '../codec';
-import type { WriteRegion } from './peer-handler';
+import { type WriteRegion, writeIntoRegion, writeRegionLength } from './peer-handler';
 
 export interface StoreSinkIo {
   /** Stop reading the socket: slices are piling up before the lease arrived. */
@@ -42,7 +42,7 @@ export class StoreSink implements DataSink {
     this.received += slice.length;
     if (this.error !== undefined || this.aborted) return;
     if (this.region) {
-      this.put(this.region, slice, at);
+      writeIntoRegion(this.region, slice, at);
       return;
     }
     // The slice is a view on a socket buffer: keep a copy.
@@ -72,7 +72,7 @@ export class StoreSink implements DataSink {
       void r.abandon();
       return;
     }
-    const length = r.length ?? r.data.length;
+    const length = writeRegionLength(r);
     if (length !== this.length) {
       this.error = new SwarmError('BAD_LENGTH', `STORE carried ${this.length} bytes but chunk is ${length} bytes long`);
       void r.abandon();
@@ -80,7 +80,7 @@ export class StoreSink implements DataSink {
       this.region = r;
       let at = 0;
       for (const b of this.held) {
-        this.put(r, b, at);
+        writeIntoRegion(r, b, at);
         at += b.length;
       }
     }
@@ -95,12 +95,6 @@ export class StoreSink implements DataSink {
     this.held = [];
     this.unpause();
     void this.maybeFinish();
-  }
-
-  /** pwrite (and hash on the way) where the region offers it, else copy into its mapping. */
-  private put(r: WriteRegion, slice: Buffer, at: number): void {
-    if (r.write) r.write(slice, at);
-    else slice.copy(r.data, at);
   }
 
   private unpause(): void {

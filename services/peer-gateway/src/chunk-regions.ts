@@ -1,5 +1,5 @@
 import { createHash, type Hash } from 'node:crypto';
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import {
   Bitfield,
@@ -17,7 +17,7 @@ import {
 import { ChunkHasher } from './chunk-hasher';
 import { ChunkStaging, type Staged } from './chunk-staging';
 import type { ChunkStoreClient } from './chunk-store.client';
-import { PendingWrites, WriteBehind, writeFully } from './write-behind';
+import { PendingWrites, WriteBehind, writeFully, writeFullySync } from './write-behind';
 
 /** Files whose layout and read mappings are kept (the least recently served is forgotten first). */
 const MAX_READABLE_FILES = 64;
@@ -259,7 +259,7 @@ class OpenWrite implements WriteRegion {
     const bytes = staged.chunk.subarray(0, this.stagedBytes);
     try {
       this.fd ??= openSync(this.lease.path, 'r+');
-      for (let done = 0; done < bytes.length; ) done += writeSync(this.fd, bytes, done, bytes.length - done, this.lease.offset + done);
+      writeFullySync(this.fd, bytes, this.lease.offset);
       this.digest?.update(bytes);
       this.hashed = bytes.length;
     } catch (e) {

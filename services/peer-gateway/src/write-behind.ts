@@ -43,27 +43,28 @@ export class WriteBehind {
   /** Write all of `slice` at `position` of `fd`; `pending` learns when it is done. */
   write(fd: number, slice: Buffer, position: number, pending: PendingWrites): void {
     const slab = slice.length <= this.slabBytes ? this.free.pop() : undefined;
-    if (!slab) {
-      let done = 0;
-      while (done < slice.length) done += writeSync(fd, slice, done, slice.length - done, position + done);
-      return;
-    }
-    slice.copy(slab);
+    if (!slab) return writeFullySync(fd, slice, position);
+    const copy = slab.subarray(0, slice.copy(slab));
     pending.started();
-    const length = slice.length;
-    const step = (done: number): void => {
-      write(fd, slab, done, length - done, position + done, (err, n) => {
-        if (!err && done + n < length) return step(done + n);
-        this.free.push(slab);
-        pending.finished(err);
-      });
-    };
-    step(0);
+    writeFully(fd, copy, position).then(
+      () => this.release(slab, pending),
+      (err: Error) => this.release(slab, pending, err),
+    );
+  }
+
+  private release(slab: Buffer, pending: PendingWrites, err?: Error): void {
+    this.free.push(slab);
+    pending.finished(err);
   }
 
   get freeSlabs(): number {
     return this.free.length;
   }
+}
+
+/** pwrite all of `bytes` at `position`, here (blocking the event loop). */
+export function writeFullySync(fd: number, bytes: Buffer, position: number): void {
+  for (let done = 0; done < bytes.length; ) done += writeSync(fd, bytes, done, bytes.length - done, position + done);
 }
 
 /** pwrite all of `bytes` at `position` on the thread pool. */

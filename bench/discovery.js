@@ -8,8 +8,8 @@
 // a known holder, and the share of lookups that succeed. Prints a Markdown table.
 const { randomBytes } = require('node:crypto');
 const { Bitfield } = require('../libs/common/dist');
-const { PeerServer } = require('../services/peer-gateway/dist/peer-server');
-const { PeerConnector } = require('../services/peer-gateway/dist/peer-connector');
+const { PeerServer } = require('../services/peer-gateway/dist/transport/peer-server');
+const { PeerConnector } = require('../services/peer-gateway/dist/transport/peer-connector');
 const { Discovery } = require('../services/peer-gateway/dist/discovery/discovery');
 
 const arg = (name, dflt) => {

@@ -27,7 +27,7 @@ import { z } from 'zod';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 import { hashFile } from '../../cli/src/manifest-builder';
-import { MemoryHandler } from '../../services/peer-gateway/test/memory-handler';
+import { MemoryHandler } from '../../libs/common/test/memory-handler';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');

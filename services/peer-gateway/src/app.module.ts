@@ -14,26 +14,26 @@ import {
   TRY_PEERS_FEATURE,
 } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
-import { Announcer } from './announcer';
-import { ChunkRegions } from './chunk-regions';
-import { ChunkStoreClient } from './chunk-store.client';
-import { DownloadJob, holdersOf } from './download-job';
-import { DownloadsService } from './downloads.service';
-import { HaveUpdates } from './have-updates';
+import { Announcer } from './tracker/announcer';
+import { ChunkRegions } from './storage-io/chunk-regions';
+import { ChunkStoreClient } from './storage-io/chunk-store.client';
+import { DownloadJob, holdersOf } from './download/download-job';
+import { DownloadsService } from './download/downloads.service';
+import { HaveUpdates } from './serve/have-updates';
 import { createGatewayController } from './gateway.controller';
 import { GatewayLifecycle } from './gateway.lifecycle';
-import { LocalPeerHandler } from './local-peer-handler';
-import { PeerConnector } from './peer-connector';
-import { PeerServer } from './peer-server';
-import { ProgressThrottle } from './progress-throttle';
-import { SuperSeeder } from './super-seed';
-import { TrackerClient } from './tracker.client';
-import { limiterFor } from './token-bucket';
-import { UploadGate, UploadSlots } from './upload-slots';
+import { LocalPeerHandler } from './serve/local-peer-handler';
+import { PeerConnector } from './transport/peer-connector';
+import { PeerServer } from './transport/peer-server';
+import { ProgressThrottle } from './download/progress-throttle';
+import { SuperSeeder } from './serve/super-seed';
+import { TrackerClient } from './tracker/tracker.client';
+import { limiterFor } from './transport/token-bucket';
+import { UploadGate, UploadSlots } from './transport/upload-slots';
 import { AutoHolderSource, Discovery } from './discovery/discovery';
 import { z } from 'zod';
-import { ReplicationJob, ReplicationsService } from './replicator';
-import { createReplicationController } from './replication.controller';
+import { ReplicationJob, ReplicationsService } from './replication/replicator';
+import { createReplicationController } from './replication/replication.controller';
 
 /** The raw NATS client the gateway uses to call the chunk-store and tracker (Nest's transport only serves). */
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');

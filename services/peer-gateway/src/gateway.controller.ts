@@ -10,9 +10,9 @@ import {
   parseOrThrow,
 } from '@swarmshare/common';
 import { Discovery } from './discovery/discovery';
-import { DownloadsService } from './downloads.service';
-import { PeerConnector } from './peer-connector';
-import { PeerServer } from './peer-server';
+import { DownloadsService } from './download/downloads.service';
+import { PeerConnector } from './transport/peer-connector';
+import { PeerServer } from './transport/peer-server';
 
 /**
  * The node's gateway subjects carry its id, and @MessagePattern needs the subject when the class

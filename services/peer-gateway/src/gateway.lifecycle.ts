@@ -1,11 +1,11 @@
 import type { BeforeApplicationShutdown, OnApplicationBootstrap, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
 import type { Logger } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
-import type { Announcer } from './announcer';
-import type { ChunkRegions } from './chunk-regions';
-import type { DownloadsService } from './downloads.service';
-import type { PeerConnector } from './peer-connector';
-import type { PeerServer } from './peer-server';
+import type { Announcer } from './tracker/announcer';
+import type { ChunkRegions } from './storage-io/chunk-regions';
+import type { DownloadsService } from './download/downloads.service';
+import type { PeerConnector } from './transport/peer-connector';
+import type { PeerServer } from './transport/peer-server';
 
 /**
  * Start-up and shutdown in one place, because the order matters: leases are given back while

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { PeerGatewayConfigSchema, runService } from '@swarmshare/common';
 import { PeerGatewayModule } from './app.module';
-import { PeerServer } from './peer-server';
+import { PeerServer } from './transport/peer-server';
 
 runService({
   name: 'peer-gateway',

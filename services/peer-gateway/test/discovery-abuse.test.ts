@@ -14,7 +14,7 @@ import {
   gatewaySubjects,
 } from '@swarmshare/common';
 import { type Node, natsRpc, startNode, uniqueId, waitForBuilds } from './cluster';
-import { makeFile } from './memory-handler';
+import { makeFile } from '../../../libs/common/test/memory-handler';
 import { freePorts, seed } from './overlay-helpers';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

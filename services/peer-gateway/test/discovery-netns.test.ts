@@ -8,7 +8,7 @@ import { DownloadStatusSchema, GatewayInfoSchema, type Manifest, NatsRpc, connec
 import { RunningService, serviceScript, type ServiceName } from '../../../test/support/services';
 import { findBinary, waitForPort } from '../../../test/support/infra';
 import { type Node, readBack, waitDownload, waitForBuilds } from './cluster';
-import { makeFile } from './memory-handler';
+import { makeFile } from '../../../libs/common/test/memory-handler';
 import { seed } from './overlay-helpers';
 
 const tag = randomBytes(2).toString('hex');

@@ -7,7 +7,7 @@ import type { NatsConnection } from 'nats';
 import { DownloadStatusSchema, type NatsRpc, gatewaySubjects } from '@swarmshare/common';
 import type { RunningService } from '../../../test/support/services';
 import { type Node, natsRpc, readBack, startNode, startTracker, uniqueId, waitDownload, waitForBuilds } from './cluster';
-import { makeFile } from './memory-handler';
+import { makeFile } from '../../../libs/common/test/memory-handler';
 import { distances, freePorts, randomOverlay, seed, shortestPath, waitOverlay } from './overlay-helpers';
 
 const run = promisify(execFile);

@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { connectPeer, HaveReplySchema, type NatsRpc, PeerConnection, type ReadRegion, TrackerSubjects, storeSubjects, TRY_PEERS_FEATURE } from '@swarmshare/common';
 import { type RunningService, startService } from '../../../test/support/services';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, status, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
-import { MemoryHandler, makeFile } from './memory-handler';
+import { MemoryHandler, makeFile } from '../../../libs/common/test/memory-handler';
 
 /** Counts how often each chunk was served: a chunk served twice was fetched again. */
 class CountingHandler extends MemoryHandler {

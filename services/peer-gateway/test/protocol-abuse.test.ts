@@ -1,8 +1,8 @@
 import { HANDSHAKE_TIMEOUT_MS, MAX_REQUESTS_IN_FLIGHT, MsgType, encodeControl, GatewayInfoSchema, gatewaySubjects, type NatsRpc } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
 import { type Node, natsRpc, startNode, uniqueId, waitForBuilds } from './cluster';
-import { makeFile } from './memory-handler';
-import { RawPeer } from './raw-peer';
+import { makeFile } from '../../../libs/common/test/memory-handler';
+import { RawPeer } from '../../../libs/common/test/raw-peer';
 import { PeerClient } from '@swarmshare/common';
 
 /**

@@ -13,7 +13,7 @@ import { z } from 'zod';
 import type { RunningService } from '../../../test/support/services';
 import { PeerConnection } from '@swarmshare/common';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, status, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
-import { CorruptingHandler, makeFile } from './memory-handler';
+import { CorruptingHandler, makeFile } from '../../../libs/common/test/memory-handler';
 
 /**
  * Real processes end to end: a tracker and several nodes (chunk-store + peer-gateway each, own

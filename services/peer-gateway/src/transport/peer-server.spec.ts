@@ -1,6 +1,6 @@
 import { MsgType, PeerClient } from '@swarmshare/common';
-import { MemoryHandler, makeFile } from '../test/memory-handler';
-import { RawPeer } from '../test/raw-peer';
+import { MemoryHandler, makeFile } from '../../../../libs/common/test/memory-handler';
+import { RawPeer } from '../../../../libs/common/test/raw-peer';
 import { PeerServer } from './peer-server';
 
 describe('PeerServer', () => {

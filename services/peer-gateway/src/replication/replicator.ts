@@ -15,9 +15,9 @@ import {
   toErrorBody,
 } from '@swarmshare/common';
 import type { z } from 'zod';
-import type { ChunkRegions } from './chunk-regions';
-import type { ChunkStoreClient } from './chunk-store.client';
-import type { TrackerClient } from './tracker.client';
+import type { ChunkRegions } from '../storage-io/chunk-regions';
+import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
+import type { TrackerClient } from '../tracker/tracker.client';
 
 export type ReplicateInput = z.output<typeof ReplicateRequestSchema>;
 

@@ -9,8 +9,8 @@ import {
   type WriteRegion,
   writeRegionLength,
 } from '@swarmshare/common';
-import type { ChunkRegions } from './chunk-regions';
-import type { ChunkStoreClient } from './chunk-store.client';
+import type { ChunkRegions } from '../storage-io/chunk-regions';
+import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
 import type { HaveUpdates } from './have-updates';
 import type { SuperSeeder } from './super-seed';
 

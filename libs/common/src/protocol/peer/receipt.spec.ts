@@ -1,5 +1,5 @@
 import { PeerConnection, RECEIPT_FEATURE } from '@swarmshare/common';
-import { MemoryHandler, socketPair } from '../test/memory-handler';
+import { MemoryHandler, socketPair } from '../../../test/memory-handler';
 
 /** RECEIPT (0x12, feature "receipt"): the downloader's ack to a holder (docs/protocol.md). */
 describe('RECEIPT', () => {

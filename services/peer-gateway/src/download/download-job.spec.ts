@@ -12,9 +12,9 @@ import {
   SwarmError,
   TRY_PEERS_FEATURE,
 } from '@swarmshare/common';
-import { CorruptingHandler, MemoryHandler, listen, makeFile } from '../test/memory-handler';
+import { CorruptingHandler, MemoryHandler, listen, makeFile } from '../../../../libs/common/test/memory-handler';
 import { DownloadJob, type DownloadJobDeps, holdersOf } from './download-job';
-import { HaveUpdates } from './have-updates';
+import { HaveUpdates } from '../serve/have-updates';
 
 const CHUNK = 64 * 1024;
 

@@ -19,11 +19,11 @@ import {
   writeIntoRegion,
   writeRegionLength,
 } from '@swarmshare/common';
-import type { ChunkStoreClient } from './chunk-store.client';
+import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
 import { DownloadScheduler } from './download-scheduler';
-import type { TrackerClient } from './tracker.client';
-import { RateEstimator, pipelineDepth, requestTimeoutMs } from './rate-estimator';
-import type { TokenBucket } from './token-bucket';
+import type { TrackerClient } from '../tracker/tracker.client';
+import { RateEstimator, pipelineDepth, requestTimeoutMs } from '../transport/rate-estimator';
+import type { TokenBucket } from '../transport/token-bucket';
 
 /** What a download needs from a connection to a holder (PeerConnection provides it). */
 export interface HolderLink {

@@ -9,8 +9,8 @@ import {
   PeerRequestError,
   SwarmError,
 } from '@swarmshare/common';
-import { MemoryHandler, listen, makeFile, socketPair } from '../test/memory-handler';
-import { RawPeer } from '../test/raw-peer';
+import { MemoryHandler, listen, makeFile, socketPair } from '../../../test/memory-handler';
+import { RawPeer } from '../../../test/raw-peer';
 
 const CHUNK = 64 * 1024;
 

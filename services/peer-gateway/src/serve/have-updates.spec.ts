@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import { connectPeer, HAVE_UPDATES_FEATURE, type HaveUpdateTarget, MsgType, PeerConnection } from '@swarmshare/common';
-import { MemoryHandler, listen, makeFile, socketPair } from '../test/memory-handler';
-import { RawPeer } from '../test/raw-peer';
+import { MemoryHandler, listen, makeFile, socketPair } from '../../../../libs/common/test/memory-handler';
+import { RawPeer } from '../../../../libs/common/test/raw-peer';
 import { HaveUpdates } from './have-updates';
 
 const CHUNK = 64 * 1024;

@@ -1,5 +1,5 @@
 import type { Logger } from '@swarmshare/common';
-import type { ChunkStoreClient } from './chunk-store.client';
+import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
 import type { TrackerClient } from './tracker.client';
 
 export interface AnnouncerOptions {

@@ -1,9 +1,9 @@
 import { PeerConnection, PeerRequestError, TRY_PEERS_FEATURE } from '@swarmshare/common';
-import { MemoryHandler, makeFile, socketPair } from '../test/memory-handler';
+import { MemoryHandler, makeFile, socketPair } from '../../../../libs/common/test/memory-handler';
 import { LocalPeerHandler } from './local-peer-handler';
 import { SuperSeeder } from './super-seed';
-import { TokenBucket } from './token-bucket';
-import { UploadGate, UploadSlots } from './upload-slots';
+import { TokenBucket } from '../transport/token-bucket';
+import { UploadGate, UploadSlots } from '../transport/upload-slots';
 
 const CHUNK = 64 * 1024;
 const FILE = 'ab'.repeat(32);

@@ -1,10 +1,10 @@
 import type { Socket } from 'node:net';
 import pino from 'pino';
 import { type DownloadStatus, type FileRecord, type Manifest, type ReadRegion, PeerConnection, connectPeer, sha256Hex } from '@swarmshare/common';
-import { MemoryHandler, listen, makeFile } from '../test/memory-handler';
+import { MemoryHandler, listen, makeFile } from '../../../../libs/common/test/memory-handler';
 import { DownloadJob, type DownloadJobDeps } from './download-job';
-import { TokenBucket } from './token-bucket';
-import { UploadGate, UploadSlots } from './upload-slots';
+import { TokenBucket } from '../transport/token-bucket';
+import { UploadGate, UploadSlots } from '../transport/upload-slots';
 
 /**
  * The engine's behaviour over real loopback sockets: holders are PeerConnections served from

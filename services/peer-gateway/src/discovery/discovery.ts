@@ -151,7 +151,7 @@ export class Discovery {
 }
 
 /**
- * What DownloadJob consumes (HolderSource in download-job.ts): runs one discovery scheme and
+ * What DownloadJob consumes (HolderSource in download/holder-pool.ts): runs one discovery scheme and
  * reports each holder once, with how and when it was found, until stopped or out of time.
  */
 export class DiscoveryHolderSource {

@@ -13,7 +13,8 @@ import {
   TRY_PEERS_FEATURE,
 } from '@swarmshare/common';
 import { CorruptingHandler, MemoryHandler, listen, makeFile } from '../../../../libs/common/test/memory-handler';
-import { DownloadJob, type DownloadJobDeps, holdersOf } from './download-job';
+import { DownloadJob, type DownloadJobDeps } from './download-job';
+import { holdersOf } from './holder-pool';
 import { HaveUpdates } from '../serve/have-updates';
 
 const CHUNK = 64 * 1024;

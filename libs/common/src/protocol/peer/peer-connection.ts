@@ -207,22 +207,13 @@ export class PeerConnection implements HaveUpdateTarget {
 
   /**
    * REQUEST one chunk; the PIECE payload is copied straight into `target`, whose length must be
-   * the chunk's length (a PIECE of any other length is a protocol error). Resolves with the bytes.
+   * the chunk's length (a PIECE of any other length is a protocol error), or handed to a sink
+   * (e.g. pwrite into the chunk's file). Resolves with the bytes.
    */
-  sendRequest(fileId: string, index: number, target: Buffer): { id: number; done: Promise<number> } {
+  sendRequest(fileId: string, index: number, target: Buffer | ChunkSink): { id: number; done: Promise<number> } {
     const id = this.allocId();
     const done = new Promise<number>((resolve, reject) => {
       this.outgoing.set(id, { kind: 'piece', target, received: 0, resolve, reject });
-      this.sendControl(MsgType.REQUEST, { id, fileId, index });
-    });
-    return { id, done };
-  }
-
-  /** Like sendRequest, but the PIECE's bytes go to `sink` (e.g. pwrite into the chunk's file). */
-  sendRequestTo(fileId: string, index: number, sink: ChunkSink): { id: number; done: Promise<number> } {
-    const id = this.allocId();
-    const done = new Promise<number>((resolve, reject) => {
-      this.outgoing.set(id, { kind: 'piece', target: sink, received: 0, resolve, reject });
       this.sendControl(MsgType.REQUEST, { id, fileId, index });
     });
     return { id, done };

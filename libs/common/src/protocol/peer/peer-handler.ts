@@ -23,7 +23,7 @@ export interface WriteRegion {
   abandon(): Promise<void>;
 }
 
-/** Where a PIECE's bytes go when they do not go into a Buffer (PeerConnection.sendRequestTo). */
+/** Where a PIECE's bytes go when they do not go into a Buffer (PeerConnection.sendRequest). */
 export interface ChunkSink {
   readonly length: number;
   write(slice: Buffer, at: number): void;

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Bitfield } from '../../bitfield';
 import { chunkLength } from '../../file-id';
 import type { Manifest } from '../../schemas';
-import { type Hello, type PeerConnection, connectPeer } from './peer-connection';
+import type { Hello } from './connection-core';
+import { type PeerConnection, connectPeer } from './peer-connection';
 
 export interface StoreOptions {
   /** STOREs in flight at once (each holds one chunk in memory). */

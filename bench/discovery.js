@@ -10,6 +10,7 @@ const { randomBytes } = require('node:crypto');
 const { Bitfield } = require('../libs/common/dist');
 const { PeerServer } = require('../services/peer-gateway/dist/transport/peer-server');
 const { PeerConnector } = require('../services/peer-gateway/dist/transport/peer-connector');
+const { ConnectionExtensions } = require('../services/peer-gateway/dist/transport/connection-extensions');
 const { Discovery } = require('../services/peer-gateway/dist/discovery/discovery');
 
 const arg = (name, dflt) => {
@@ -77,11 +78,14 @@ async function startNode(i, files) {
     offer: async () => { throw Object.assign(new Error('not in this benchmark'), { code: 'UNAVAILABLE' }); },
     openWrite: async () => { throw Object.assign(new Error('not in this benchmark'), { code: 'UNAVAILABLE' }); },
   };
-  const late = {};
+  // Wired like the gateway's app module: the transport first, then discovery, which registers its hooks.
+  const extensions = new ConnectionExtensions();
+  const server = new PeerServer({ nodeId, host: '127.0.0.1', port: 0, maxConnections: 1024, handler, extensions });
+  const connector = new PeerConnector({ nodeId, listen: () => server.address, handler, extensions });
   const d = new Discovery({
     nodeId,
-    selfAddress: () => late.server.address,
-    connect: (a, expect, o) => late.connector.connect(a, expect, o),
+    selfAddress: () => server.address,
+    connect: (a, expect, o) => connector.connect(a, expect, o),
     localHave: (f) => handler.have(f),
     bootstrap: [],
     maxNeighbours: 8,
@@ -95,10 +99,10 @@ async function startNode(i, files) {
     discoveryTimeoutMs: LOOKUP_BUDGET_MS,
     tickMs: 500,
   });
-  late.server = new PeerServer({ nodeId, host: '127.0.0.1', port: 0, maxConnections: 1024, handler, features: d.features, discovery: d.hooks, onConnection: (c) => d.overlay.accept(c) });
-  late.connector = new PeerConnector({ nodeId, listen: () => late.server.address, handler, features: d.features, discovery: d.hooks });
-  await late.server.listen();
-  return { i, nodeId, d, server: late.server, connector: late.connector, holds, dead: false };
+  extensions.serveDiscovery(d.features, d.hooks);
+  extensions.onAccepted((c) => d.overlay.accept(c));
+  await server.listen();
+  return { i, nodeId, d, server, connector, holds, dead: false };
 }
 
 function kill(n) {

@@ -31,6 +31,7 @@ import { SuperSeeder } from './serve/super-seed';
 import { TrackerClient } from './tracker/tracker.client';
 import { limiterFor } from './transport/token-bucket';
 import { UploadGate, UploadSlots } from './transport/upload-slots';
+import { ConnectionExtensions } from './transport/connection-extensions';
 import { AutoHolderSource, Discovery } from './discovery/discovery';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replication/replicator';
@@ -43,17 +44,12 @@ export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 export class PeerGatewayModule {
   static forRoot(config: PeerGatewayConfig, logger: Logger): DynamicModule {
     const nodeId = config.NODE_ID;
-    // Discovery answers messages on the server's and connector's connections, and dials through the
-    // connector: the two are tied after construction.
-    const late: { server?: PeerServer; connector?: PeerConnector } = {};
     // Node-wide transfer limits (off unless configured) and upload slots, shared by every peer and download.
     const uploads = new UploadGate(new UploadSlots(config.UPLOAD_SLOTS), limiterFor(config.UPLOAD_RATE_LIMIT));
     const downloadLimit = limiterFor(config.DOWNLOAD_RATE_LIMIT);
     // Swarm shaping (docs/performance.md): chunks stored here are announced to interested peers at
     // once, and a complete holder spreads first copies instead of sending a chunk twice in a row.
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
-    // Our downloads apply HAVE_UPDATEs and take TRY_PEERS refusals: peers may send us both.
-    const swarmFeatures = (discoveryFeatures: readonly string[]) => [...discoveryFeatures, HAVE_UPDATES_FEATURE, TRY_PEERS_FEATURE];
     return {
       module: PeerGatewayModule,
       controllers: [createGatewayController(nodeId), createReplicationController(nodeId)],
@@ -64,6 +60,9 @@ export class PeerGatewayModule {
         { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [NATS_CONNECTION] },
         { provide: ChunkStoreClient, useFactory: (rpc: NatsRpc) => new ChunkStoreClient(rpc, nodeId), inject: [NatsRpc] },
         { provide: TrackerClient, useFactory: (rpc: NatsRpc) => new TrackerClient(rpc), inject: [NatsRpc] },
+        // Our downloads apply HAVE_UPDATEs and take TRY_PEERS refusals: peers may send us both.
+        // Discovery adds its feature and hooks when it is made (it dials through the transport).
+        { provide: ConnectionExtensions, useFactory: () => new ConnectionExtensions([HAVE_UPDATES_FEATURE, TRY_PEERS_FEATURE]) },
         {
           provide: ChunkRegions,
           useFactory: (store: ChunkStoreClient) => {
@@ -97,11 +96,11 @@ export class PeerGatewayModule {
         },
         {
           provide: Discovery,
-          useFactory: (handler: LocalPeerHandler, rpc: NatsRpc) =>
-            new Discovery({
+          useFactory: (handler: LocalPeerHandler, rpc: NatsRpc, server: PeerServer, connector: PeerConnector, extensions: ConnectionExtensions) => {
+            const discovery = new Discovery({
               nodeId,
-              selfAddress: () => late.server!.address,
-              connect: (address, expect, o) => late.connector!.connect(address, expect, o),
+              selfAddress: () => server.address,
+              connect: (address, expect, o) => connector.connect(address, expect, o),
               localHave: (fileId) => handler.have(fileId),
               // The tracker is optional here: when it is down this just fails and the overlay uses what it has.
               trackerPeers: async () => (await rpc.request(TrackerSubjects.listPeers, {}, z.array(PeerRecordSchema))).map((p) => ({ nodeId: p.nodeId, address: p.address })),
@@ -116,17 +115,20 @@ export class PeerGatewayModule {
               lookupCacheTtlMs: config.LOOKUP_CACHE_TTL_MS,
               discoveryTimeoutMs: config.DISCOVERY_TIMEOUT_MS,
               logger: logger.child({ component: 'discovery' }),
-            }),
-          inject: [LocalPeerHandler, NatsRpc],
+            });
+            // Discovery answers its messages on every connection of the server and the connector.
+            extensions.serveDiscovery(discovery.features, discovery.hooks);
+            extensions.onAccepted((c) => discovery.overlay.accept(c));
+            return discovery;
+          },
+          inject: [LocalPeerHandler, NatsRpc, PeerServer, PeerConnector, ConnectionExtensions],
         },
         {
           provide: PeerServer,
-          useFactory: (handler: LocalPeerHandler, discovery: Discovery, metrics: Metrics) =>
-            (late.server = new PeerServer({
+          useFactory: (handler: LocalPeerHandler, extensions: ConnectionExtensions, metrics: Metrics) =>
+            new PeerServer({
               onChunkBytes: chunkBytesMetric(metrics),
-              features: swarmFeatures(discovery.features),
-              discovery: discovery.hooks,
-              onConnection: (c) => discovery.overlay.accept(c),
+              extensions,
               nodeId,
               host: config.PEER_HOST,
               port: config.PEER_PORT,
@@ -135,22 +137,21 @@ export class PeerGatewayModule {
               handler,
               uploads,
               logger,
-            })),
-          inject: [LocalPeerHandler, Discovery, Metrics],
+            }),
+          inject: [LocalPeerHandler, ConnectionExtensions, Metrics],
         },
         {
           provide: PeerConnector,
-          useFactory: (server: PeerServer, handler: LocalPeerHandler, discovery: Discovery, metrics: Metrics) =>
-            (late.connector = new PeerConnector({
+          useFactory: (server: PeerServer, handler: LocalPeerHandler, extensions: ConnectionExtensions, metrics: Metrics) =>
+            new PeerConnector({
               nodeId,
               listen: () => server.address,
               handler,
               logger,
-              features: swarmFeatures(discovery.features),
-              discovery: discovery.hooks,
+              extensions,
               onChunkBytes: chunkBytesMetric(metrics),
-            })),
-          inject: [PeerServer, LocalPeerHandler, Discovery, Metrics],
+            }),
+          inject: [PeerServer, LocalPeerHandler, ConnectionExtensions, Metrics],
         },
         {
           provide: DownloadsService,

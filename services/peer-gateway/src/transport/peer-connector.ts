@@ -1,11 +1,11 @@
 import {
   connectPeer,
-  type DiscoveryHooks,
   type Logger,
   type PeerConnection,
   type PeerConnectionOptions,
   type PeerRequestHandler,
 } from '@swarmshare/common';
+import type { ConnectionExtensions } from './connection-extensions';
 
 export interface PeerConnectorOptions {
   nodeId: string;
@@ -15,9 +15,8 @@ export interface PeerConnectorOptions {
   handler?: PeerRequestHandler;
   connectTimeoutMs?: number;
   logger?: Logger;
-  /** HELLO features, and the discovery messages' handler (trackerless discovery). */
-  features?: string[];
-  discovery?: DiscoveryHooks;
+  /** HELLO features (unless a dial names its own) and the discovery messages' handler. */
+  extensions?: ConnectionExtensions;
   onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
 }
 
@@ -39,8 +38,8 @@ export class PeerConnector {
       // A peer that never says HELLO (a connect-back to a port that is no gateway) costs the connect timeout, no more.
       handshakeTimeoutMs: o.connectTimeoutMs,
       logger: this.opts.logger,
-      features: o.features ?? this.opts.features,
-      discovery: this.opts.discovery,
+      features: o.features ?? this.opts.extensions?.features,
+      discovery: this.opts.extensions?.discovery,
       onChunkBytes: this.opts.onChunkBytes,
     });
     if (this.closing) {

@@ -1,6 +1,5 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import {
-  type DiscoveryHooks,
   encodeControl,
   type Logger,
   MsgType,
@@ -8,6 +7,7 @@ import {
   type PeerConnectionOptions,
   type PeerRequestHandler,
 } from '@swarmshare/common';
+import type { ConnectionExtensions } from './connection-extensions';
 import type { UploadGate } from './upload-slots';
 
 export interface PeerServerOptions {
@@ -21,13 +21,10 @@ export interface PeerServerOptions {
   handler: PeerRequestHandler;
   logger?: Logger;
   handshakeTimeoutMs?: number;
-  /** HELLO features, and the discovery messages' handler (trackerless discovery). */
-  features?: string[];
-  discovery?: DiscoveryHooks;
+  /** HELLO features, the discovery messages' handler and who hears of accepted connections. */
+  extensions?: ConnectionExtensions;
   /** Upload slots and the upload bandwidth limit, applied to every accepted connection. */
   uploads?: UploadGate;
-  /** Every accepted connection (the overlay adopts those that ask to be neighbours). */
-  onConnection?: (conn: PeerConnection) => void;
   /** Chunk bytes moved on accepted connections, for per-peer metrics. */
   onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
 }
@@ -94,13 +91,13 @@ export class PeerServer {
       handler,
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       logger: this.opts.logger,
-      features: this.opts.features,
-      discovery: this.opts.discovery,
+      features: this.opts.extensions?.features,
+      discovery: this.opts.extensions?.discovery,
       onChunkBytes: this.opts.onChunkBytes,
     });
     self = conn;
     this.conns.add(conn);
-    this.opts.onConnection?.(conn);
+    this.opts.extensions?.accepted(conn);
     void conn.ready.then(
       (h) => this.opts.logger?.debug({ peer: conn.label, remoteNode: h.nodeId }, 'peer connected'),
       () => undefined,

@@ -1,4 +1,4 @@
-import { FrameDecoder, ProtocolError, encodeControl, encodeDataPrefix, type DataSink } from './codec';
+import { FrameDecoder, MAX_FRAME_LENGTH, ProtocolError, encodeControl, encodeDataPrefix, type DataSink } from './codec';
 import { MAX_CONTROL_BODY, MAX_DATA_PAYLOAD, MsgType, type ControlMessage, decodeDataHeader } from './messages';
 
 const FILE_ID = 'ab'.repeat(32);
@@ -96,6 +96,19 @@ describe('peer protocol codec', () => {
   it('rejects an oversized data frame from its prefix alone', () => {
     const { decoder } = collect();
     expect(() => decoder.push(prefix(1 + 4 + MAX_DATA_PAYLOAD + 1, MsgType.PIECE))).toThrow(/exceeds the limit/);
+  });
+
+  it('rejects a length-0 or longer-than-any-frame length on its 4 bytes alone, before a type byte arrives', () => {
+    expect(() => collect().decoder.push(Buffer.from([0, 0, 0, 0]))).toThrow('frame length 0');
+    expect(() => collect().decoder.push(Buffer.from([0xff, 0xff, 0xff, 0xff]))).toThrow(`frame length 4294967295 exceeds the longest frame of any type (${MAX_FRAME_LENGTH} bytes)`);
+    // Byte by byte, too.
+    const { decoder } = collect();
+    for (const b of [0, 0, 0]) decoder.push(Buffer.from([b]));
+    expect(() => decoder.push(Buffer.from([0]))).toThrow('frame length 0');
+    // The longest frame's length waits for its type byte.
+    const ok = Buffer.alloc(4);
+    ok.writeUInt32BE(MAX_FRAME_LENGTH);
+    expect(() => collect().decoder.push(ok)).not.toThrow();
   });
 
   it('accepts a control body exactly at the limit boundary check', () => {

@@ -116,6 +116,8 @@ export class FrameDecoder {
         buf = buf.subarray(take);
       }
       if (this.pendingBytes < need) {
+        // A length no frame can have is refused on the 4 length bytes alone, without waiting for a type byte.
+        if (this.state.kind === 'prefix' && this.pendingBytes === 4) checkFrameLength(Buffer.concat(this.pending, 4).readUInt32BE(0));
         // The input may be a reused read buffer (see connectPeer): keep a copy of what waits for more.
         const last = this.pending.length - 1;
         if (take > 0) this.pending[last] = Buffer.from(this.pending[last]);
@@ -177,6 +179,15 @@ export class FrameDecoder {
       this.state = { kind: 'dataPayload', sink, remaining: s.payloadLength };
     }
   }
+}
+
+/** The longest frame of any type: a data frame with the largest header and a whole chunk. */
+export const MAX_FRAME_LENGTH = Math.max(1 + MAX_CONTROL_BODY, 1 + Math.max(...(Object.values(DATA_HEADER_LENGTH) as number[])) + MAX_DATA_PAYLOAD);
+
+/** A frame length that no type allows: 0, or past MAX_FRAME_LENGTH. The type-specific limits are checked with the type byte. */
+function checkFrameLength(length: number): void {
+  if (length < 1) throw new ProtocolError('frame length 0');
+  if (length > MAX_FRAME_LENGTH) throw new ProtocolError(`frame length ${length} exceeds the longest frame of any type (${MAX_FRAME_LENGTH} bytes)`);
 }
 
 export function decodeControl(type: ControlType, body: Buffer): ControlMessage {

@@ -7,8 +7,13 @@ export const PROTOCOL_VERSION = 1;
 export const MAX_CONTROL_BODY = 1024 * 1024;
 /** Largest data frame payload: one chunk. */
 export const MAX_DATA_PAYLOAD = MAX_CHUNK_SIZE;
-/** Requests one side may have outstanding on one connection; more is a protocol error. */
+/** Requests with an id one side may have outstanding on one connection; more is a protocol error. */
 export const MAX_REQUESTS_IN_FLIGHT = 64;
+/**
+ * HAVE_REQUESTs (which have no id) one side may have outstanding on one connection, counted apart
+ * from MAX_REQUESTS_IN_FLIGHT: a full pipeline of REQUESTs still leaves room to poll HAVEs.
+ */
+export const MAX_HAVE_REQUESTS_IN_FLIGHT = 64;
 /** A connection that has not said HELLO by then is closed. */
 export const HANDSHAKE_TIMEOUT_MS = 5000;
 

@@ -10,6 +10,7 @@ import {
   type ControlSchemas,
   type ControlType,
   HANDSHAKE_TIMEOUT_MS,
+  MAX_HAVE_REQUESTS_IN_FLIGHT,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
   PROTOCOL_VERSION,
@@ -100,7 +101,7 @@ export class ConnectionCore {
   readonly ready: Promise<Hello>;
   /** Resolves with the reason once the connection is closed. */
   readonly closed: Promise<string>;
-  /** HAVE_REQUESTs (the one request without an id) we sent and the peer sent, still unanswered. */
+  /** HAVE_REQUESTs (the one request without an id, counted apart) we sent and the peer sent, still unanswered. */
   outgoingHaves = 0;
   incomingHaves = 0;
 
@@ -163,9 +164,9 @@ export class ConnectionCore {
     return this.opts.label ?? `${this.socket.remoteAddress}:${this.socket.remotePort}`;
   }
 
-  /** Requests we have outstanding (what the peer would count against the limit). */
+  /** Requests with an id we have outstanding (what the peer counts against MAX_REQUESTS_IN_FLIGHT). */
   get requestsInFlight(): number {
-    return this.outgoing.size + this.outgoingHaves;
+    return this.outgoing.size;
   }
 
   /** Close without complaint (FIN); outstanding requests fail with PeerClosedError. */
@@ -182,10 +183,14 @@ export class ConnectionCore {
 
   // ---------------------------------------------------------------- requests we make
 
-  /** Throws unless a request may go now: the connection is open and under the in-flight limit. */
-  assertCanRequest(): void {
+  /** Throws unless a request may go now: the connection is open and under the in-flight limit of its kind. */
+  assertCanRequest(kind: 'numbered' | 'have' = 'numbered'): void {
     if (this.state !== 'open') throw new PeerClosedError(this.state === 'closed' ? (this.closeReason ?? 'connection closed') : 'HELLO not exchanged yet');
-    if (this.requestsInFlight >= this.maxInFlight) {
+    if (kind === 'have') {
+      if (this.outgoingHaves >= MAX_HAVE_REQUESTS_IN_FLIGHT) {
+        throw new SwarmError('BAD_REQUEST', `already ${this.outgoingHaves} HAVE_REQUESTs in flight to ${this.label}; the protocol allows ${MAX_HAVE_REQUESTS_IN_FLIGHT}`);
+      }
+    } else if (this.requestsInFlight >= this.maxInFlight) {
       throw new SwarmError('BAD_REQUEST', `already ${this.requestsInFlight} requests in flight to ${this.label}; the protocol allows ${this.maxInFlight}`);
     }
   }
@@ -348,12 +353,18 @@ export class ConnectionCore {
 
   // ---------------------------------------------------------------- the peer's requests (for features)
 
-  /** Count a request the peer made; past the limit, or reusing a live id, is a protocol error. */
+  /**
+   * Count a request the peer made: one with an id, or (no id) a HAVE_REQUEST, each kind against its
+   * own limit. Past the limit, or reusing a live id, is a protocol error.
+   */
   admit(id?: number): void {
-    if (this.incomingIds.size + this.incomingHaves >= this.maxInFlight) {
+    if (id === undefined) {
+      if (this.incomingHaves >= MAX_HAVE_REQUESTS_IN_FLIGHT) throw new ProtocolError(`more than ${MAX_HAVE_REQUESTS_IN_FLIGHT} HAVE_REQUESTs in flight`);
+      return;
+    }
+    if (this.incomingIds.size >= this.maxInFlight) {
       throw new ProtocolError(`more than ${this.maxInFlight} requests in flight`);
     }
-    if (id === undefined) return;
     if (this.incomingIds.has(id)) throw new ProtocolError(`request id ${id} is already in flight`);
     this.incomingIds.add(id);
   }

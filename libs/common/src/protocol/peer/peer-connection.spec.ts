@@ -2,6 +2,7 @@ import type { Socket } from 'node:net';
 import {
   connectPeer,
   encodeControl,
+  MAX_HAVE_REQUESTS_IN_FLIGHT,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
   PeerClosedError,
@@ -174,6 +175,26 @@ describe('PeerConnection', () => {
     await srv.close();
   });
 
+  it('answer order: PIECEs in REQUEST order; a CANCELLED answer may overtake an earlier PIECE', async () => {
+    const f = makeFile(2 * CHUNK);
+    const h = new MemoryHandler();
+    h.add(f.manifest, f.data);
+    let open!: () => void;
+    h.readGate = new Promise<void>((r) => (open = r));
+    const { raw, close } = await rawFacing(h);
+    raw.hello();
+    for (const id of [1, 2, 3]) raw.send(MsgType.REQUEST, { id, fileId: f.manifest.fileId, index: [0, 1, 0][id - 1] });
+    raw.send(MsgType.CANCEL, { id: 3 });
+    // Request 1 is not served yet (its read waits), and request 3's cancellation is answered already.
+    const cancelled = await raw.frame((x) => x.type === MsgType.ERROR);
+    expect((cancelled as { body: { id: number; code: string } }).body).toMatchObject({ id: 3, code: 'CANCELLED' });
+    open();
+    const first = await raw.frame((x) => x.type === MsgType.PIECE);
+    const second = await raw.frame((x) => x.type === MsgType.PIECE && (x as { id: number }).id !== (first as { id: number }).id);
+    expect([(first as { id: number }).id, (second as { id: number }).id]).toEqual([1, 2]);
+    await close();
+  });
+
   describe('protocol violations: fatal ERROR with the reason, then close', () => {
     it('nothing within the handshake timeout', async () => {
       const { raw, close } = await rawFacing(new MemoryHandler(), { handshakeTimeoutMs: 200 });
@@ -206,6 +227,20 @@ describe('PeerConnection', () => {
       await close();
     });
 
+    it.each([
+      ['00 00 00 00', Buffer.from([0, 0, 0, 0]), 'frame length 0'],
+      ['ff ff ff ff', Buffer.from([0xff, 0xff, 0xff, 0xff]), 'frame length 4294967295 exceeds the longest frame of any type'],
+    ])('a bare length %s: refused on its 4 bytes, no fifth byte needed', async (_, bytes, reason) => {
+      const { raw, close } = await rawFacing();
+      raw.hello();
+      raw.write(bytes); // and nothing more: the peer must not wait for a type byte
+      const err = await raw.fatalError();
+      expect(err.code).toBe('PROTOCOL');
+      expect(err.message).toContain(reason);
+      await raw.waitClosed();
+      await close();
+    });
+
     it('a second HELLO, bad JSON, an unknown type, a huge length', async () => {
       const cases: Array<[Buffer, RegExp]> = [
         [encodeControl(MsgType.HELLO, { version: 1, nodeId: 'cli-x', listen: null, features: [] }), /HELLO sent twice/],
@@ -234,6 +269,42 @@ describe('PeerConnection', () => {
       const frames = Array.from({ length: MAX_REQUESTS_IN_FLIGHT + 1 }, (_, id) => encodeControl(MsgType.REQUEST, { id, fileId: f.manifest.fileId, index: 0 }));
       raw.write(Buffer.concat(frames));
       expect((await raw.fatalError()).message).toMatch(new RegExp(`more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight`));
+      await raw.waitClosed();
+      await close();
+    });
+
+    it(`HAVE_REQUESTs count apart: with ${MAX_REQUESTS_IN_FLIGHT} REQUESTs in flight a HAVE_REQUEST is still answered`, async () => {
+      const f = makeFile(CHUNK);
+      const h = new MemoryHandler();
+      h.add(f.manifest, f.data);
+      h.readGate = new Promise(() => undefined); // REQUESTs stay in flight
+      const { raw, conn, close } = await rawFacing(h);
+      raw.hello();
+      const frames = Array.from({ length: MAX_REQUESTS_IN_FLIGHT }, (_, id) => encodeControl(MsgType.REQUEST, { id, fileId: f.manifest.fileId, index: 0 }));
+      raw.write(Buffer.concat([...frames, encodeControl(MsgType.HAVE_REQUEST, { fileId: f.manifest.fileId })]));
+      const have = await raw.frame((x) => x.type === MsgType.HAVE);
+      expect((have as { body: { chunkCount: number } }).body.chunkCount).toBe(1);
+      expect(conn().state).toBe('open');
+      // The numbered limit still holds.
+      raw.send(MsgType.REQUEST, { id: MAX_REQUESTS_IN_FLIGHT, fileId: f.manifest.fileId, index: 0 });
+      expect((await raw.fatalError()).message).toBe(`more than ${MAX_REQUESTS_IN_FLIGHT} requests in flight`);
+      await close();
+    });
+
+    it(`more than ${MAX_HAVE_REQUESTS_IN_FLIGHT} HAVE_REQUESTs in flight`, async () => {
+      const f = makeFile(CHUNK);
+      class StuckHave extends MemoryHandler {
+        override have(): never {
+          return new Promise(() => undefined) as never; // never answers
+        }
+      }
+      const h = new StuckHave();
+      h.add(f.manifest, f.data);
+      const { raw, close } = await rawFacing(h);
+      raw.hello();
+      const frames = Array.from({ length: MAX_HAVE_REQUESTS_IN_FLIGHT + 1 }, () => encodeControl(MsgType.HAVE_REQUEST, { fileId: f.manifest.fileId }));
+      raw.write(Buffer.concat(frames));
+      expect((await raw.fatalError()).message).toBe(`more than ${MAX_HAVE_REQUESTS_IN_FLIGHT} HAVE_REQUESTs in flight`);
       await raw.waitClosed();
       await close();
     });

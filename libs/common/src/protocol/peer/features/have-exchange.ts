@@ -33,7 +33,7 @@ export class HaveExchange implements ConnectionFeature {
   constructor(private readonly conn: ConnectionCore & HaveUpdateTarget) {}
 
   have(fileId: string): Promise<{ chunkCount: number; bitfield: Bitfield }> {
-    this.conn.assertCanRequest();
+    this.conn.assertCanRequest('have');
     return new Promise((resolve, reject) => {
       const list = this.waiters.get(fileId) ?? [];
       list.push({ resolve, reject });

@@ -1,10 +1,15 @@
 /**
  * docs/operations.md lists every setting of every service with its real default, the endpoints and
- * the metric names; the README has its Deploy section.
+ * the metric names; the README has its Deploy section; every doc names only paths that exist and
+ * states only the defaults the config schemas have.
  */
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
 import { METRIC_NAMES, OBSERVABILITY_ROUTES, ServiceConfigSchemas } from '@swarmshare/common';
 import { readRepoFile, type Role, ROLES } from './deploy-model';
+import { REPO } from './helpers';
 
 const ops = readRepoFile('docs/operations.md');
 
@@ -71,5 +76,97 @@ describe('README.md', () => {
     expect(deploy).toMatch(/scale\s+deployment\/swarmshare-tracker/);
     expect(deploy).toMatch(/scale statefulset\/swarmshare-node/);
     expect(deploy).toContain('/metrics');
+  });
+});
+
+/** Every Markdown file of the repository that git tracks (docs, READMEs, folder notes). */
+function markdownFiles(): string[] {
+  return execFileSync('git', ['ls-files', '*.md'], { cwd: REPO, encoding: 'utf8' })
+    .split('\n')
+    .filter((f) => f && !f.includes('node_modules/'));
+}
+
+/** File names that exist somewhere in the repository, for docs that name a file without its folder. */
+const trackedFiles = execFileSync('git', ['ls-files'], { cwd: REPO, encoding: 'utf8' }).split('\n').filter(Boolean);
+const trackedNames = new Set(trackedFiles.map((f) => basename(f)));
+const PATH_LIKE = /^[A-Za-z0-9_.@/-]+\.(ts|js|md|json|ya?ml|sh)$|^[A-Za-z0-9_.@-]+(\/[A-Za-z0-9_.@-]+)+\/?$/;
+
+/** The repository paths a doc names in backticks: anything path-shaped, without placeholders or URLs. */
+export function namedPaths(markdown: string): string[] {
+  const out = new Set<string>();
+  for (const m of markdown.matchAll(/`([^`\n]+)`/g)) {
+    const t = m[1].trim();
+    if (!PATH_LIKE.test(t) || t.startsWith('/') || t.includes('://') || /(^|\/)dist(\/|$)/.test(t)) continue;
+    // A dotted name without a folder or a file extension (NATS subjects, `a.b`) is no path.
+    // Bare file names are checked for source and docs only (`manifest.json` is a data file, not ours).
+    if (!t.includes('/') && !/\.(ts|js|md|sh)$/.test(t)) continue;
+    // Placeholders (`DIR/cluster.json`) and Kubernetes objects (`StatefulSet/swarmshare-node`) are no paths.
+    if (t.split('/').some((seg) => /^[A-Z][A-Z_]*$/.test(seg)) || /^[A-Z][A-Za-z]+\/[^.]+$/.test(t)) continue;
+    out.add(t);
+  }
+  return [...out];
+}
+
+/** Does `path`, named in doc `doc`, exist: from the repo root, the doc's folder or its package; a bare file name anywhere. */
+export function pathExists(doc: string, path: string): boolean {
+  const clean = path.replace(/\/$/, '');
+  if (!clean.includes('/')) return trackedNames.has(clean);
+  const docDir = dirname(doc);
+  const pkg = /^(services\/[^/]+|libs\/[^/]+|cli)\//.exec(doc)?.[1];
+  return [REPO, join(REPO, docDir), ...(pkg ? [join(REPO, pkg)] : [])].some((base) => existsSync(join(base, clean)));
+}
+
+/** `NAME` ... default N (or default `v`) in prose, NAME a setting of some service: the value the doc states. */
+export function statedDefaults(markdown: string): Array<{ key: string; stated: string }> {
+  const out: Array<{ key: string; stated: string }> = [];
+  for (const m of markdown.matchAll(/`([A-Z][A-Z0-9_]+)`([^`\n|]{0,80}?)\bdefault:?\s+(?:`([^`]+)`|(\d+(?: \d{3})*))/g)) {
+    out.push({ key: m[1], stated: m[3] ?? m[4].replace(/ /g, '') });
+  }
+  return out;
+}
+
+/** Each setting's default from the config schemas (libs/common/src/config), as text; none if it has no default. */
+function schemaDefaults(): Map<string, Set<string>> {
+  const defaults = new Map<string, Set<string>>();
+  for (const role of ROLES) {
+    for (const [key, schema] of Object.entries((ServiceConfigSchemas[role] as z.ZodObject).shape as Record<string, z.ZodType>)) {
+      const r = schema.safeParse(undefined);
+      if (!r.success || r.data === undefined) continue;
+      if (!defaults.has(key)) defaults.set(key, new Set());
+      defaults.get(key)!.add(String(r.data));
+    }
+  }
+  return defaults;
+}
+
+describe('every doc', () => {
+  const docs = markdownFiles();
+
+  it('finds the docs and the paths and defaults in them', () => {
+    expect(docs).toEqual(expect.arrayContaining(['README.md', 'docs/protocol.md', 'services/peer-gateway/README.md']));
+    expect(namedPaths('see `libs/common/src/config/` and `chunk-hasher.ts`, not `swarm.tracker.file.get`, `/metrics`, `DIR/cluster.json` or `Secret/x`')).toEqual([
+      'libs/common/src/config/',
+      'chunk-hasher.ts',
+    ]);
+    expect(statedDefaults('`PEER_HOST` (default `0.0.0.0`), `QUERY_DEDUPE_SIZE` (default 10 000), `SUPER_SEED_MS`, default 3000, 0 = off')).toEqual([
+      { key: 'PEER_HOST', stated: '0.0.0.0' },
+      { key: 'QUERY_DEDUPE_SIZE', stated: '10000' },
+      { key: 'SUPER_SEED_MS', stated: '3000' },
+    ]);
+  });
+
+  it('names only repository paths that exist', () => {
+    const missing = docs.flatMap((doc) => namedPaths(readRepoFile(doc)).filter((p) => !pathExists(doc, p)).map((p) => `${doc}: ${p}`));
+    expect(missing).toEqual([]);
+  });
+
+  it("states each setting's default as the config schema has it", () => {
+    const defaults = schemaDefaults();
+    const wrong = docs.flatMap((doc) =>
+      statedDefaults(readRepoFile(doc))
+        .filter(({ key, stated }) => defaults.has(key) && !defaults.get(key)!.has(stated))
+        .map(({ key, stated }) => `${doc}: ${key} default ${stated}, the schema says ${[...defaults.get(key)!].join(' or ')}`),
+    );
+    expect(wrong).toEqual([]);
   });
 });

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
-import { METRIC_NAMES, OBSERVABILITY_ROUTES, ServiceConfigSchemas } from '@swarmshare/common';
+import { ControlSchemas, DownloadStatusSchema, GatewayInfoSchema, ManifestSchema, METRIC_NAMES, MsgType, OBSERVABILITY_ROUTES, ReplicateStatusSchema, ServiceConfigSchemas } from '@swarmshare/common';
 import { readRepoFile, type Role, ROLES } from './deploy-model';
 import { REPO } from './helpers';
 
@@ -168,5 +168,41 @@ describe('every doc', () => {
         .map(({ key, stated }) => `${doc}: ${key} default ${stated}, the schema says ${[...defaults.get(key)!].join(' or ')}`),
     );
     expect(wrong).toEqual([]);
+  });
+});
+
+describe('docs/protocol.md stands alone', () => {
+  const protocol = readRepoFile('docs/protocol.md');
+
+  /** Section 8's table: message -> the field names its rows list. */
+  function documentedFields(): Map<string, string[]> {
+    const section = protocol.slice(protocol.indexOf('## 8. Field types and bounds'), protocol.indexOf('## 9.'));
+    const fields = new Map<string, string[]>();
+    let current = '';
+    for (const line of section.split('\n')) {
+      const cells = line.split('|').slice(1, -1).map((c) => c.trim());
+      if (cells.length !== 3 || cells[0] === 'message' || cells[0].startsWith('---')) continue;
+      if (cells[0]) current = cells[0].replace(/ \(strict\)$/, '');
+      fields.set(current, [...(fields.get(current) ?? []), ...[...cells[1].matchAll(/`([a-zA-Z]+)`/g)].map((m) => m[1])]);
+    }
+    return fields;
+  }
+
+  it("lists every field of every control message, and of the manifest, as the code's schemas have them", () => {
+    const documented = documentedFields();
+    const keys = (schema: unknown) => Object.keys((schema as z.ZodObject).shape).sort();
+    for (const [type, schema] of Object.entries(ControlSchemas)) {
+      const name = MsgType[Number(type)];
+      expect({ name, fields: [...(documented.get(name) ?? [])].sort() }).toEqual({ name, fields: keys(schema) });
+    }
+    expect([...(documented.get('manifest') ?? [])].sort()).toEqual(keys(ManifestSchema));
+  });
+
+  it('describes every field of the gateway replies', () => {
+    const section = protocol.slice(protocol.indexOf('## 9.'));
+    for (const [name, schema] of [['DownloadStatus', DownloadStatusSchema], ['GatewayInfo', GatewayInfoSchema], ['ReplicateStatus', ReplicateStatusSchema]] as const) {
+      const item = section.slice(section.indexOf(`* **${name}**`)).split('\n* ')[0];
+      for (const key of Object.keys(schema.shape)) expect({ name, key, described: item.includes(`\`${key}\``) }).toEqual({ name, key, described: true });
+    }
   });
 });

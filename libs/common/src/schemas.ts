@@ -212,6 +212,16 @@ export const PeerRecordSchema = z.object({
 });
 export type PeerRecord = z.infer<typeof PeerRecordSchema>;
 
+/** Most unknown file ids one announce reply lists (the rest come in later replies). */
+export const MAX_UNKNOWN_PER_ANNOUNCE = 64;
+/**
+ * The tracker's answer to an announce: the peer as recorded, and `unknown`, the announced files it
+ * has no record of (e.g. Redis lost its data). A node that holds one of them in full registers it
+ * again, so the registry rebuilds itself from the nodes.
+ */
+export const AnnounceReplySchema = PeerRecordSchema.extend({ unknown: z.array(FileIdSchema).max(MAX_UNKNOWN_PER_ANNOUNCE).default([]) });
+export type AnnounceReply = z.infer<typeof AnnounceReplySchema>;
+
 export const RegisterFileSchema = z
   .object({
     fileId: FileIdSchema,

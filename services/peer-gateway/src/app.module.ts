@@ -30,6 +30,7 @@ import { PeerServer } from './transport/peer-server';
 import { ProgressThrottle } from './download/progress-throttle';
 import { SuperSeeder } from './serve/super-seed';
 import { TrackerClient } from './tracker/tracker.client';
+import { ReRegistrar } from './tracker/re-registrar';
 import { limiterFor } from './transport/token-bucket';
 import { UploadGate, UploadSlots } from './transport/upload-slots';
 import { ConnectionExtensions } from './transport/connection-extensions';
@@ -225,7 +226,13 @@ export class PeerGatewayModule {
         {
           provide: Announcer,
           useFactory: (store: ChunkStoreClient, tracker: TrackerClient, server: PeerServer) =>
-            new Announcer(store, tracker, { nodeId, address: () => server.address, intervalMs: config.ANNOUNCE_INTERVAL_MS, logger }),
+            new Announcer(store, tracker, {
+              nodeId,
+              address: () => server.address,
+              intervalMs: config.ANNOUNCE_INTERVAL_MS,
+              reRegistrar: new ReRegistrar(store, tracker, nodeId, logger),
+              logger,
+            }),
           inject: [ChunkStoreClient, TrackerClient, PeerServer],
         },
         {

@@ -11,6 +11,8 @@ export const ClusterFileSchema = z.object({
   nodes: z.array(z.object({ nodeId: z.string(), peerAddress: z.string(), dataDir: z.string() })),
   /** HTTP port of /healthz, /readyz and /metrics, by process (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   httpPorts: z.record(z.string(), z.number().int()).default({}),
+  /** Process id of each process `up` runs (nats-server, redis-server, tracker-0, a-chunk-store, ...), kept current across restarts. */
+  pids: z.record(z.string(), z.number().int()).default({}),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 

@@ -42,6 +42,7 @@ export function findBinary(name: string): string | undefined {
 }
 
 export interface LocalServer {
+  name: 'nats-server' | 'redis-server';
   url: string;
   port: number;
   process: ChildProcess;
@@ -74,7 +75,7 @@ export async function startNatsServer(port?: number, storeDir?: string): Promise
   const proc = spawn(bin, ['-a', '127.0.0.1', '-p', String(p), '-js', '-sd', dir], { stdio: 'ignore' });
   await waitForPort(p);
   const cleanup = storeDir ? undefined : () => rmSync(dir, { recursive: true, force: true });
-  return { url: `nats://127.0.0.1:${p}`, port: p, process: proc, stop: stopper(proc, cleanup) };
+  return { name: 'nats-server', url: `nats://127.0.0.1:${p}`, port: p, process: proc, stop: stopper(proc, cleanup) };
 }
 
 /** redis-server on a free loopback port; with dataDir it keeps an append-only file there, else nothing on disk. */
@@ -85,5 +86,5 @@ export async function startRedisServer(port?: number, dataDir?: string): Promise
   const persistence = dataDir ? ['--dir', dataDir, '--appendonly', 'yes', '--save', ''] : ['--save', '', '--appendonly', 'no'];
   const proc = spawn(bin, ['--port', String(p), '--bind', '127.0.0.1', ...persistence], { stdio: 'ignore' });
   await waitForPort(p);
-  return { url: `redis://127.0.0.1:${p}`, port: p, process: proc, stop: stopper(proc) };
+  return { name: 'redis-server', url: `redis://127.0.0.1:${p}`, port: p, process: proc, stop: stopper(proc) };
 }

@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
-import { type RunningService, startService } from './service-process';
+import { type RunningService, type ServiceName, startService } from './service-process';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -17,6 +17,15 @@ export interface SwarmOptions {
   /** Extra env for every service (e.g. shorter announce intervals in tests). */
   extraEnv?: Record<string, string>;
   onStatus?: (line: string) => void;
+}
+
+/** How a service was started, kept so a dead one can be started again exactly the same way. */
+interface Launch {
+  service: ServiceName;
+  env: Record<string, string>;
+  logPath: string;
+  nodeId?: string;
+  trackerIndex?: number;
 }
 
 export interface SwarmNode {
@@ -90,10 +99,18 @@ export class LocalSwarm {
     return String(this.httpPorts.get(processName));
   }
 
+  private readonly launches = new Map<string, Launch>();
+
+  /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
+  private launch(processName: string, l: Launch): Promise<RunningService> {
+    this.launches.set(processName, l);
+    return startService(l.service, l.env, { logPath: l.logPath });
+  }
+
   async startTracker(): Promise<RunningService> {
     const n = this.tracker.length;
     const env = trackerEnv(this.urls, { ...this.common(), HTTP_PORT: await this.httpPort(`tracker-${n}`) });
-    const t = await startService('tracker', env, { logPath: join(this.dataDir, 'logs', `tracker-${n}.log`) });
+    const t = await this.launch(`tracker-${n}`, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `tracker-${n}.log`), trackerIndex: n });
     this.tracker.push(t);
     this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics`);
     return t;
@@ -114,13 +131,42 @@ export class LocalSwarm {
     const logs = join(this.dataDir, 'logs');
     const storeEnv = chunkStoreEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
     const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
-    const store = await startService('chunk-store', storeEnv, { logPath: join(logs, `${nodeId}-chunk-store.log`) });
-    const gateway = await startService('peer-gateway', gatewayEnv, { logPath: join(logs, `${nodeId}-peer-gateway.log`) });
+    const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId });
+    const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId });
     const node = { spec, store, gateway };
     if (existing) this.nodes[this.nodes.indexOf(existing)] = node;
     else this.nodes.push(node);
     this.opts.onStatus?.(`node ${nodeId.padEnd(10)} peer ${spec.advertiseAddress}  data ${spec.dataDir}  metrics :${storeEnv.HTTP_PORT} (store) :${gatewayEnv.HTTP_PORT} (gateway)`);
     return node;
+  }
+
+  /** Every service of the swarm by process name: tracker-0, ..., then per node its chunk-store and peer-gateway. */
+  services(): Array<{ processName: string; service: RunningService }> {
+    return [
+      ...this.tracker.map((service, i) => ({ processName: `tracker-${i}`, service })),
+      ...this.nodes.flatMap((n) => [
+        { processName: `${n.spec.nodeId}-chunk-store`, service: n.store },
+        { processName: `${n.spec.nodeId}-peer-gateway`, service: n.gateway },
+      ]),
+    ];
+  }
+
+  /**
+   * Start a service that died again, with exactly the environment it had: same ports, same data
+   * directory, same log file (appended). Its place in `tracker` / `nodes` is taken by the new process.
+   */
+  async respawn(processName: string): Promise<RunningService> {
+    const l = this.launches.get(processName);
+    if (!l) throw new Error(`no service ${processName} in this swarm`);
+    const svc = await startService(l.service, l.env, { logPath: l.logPath });
+    if (l.trackerIndex !== undefined) this.tracker[l.trackerIndex] = svc;
+    else {
+      const node = this.node(l.nodeId!);
+      if (l.service === 'chunk-store') node.store = svc;
+      else node.gateway = svc;
+    }
+    this.writeClusterFile();
+    return svc;
   }
 
   node(nodeId: string): SwarmNode {
@@ -142,6 +188,10 @@ export class LocalSwarm {
       startedAt: new Date().toISOString(),
       nodes: this.nodes.map((n) => ({ nodeId: n.spec.nodeId, peerAddress: n.spec.advertiseAddress, dataDir: n.spec.dataDir })),
       httpPorts: Object.fromEntries(this.httpPorts),
+      pids: Object.fromEntries([
+        ...this.servers.map((s) => [s.name, s.process.pid ?? 0] as const),
+        ...this.services().map((s) => [s.processName, s.service.proc.pid ?? 0] as const),
+      ]),
     };
   }
 

@@ -92,6 +92,14 @@ export async function startService(name: ServiceName, env: Record<string, string
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const svc = new RunningService(name, proc, opts.logPath ? createWriteStream(opts.logPath, { flags: 'a' }) : undefined);
-  if (opts.waitReady !== false) await svc.waitForLog((l) => l.event === 'ready', opts.readyTimeoutMs);
+  if (opts.waitReady !== false) {
+    try {
+      await svc.waitForLog((l) => l.event === 'ready', opts.readyTimeoutMs);
+    } catch (e) {
+      // Never leave behind a process that did not become ready: nobody would know to stop it.
+      await svc.stop('SIGKILL');
+      throw e;
+    }
+  }
   return svc;
 }

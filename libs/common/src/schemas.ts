@@ -94,14 +94,29 @@ export type Lease = z.infer<typeof LeaseSchema>;
 // ---- chunk-store requests (subjects in storeSubjects(nodeId)) ----
 export const CreateFileRequestSchema = z.object({ manifest: ManifestSchema }).strict();
 export type CreateFileRequest = z.infer<typeof CreateFileRequestSchema>;
+/** A writer's session id: new for every gateway process (see WriterHeartbeatRequestSchema). */
+export const WriterSessionSchema = z.string().min(1).max(64);
+/**
+ * `owner`: the writer's session id. A write lock taken with it lives as long as the session does
+ * (hello and heartbeats on the store's `writer` subject), not for the whole LEASE_TTL_MS.
+ */
 export const LocationRequestSchema = z
-  .object({ fileId: FileIdSchema, index: z.number().int().min(0), mode: LeaseModeSchema })
+  .object({ fileId: FileIdSchema, index: z.number().int().min(0), mode: LeaseModeSchema, owner: WriterSessionSchema.optional() })
   .strict();
 export type LocationRequest = z.infer<typeof LocationRequestSchema>;
 /** Most leases one `location.many` request asks for (a fetcher's pipeline refill). */
 export const MAX_LEASES_PER_REQUEST = 256;
 export const LocationManyRequestSchema = z.object({ leases: z.array(LocationRequestSchema).min(1).max(MAX_LEASES_PER_REQUEST) }).strict();
 export type LocationManyRequest = z.infer<typeof LocationManyRequestSchema>;
+/**
+ * A writer session's heartbeat. `hello` is its first one: the store then releases the write locks
+ * of every other session of this node (one gateway per node, so those are its dead predecessors).
+ */
+export const WriterHeartbeatRequestSchema = z.object({ owner: WriterSessionSchema, hello: z.boolean().optional() }).strict();
+export type WriterHeartbeatRequest = z.infer<typeof WriterHeartbeatRequestSchema>;
+/** How many chunk locks the heartbeat released (those of dead sessions). */
+export const WriterHeartbeatReplySchema = z.object({ released: z.number().int().min(0) });
+
 /**
  * `written`: bytes the writer put in the region. If given and not equal to the lease's length, the
  * close fails with BAD_LENGTH, the lock is released and the chunk stays missing: this is also how a
@@ -196,6 +211,16 @@ export const PeerRecordSchema = z.object({
   files: z.number().int().min(0),
 });
 export type PeerRecord = z.infer<typeof PeerRecordSchema>;
+
+/** Most unknown file ids one announce reply lists (the rest come in later replies). */
+export const MAX_UNKNOWN_PER_ANNOUNCE = 64;
+/**
+ * The tracker's answer to an announce: the peer as recorded, and `unknown`, the announced files it
+ * has no record of (e.g. Redis lost its data). A node that holds one of them in full registers it
+ * again, so the registry rebuilds itself from the nodes.
+ */
+export const AnnounceReplySchema = PeerRecordSchema.extend({ unknown: z.array(FileIdSchema).max(MAX_UNKNOWN_PER_ANNOUNCE).default([]) });
+export type AnnounceReply = z.infer<typeof AnnounceReplySchema>;
 
 export const RegisterFileSchema = z
   .object({

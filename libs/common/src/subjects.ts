@@ -43,6 +43,8 @@ export function storeSubjects(nodeId: string) {
     files: `${p}.files`,
     manifest: `${p}.manifest`,
     stats: `${p}.stats`,
+    /** The node's gateway says hello and heartbeats: its write locks live as long as it does. */
+    writer: `${p}.writer`,
   } as const;
 }
 

@@ -30,6 +30,7 @@ export class AppModule {
               dataDir: config.DATA_DIR,
               capacity: config.STORE_CAPACITY,
               leaseTtlMs: config.LEASE_TTL_MS,
+              writerTimeoutMs: config.WRITER_TIMEOUT_MS,
               redis,
               events: new NatsEventPublisher(nc),
               logger,

@@ -15,6 +15,8 @@ export interface ChunkStoreWiring extends ChunkStoreOptions {
   logger: Logger;
   /** Largest single mapping; a file bigger than this is mapped in windows of whole chunks. */
   mapWindowBytes?: number;
+  /** The clock (tests inject one). */
+  now?: () => number;
 }
 
 /** Wire the service to its real repositories (used by the Nest module and by the tests). */
@@ -32,5 +34,6 @@ export function createChunkStore(w: ChunkStoreWiring): ChunkStoreService {
     rebuilder,
     fileLocks,
     logger: w.logger,
+    now: w.now,
   });
 }

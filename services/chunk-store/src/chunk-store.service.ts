@@ -26,6 +26,7 @@ import type { IndexRebuilder, RebuildResult } from './index-rebuilder';
 import type { KeyedMutex } from './keyed-mutex';
 import type { LeaseRepository } from './lease.repository';
 import { GroupCommit } from './group-commit';
+import { type HeldLock, WriterSessions } from './writer-sessions';
 
 export interface ChunkStoreOptions {
   nodeId: string;
@@ -38,6 +39,8 @@ export interface ChunkStoreOptions {
   tombstoneMs?: number;
   /** How often to check that Redis still holds the index. */
   indexCheckIntervalMs?: number;
+  /** A writer session silent for this long loses its chunk locks (default 5000). */
+  writerTimeoutMs?: number;
 }
 
 export interface ChunkStoreDeps {
@@ -73,6 +76,9 @@ export class ChunkStoreService {
    */
   private readonly summaries = new Map<string, IndexedFile>();
   private readonly hashLists = new Map<string, string[]>();
+  /** Whose write locks are whose, so they die with their owner (see WriterSessions). */
+  private readonly writers: WriterSessions;
+  private writerSweep?: NodeJS.Timeout;
   /** Verified chunks of one file waiting to become durable together (see persist()). */
   private readonly durable: GroupCommit<{ index: number; count: number }, { changed: number[]; bits: Bitfield }>;
 
@@ -83,6 +89,7 @@ export class ChunkStoreService {
     this.now = deps.now ?? Date.now;
     this.leaseKeepMs = opts.leaseKeepMs ?? 10 * 60_000;
     this.tombstoneMs = opts.tombstoneMs ?? 10 * 60_000;
+    this.writers = new WriterSessions(opts.writerTimeoutMs ?? 5000, this.now);
     // Crash semantics: data first (fdatasync of the data file), then the bitmap bits of the whole
     // batch (one write + fdatasync). A crash before the bitmap sync loses only those bits: the
     // chunks are fetched again, never claimed without durable bytes.
@@ -109,7 +116,31 @@ export class ChunkStoreService {
     if (stale > 0) this.deps.logger.info({ locks: stale }, 'released chunk locks left by the previous process (their chunks stay missing)');
     const result = await this.deps.rebuilder.rebuild('start-up');
     this.deps.rebuilder.watch(this.opts.indexCheckIntervalMs ?? 5000);
+    this.writerSweep = setInterval(() => void this.releaseLapsedWriters(), Math.min(1000, this.writers.timeoutMs / 2));
+    this.writerSweep.unref();
     return result;
+  }
+
+  /** A writer session's heartbeat; its hello releases the locks of the node's earlier sessions. */
+  async writerHeartbeat(owner: string, hello = false): Promise<{ released: number }> {
+    this.assertOpen();
+    const released = this.writers.touch(owner, hello);
+    if (released.length > 0) this.deps.logger.info({ owner, locks: released.length }, 'a new gateway session said hello: released the chunk locks of its predecessor');
+    await this.releaseLocks(released);
+    return { released: released.length };
+  }
+
+  /** Sessions whose heartbeats lapsed lose their locks: their chunks can be written again at once. */
+  async releaseLapsedWriters(): Promise<void> {
+    for (const { owner, silentMs, locks } of this.writers.lapsed()) {
+      if (locks.length > 0) this.deps.logger.warn({ owner, silentMs, locks: locks.length }, 'a writer stopped heartbeating: released its chunk locks');
+      await this.releaseLocks(locks).catch((err) => this.deps.logger.warn({ err: (err as Error).message }, 'could not release the chunk locks of a lapsed writer'));
+    }
+  }
+
+  /** Unlock only where the lock is still the recorded lease's (a successor's lock is never freed). */
+  private async releaseLocks(locks: HeldLock[]): Promise<void> {
+    await Promise.all(locks.map((l) => this.deps.leases.unlock(l.fileId, l.index, l.leaseId)));
   }
 
   /** Check that Redis still holds the index (e.g. after a reconnect) and rebuild it if not. */
@@ -146,9 +177,9 @@ export class ChunkStoreService {
     return created.def;
   }
 
-  /** A lease for the co-located gateway, which maps the region itself. */
-  async leaseChunk(fileId: string, index: number, mode: LeaseMode): Promise<Lease> {
-    return (await this.issueLease(fileId, index, mode)).lease;
+  /** A lease for the co-located gateway, which maps the region itself. `owner`: its writer session. */
+  async leaseChunk(fileId: string, index: number, mode: LeaseMode, owner?: string): Promise<Lease> {
+    return (await this.issueLease(fileId, index, mode, owner)).lease;
   }
 
   /** The seed's chunk_location(): a lease plus a Buffer over the mapped chunk (write into it, or read it). */
@@ -162,9 +193,9 @@ export class ChunkStoreService {
     }
   }
 
-  private async issueLease(fileId: string, index: number, mode: LeaseMode): Promise<{ lease: Lease; file: IndexedFile }> {
+  private async issueLease(fileId: string, index: number, mode: LeaseMode, owner?: string): Promise<{ lease: Lease; file: IndexedFile }> {
     this.assertOpen();
-    if (mode === 'write') return this.issueWriteLease(fileId, index);
+    if (mode === 'write') return this.issueWriteLease(fileId, index, owner);
     const file = await this.lookup(fileId);
     const lease = this.newLease(file, index, mode);
     if (!file.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${short(fileId)} is not present on this node`);
@@ -173,7 +204,7 @@ export class ChunkStoreService {
   }
 
   /** One Redis round trip: indexed, missing and unlocked, then locked and recorded, atomically. */
-  private async issueWriteLease(fileId: string, index: number): Promise<{ lease: Lease; file: IndexedFile }> {
+  private async issueWriteLease(fileId: string, index: number, owner?: string): Promise<{ lease: Lease; file: IndexedFile }> {
     const file = await this.summary(fileId);
     const lease = this.newLease(file, index, 'write');
     const acquire = () => this.deps.leases.acquireWrite(lease, this.opts.leaseTtlMs, this.opts.leaseTtlMs + this.leaseKeepMs);
@@ -183,6 +214,15 @@ export class ChunkStoreService {
       await this.lookup(fileId);
       got = await acquire();
     }
+    const mine = got === 'LOCKED' && owner !== undefined ? this.writers.heldBy(owner, fileId, index) : undefined;
+    if (mine) {
+      // The session asks again for a chunk it holds: it gave that lease up (its close was lost), so
+      // the old lock goes rather than making it wait out LEASE_TTL_MS.
+      this.writers.untrack(fileId, index, mine.leaseId);
+      await this.deps.leases.unlock(fileId, index, mine.leaseId);
+      got = await acquire();
+    }
+    if (got === 'OK' && owner !== undefined) await this.releaseLocks(this.writers.track(owner, { fileId, index, leaseId: lease.leaseId }));
     if (got === 'PRESENT') throw new SwarmError('CONFLICT', `chunk ${index} of file ${short(fileId)} is already present: it cannot be written again`);
     if (got === 'LOCKED') throw new SwarmError('LOCKED', `chunk ${index} of file ${short(fileId)} is being written by another lease; try again later`);
     if (got === 'NOINDEX') throw new SwarmError('UNAVAILABLE', `the index of file ${short(fileId)} was lost again while it was rebuilt; try again`);
@@ -218,6 +258,7 @@ export class ChunkStoreService {
     if (claim.state === 'closed') throw new SwarmError('LEASE_CLOSED', `lease ${leaseId} is already closed`);
     const lease = claim.lease;
     const { leases } = this.deps;
+    if (lease.mode === 'write') this.writers.untrack(lease.fileId, lease.index, leaseId);
     if (lease.mode === 'write' && !claim.ownsLock) {
       throw new SwarmError('LEASE_EXPIRED', `lease ${leaseId} expired: its lock on chunk ${lease.index} was released; request a new lease`);
     }
@@ -294,6 +335,7 @@ export class ChunkStoreService {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    clearInterval(this.writerSweep);
     this.deps.rebuilder.stop();
     this.deps.maps.closeAll();
   }

@@ -15,6 +15,7 @@ import {
   storeSubjects,
   SwarmError,
   toErrorBody,
+  WriterHeartbeatRequestSchema,
 } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
 
@@ -39,15 +40,22 @@ export function createStoreController(nodeId: string): Type<unknown> {
 
     @MessagePattern(s.location)
     location(@Payload() data: unknown) {
-      const { fileId, index, mode } = parseOrThrow(LocationRequestSchema, data);
-      return this.store.leaseChunk(fileId, index, mode);
+      const { fileId, index, mode, owner } = parseOrThrow(LocationRequestSchema, data);
+      return this.store.leaseChunk(fileId, index, mode, owner);
     }
 
     /** Several leases at once, each with its own verdict (a locked chunk fails only itself). */
     @MessagePattern(s.locationMany)
     locationMany(@Payload() data: unknown) {
       const { leases } = parseOrThrow(LocationManyRequestSchema, data);
-      return settleEach(leases.map(({ fileId, index, mode }) => this.store.leaseChunk(fileId, index, mode)));
+      return settleEach(leases.map(({ fileId, index, mode, owner }) => this.store.leaseChunk(fileId, index, mode, owner)));
+    }
+
+    /** The gateway's writer session: hello at its start, then heartbeats (see WriterSessions). */
+    @MessagePattern(s.writer)
+    writer(@Payload() data: unknown) {
+      const { owner, hello } = parseOrThrow(WriterHeartbeatRequestSchema, data);
+      return this.store.writerHeartbeat(owner, hello);
     }
 
     @MessagePattern(s.close)

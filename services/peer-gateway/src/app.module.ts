@@ -17,6 +17,7 @@ import type { NatsConnection } from 'nats';
 import { Announcer } from './tracker/announcer';
 import { ChunkRegions } from './storage-io/chunk-regions';
 import { ChunkStoreClient } from './storage-io/chunk-store.client';
+import { WriterHeartbeat } from './storage-io/writer-heartbeat';
 import { DownloadJob } from './download/download-job';
 import { holdersOf } from './download/holder-pool';
 import { DownloadsService } from './download/downloads.service';
@@ -29,6 +30,7 @@ import { PeerServer } from './transport/peer-server';
 import { ProgressThrottle } from './download/progress-throttle';
 import { SuperSeeder } from './serve/super-seed';
 import { TrackerClient } from './tracker/tracker.client';
+import { ReRegistrar } from './tracker/re-registrar';
 import { limiterFor } from './transport/token-bucket';
 import { UploadGate, UploadSlots } from './transport/upload-slots';
 import { ConnectionExtensions } from './transport/connection-extensions';
@@ -36,6 +38,9 @@ import { AutoHolderSource, Discovery } from './discovery/discovery';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replication/replicator';
 import { createReplicationController } from './replication/replication.controller';
+
+/** How often the gateway tells its chunk-store it is alive (well inside the store's WRITER_TIMEOUT_MS). */
+const WRITER_HEARTBEAT_MS = 1000;
 
 /** The raw NATS client the gateway uses to call the chunk-store and tracker (Nest's transport only serves). */
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
@@ -221,13 +226,25 @@ export class PeerGatewayModule {
         {
           provide: Announcer,
           useFactory: (store: ChunkStoreClient, tracker: TrackerClient, server: PeerServer) =>
-            new Announcer(store, tracker, { nodeId, address: () => server.address, intervalMs: config.ANNOUNCE_INTERVAL_MS, logger }),
+            new Announcer(store, tracker, {
+              nodeId,
+              address: () => server.address,
+              intervalMs: config.ANNOUNCE_INTERVAL_MS,
+              reRegistrar: new ReRegistrar(store, tracker, nodeId, logger),
+              logger,
+            }),
           inject: [ChunkStoreClient, TrackerClient, PeerServer],
         },
         {
+          provide: WriterHeartbeat,
+          useFactory: (store: ChunkStoreClient) => new WriterHeartbeat(store, WRITER_HEARTBEAT_MS, logger),
+          inject: [ChunkStoreClient],
+        },
+        {
           provide: GatewayLifecycle,
-          useFactory: (server, connector, announcer, downloads, regions, nats) => new GatewayLifecycle({ server, connector, announcer, downloads, regions, nats, logger }),
-          inject: [PeerServer, PeerConnector, Announcer, DownloadsService, ChunkRegions, NATS_CONNECTION],
+          useFactory: (server, connector, announcer, downloads, regions, nats, writer) =>
+            new GatewayLifecycle({ server, connector, announcer, downloads, regions, nats, writer, logger }),
+          inject: [PeerServer, PeerConnector, Announcer, DownloadsService, ChunkRegions, NATS_CONNECTION, WriterHeartbeat],
         },
       ],
     };

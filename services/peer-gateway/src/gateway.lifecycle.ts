@@ -6,6 +6,7 @@ import type { ChunkRegions } from './storage-io/chunk-regions';
 import type { DownloadsService } from './download/downloads.service';
 import type { PeerConnector } from './transport/peer-connector';
 import type { PeerServer } from './transport/peer-server';
+import type { WriterHeartbeat } from './storage-io/writer-heartbeat';
 
 /**
  * Start-up and shutdown in one place, because the order matters: leases are given back while
@@ -20,6 +21,7 @@ export class GatewayLifecycle implements OnModuleInit, OnApplicationBootstrap, B
       downloads: DownloadsService;
       regions: ChunkRegions;
       nats: NatsConnection;
+      writer: WriterHeartbeat;
       logger: Logger;
     },
   ) {}
@@ -30,6 +32,7 @@ export class GatewayLifecycle implements OnModuleInit, OnApplicationBootstrap, B
   }
 
   onApplicationBootstrap(): void {
+    this.parts.writer.start();
     this.parts.announcer.start();
   }
 
@@ -43,6 +46,7 @@ export class GatewayLifecycle implements OnModuleInit, OnApplicationBootstrap, B
     connector.closeAll(reason);
     server.closeAll(reason);
     await regions.abandonAll();
+    this.parts.writer.stop();
     await regions.close();
     // mmap-io unmaps when a Buffer is collected; every mapping is unreferenced by now.
     (globalThis as { gc?: () => void }).gc?.();

@@ -14,6 +14,7 @@ import {
   type Logger,
   parseOrThrow,
   type PeerRecord,
+  type AnnounceReply,
   RegisterFileSchema,
   SERVICE_LOGGER,
   toErrorBody,
@@ -39,7 +40,7 @@ export class TrackerController {
   ) {}
 
   @MessagePattern(TrackerSubjects.announce)
-  announce(@Payload() data: unknown): Promise<PeerRecord> {
+  announce(@Payload() data: unknown): Promise<AnnounceReply> {
     return this.tracker.announce(parseOrThrow(AnnounceSchema, data, 'announce'));
   }
 

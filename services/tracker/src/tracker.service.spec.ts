@@ -63,8 +63,10 @@ describe('announce', () => {
     repo.expiredPeerIds.mockResolvedValue(['old']);
     const rec = await service.announce({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, complete: [F1, F1], partial: [F2] });
 
-    expect(rec).toEqual({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, lastSeen: now, files: 2 });
-    expect(repo.recordAnnounce).toHaveBeenCalledWith(rec, new Map([[F1, 'c'], [F2, 'p']]));
+    const { unknown, ...stored } = rec;
+    expect(stored).toEqual({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, lastSeen: now, files: 2 });
+    expect(unknown).toEqual([]);
+    expect(repo.recordAnnounce).toHaveBeenCalledWith(stored, new Map([[F1, 'c'], [F2, 'p']]));
     expect(repo.updateSwarm.mock.calls).toEqual([
       [F1, 'seed', 'n1', now],
       [F2, 'partial', 'n1', now],
@@ -74,9 +76,9 @@ describe('announce', () => {
     expect(repo.prunePeer).toHaveBeenCalledWith('old', now - TTL);
   });
 
-  it('ignores file ids the tracker does not know', async () => {
+  it('lists the file ids the tracker does not know in its reply, so the node can register them again', async () => {
     repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
-    await expect(service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [] })).resolves.toMatchObject({ nodeId: 'n1' });
+    await expect(service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [F2] })).resolves.toMatchObject({ nodeId: 'n1', unknown: [F1, F2] });
   });
 });
 

@@ -17,6 +17,8 @@ import {
   type ReserveRequest,
   formatBytes,
   type DownloadAcked,
+  type AnnounceReply,
+  MAX_UNKNOWN_PER_ANNOUNCE,
 } from '@swarmshare/common';
 import type { z } from 'zod';
 import { heldFromAnnounce, planAnnounce } from './announce-plan';
@@ -53,21 +55,29 @@ export class TrackerService {
     this.reservationTtlMs = config.RESERVATION_TTL_MS ?? 1_800_000;
   }
 
-  /** Upsert the peer, then reconcile its swarm memberships with what it reports holding. */
-  async announce(a: AnnounceInput): Promise<PeerRecord> {
+  /**
+   * Upsert the peer, then reconcile its swarm memberships with what it reports holding. Files it
+   * holds that the tracker has no record of come back as `unknown`, so the node can register them
+   * again (after Redis lost its data, say).
+   */
+  async announce(a: AnnounceInput): Promise<AnnounceReply> {
     const now = this.clock.now();
     const held = heldFromAnnounce(a.complete, a.partial);
     const peer: PeerRecord = { nodeId: a.nodeId, address: a.address, capacity: a.capacity, free: a.free, lastSeen: now, files: held.size };
     const previous = await this.repo.recordAnnounce(peer, held);
     const { seed, leech, drop } = planAnnounce(previous, held);
-    // Unknown file ids come back as UNKNOWN_FILE and are simply ignored: the node may hold files
-    // that were never registered here (or not yet re-registered after Redis lost its data).
-    await inBatches(seed, (id) => this.repo.updateSwarm(id, 'seed', a.nodeId, now));
+    // Unknown file ids come back as UNKNOWN_FILE: the node holds files that were never registered
+    // here, or that Redis lost. They are listed in the reply; the node re-registers what it can.
+    const unknown: string[] = [];
+    const update = (mode: 'seed' | 'partial') => async (id: string) => {
+      if ((await this.repo.updateSwarm(id, mode, a.nodeId, now)) === UNKNOWN_FILE && unknown.length < MAX_UNKNOWN_PER_ANNOUNCE) unknown.push(id);
+    };
+    await inBatches(seed, update('seed'));
     // 'partial': a replica holder's share is partial on purpose; it stays a seeder (see the repository).
-    await inBatches(leech, (id) => this.repo.updateSwarm(id, 'partial', a.nodeId, now));
+    await inBatches(leech, update('partial'));
     await inBatches(drop, (id) => this.repo.dropFromSwarm(id, [a.nodeId]));
     await this.pruneExpiredPeers(now);
-    return peer;
+    return { ...peer, unknown };
   }
 
   /** Idempotent per file id; the registering node becomes a seeder. */

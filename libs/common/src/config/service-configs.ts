@@ -43,6 +43,8 @@ export const ChunkStoreConfigSchema = z.object({
   STORE_CAPACITY: envSize(0).default(0),
   /** A lease not closed within this time expires and its chunk lock is released. */
   LEASE_TTL_MS: envInt(1000, 3_600_000).default(60_000),
+  /** A writer (the gateway) silent for this long is taken for dead and its chunk locks are released. */
+  WRITER_TIMEOUT_MS: envInt(3000, 600_000).default(5000),
 });
 export type ChunkStoreConfig = z.infer<typeof ChunkStoreConfigSchema>;
 

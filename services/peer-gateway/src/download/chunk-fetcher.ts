@@ -56,6 +56,11 @@ interface Slot {
 }
 
 const MAX_LOCAL_RETRIES = 5;
+/**
+ * LOCKED is retried for longer than other local failures: a lock held by a dead or cut-off writer
+ * is released within the store's WRITER_TIMEOUT_MS (default 5 s), so this covers it three times over.
+ */
+const LOCKED_RETRY_MS = 15_000;
 /** Anonymous memory allowed for endgame duplicates' private buffers (at least one chunk). */
 const MAX_DUPLICATE_BYTES = 16 * 1024 * 1024;
 /**
@@ -75,6 +80,8 @@ export class ChunkFetcher {
   private readonly slots = new Map<number, Slot>();
   private readonly fetches = new Set<Promise<void>>();
   private readonly localFailures = new Map<number, number>();
+  /** When each chunk was first refused LOCKED by the local store (LOCKED_RETRY_MS counts from there). */
+  private readonly lockedSince = new Map<number, number>();
   private duplicateBytes = 0;
   private retrying = 0;
   /** Fills again when the earliest TRY_PEERS deferral expires (nothing else may be due then). */
@@ -290,12 +297,15 @@ export class ChunkFetcher {
     }
     const n = (this.localFailures.get(index) ?? 0) + 1;
     this.localFailures.set(index, n);
-    if (n > MAX_LOCAL_RETRIES) {
+    const lockedSince = code === 'LOCKED' ? (this.lockedSince.get(index) ?? performance.now()) : undefined;
+    if (lockedSince !== undefined) this.lockedSince.set(index, lockedSince);
+    const giveUp = lockedSince !== undefined ? performance.now() - lockedSince > LOCKED_RETRY_MS : n > MAX_LOCAL_RETRIES;
+    if (giveUp) {
       if (!requeued) s.requeue(h.nodeId, index);
       return this.owner.finish(new SwarmError(code ?? 'INTERNAL', `the local chunk-store keeps failing on chunk ${index}: ${(e as Error).message}`));
     }
     this.retrying++;
-    await new Promise((r) => setTimeout(r, (this.deps.retryDelayMs ?? 200) * n));
+    await new Promise((r) => setTimeout(r, Math.min(1000, (this.deps.retryDelayMs ?? 200) * n)));
     this.retrying--;
     if (!requeued) s.requeue(h.nodeId, index);
     this.fill();

@@ -47,6 +47,8 @@ interface ReadableFile {
 export class ChunkRegions {
   private readonly root: string;
   private readonly openWrites = new Set<OpenWrite>();
+  /** Chunks whose write lease is being asked for (`fileId:index`). */
+  private readonly leasing = new Set<string>();
   private readonly readable = new Map<string, ReadableFile>();
   private readonly readMaps = new MappingRegistry();
   private readonly hasher = new ChunkHasher();
@@ -115,13 +117,26 @@ export class ChunkRegions {
     return refreshing;
   }
 
+  /**
+   * At most one open write per chunk in this gateway: the store takes a second lease request for a
+   * chunk from the same writer session to mean the first lease was given up (see WriterSessions).
+   */
   async openWrite(fileId: string, index: number): Promise<WriteRegion> {
-    const lease = await this.store.location(fileId, index, 'write');
-    // Checked now; mapped only if someone reads `data` (a STORE push): downloads pwrite instead.
-    this.checkLeasePath(lease, 'write');
-    const w = new OpenWrite(lease, () => this.map(lease), this.store, this.io, this.openWrites, () => this.markPresent(fileId, index), this.logger);
-    this.openWrites.add(w);
-    return w;
+    const key = `${fileId}:${index}`;
+    if (this.leasing.has(key) || [...this.openWrites].some((w) => w.lease.index === index && w.lease.fileId === fileId)) {
+      throw new SwarmError('LOCKED', `chunk ${index} of file ${fileId.slice(0, 12)} is already being written by this gateway; try again later`);
+    }
+    this.leasing.add(key);
+    try {
+      const lease = await this.store.location(fileId, index, 'write');
+      // Checked now; mapped only if someone reads `data` (a STORE push): downloads pwrite instead.
+      this.checkLeasePath(lease, 'write');
+      const w = new OpenWrite(lease, () => this.map(lease), this.store, this.io, this.openWrites, () => this.markPresent(fileId, index), this.logger);
+      this.openWrites.add(w);
+      return w;
+    } finally {
+      this.leasing.delete(key);
+    }
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */

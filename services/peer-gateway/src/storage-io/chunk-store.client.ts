@@ -23,7 +23,9 @@ import {
   TFileDefSchema,
   type TFileDef,
   storeSubjects,
+  WriterHeartbeatReplySchema,
 } from '@swarmshare/common';
+import { randomBytes } from 'node:crypto';
 import { RequestBatcher } from './request-batcher';
 
 /** The co-located chunk-store, over NATS (plain JSON, replies validated). */
@@ -31,6 +33,8 @@ export class ChunkStoreClient {
   private readonly s: ReturnType<typeof storeSubjects>;
   private readonly leases: RequestBatcher<LocationRequest, Lease>;
   private readonly closes: RequestBatcher<CloseRequest, CloseReply>;
+  /** This process's writer session: its write locks live as long as it heartbeats (WriterHeartbeat). */
+  readonly session = randomBytes(12).toString('base64url');
 
   constructor(
     private readonly rpc: NatsRpc,
@@ -56,7 +60,12 @@ export class ChunkStoreClient {
 
   /** Leases asked for while others are on their way go together in one request (RequestBatcher). */
   location(fileId: string, index: number, mode: LeaseMode): Promise<Lease> {
-    return this.leases.request({ fileId, index, mode });
+    return this.leases.request(mode === 'write' ? { fileId, index, mode, owner: this.session } : { fileId, index, mode });
+  }
+
+  /** Hello (first) or heartbeat of this writer session; answers how many dead sessions' locks were released. */
+  heartbeat(hello: boolean): Promise<{ released: number }> {
+    return this.rpc.request(this.s.writer, { owner: this.session, ...(hello ? { hello } : {}) }, WriterHeartbeatReplySchema);
   }
 
   /**

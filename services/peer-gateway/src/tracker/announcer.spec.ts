@@ -9,10 +9,12 @@ describe('Announcer', () => {
     { fileId: id('b'), name: 'b', size: 1, chunkSize: 65536, chunkCount: 1, chunksPresent: 0, state: 'partial' as const },
   ];
   const stats = { nodeId: 'n1', capacity: 1000, used: 10, free: 990, files: 2 };
+  /** The tracker's reply to an announce (nothing unknown unless given). */
+  const reply = (x: Announce, unknown: string[] = []) => ({ nodeId: x.nodeId, address: x.address, capacity: x.capacity, free: x.free, lastSeen: 1, files: 2, unknown });
 
   it('announces capacity, free space, complete and partial files at the advertised address', async () => {
     const sent: Announce[] = [];
-    const a = new Announcer({ stats: async () => stats, files: async () => files }, { announce: async (x) => void sent.push(x) }, { nodeId: 'n1', address: () => '10.0.0.1:7881', intervalMs: 1000 });
+    const a = new Announcer({ stats: async () => stats, files: async () => files }, { announce: async (x) => (sent.push(x), reply(x)) }, { nodeId: 'n1', address: () => '10.0.0.1:7881', intervalMs: 1000 });
     expect(await a.announce()).toBe(true);
     expect(sent).toEqual([{ nodeId: 'n1', address: '10.0.0.1:7881', capacity: 1000, free: 990, complete: [id('a')], partial: [id('b')] }]);
   });
@@ -24,8 +26,9 @@ describe('Announcer', () => {
     const a = new Announcer(
       { stats: async () => stats, files: async () => files },
       {
-        announce: async () => {
+        announce: async (x) => {
           if (!up) throw new SwarmError('UNAVAILABLE', 'nothing answers');
+          return reply(x);
         },
       },
       { nodeId: 'n1', address: () => 'h:1', intervalMs: 1000, logger: { warn, info } as never },
@@ -38,11 +41,22 @@ describe('Announcer', () => {
     expect(info).toHaveBeenCalledTimes(1);
   });
 
+  it('hands the files the tracker does not know to the re-registrar, with what this node holds in full', async () => {
+    const reRegister = jest.fn(async () => undefined);
+    const a = new Announcer(
+      { stats: async () => stats, files: async () => files },
+      { announce: async (x) => reply(x, [id('a'), id('b')]) },
+      { nodeId: 'n1', address: () => 'h:1', intervalMs: 1000, reRegistrar: { reRegister } },
+    );
+    expect(await a.announce()).toBe(true);
+    expect(reRegister).toHaveBeenCalledWith([id('a'), id('b')], new Set([id('a')]));
+  });
+
   it('announces at start and then every interval until stopped', async () => {
     jest.useFakeTimers();
     try {
       let calls = 0;
-      const a = new Announcer({ stats: async () => stats, files: async () => [] }, { announce: async () => void calls++ }, { nodeId: 'n1', address: () => 'h:1', intervalMs: 500 });
+      const a = new Announcer({ stats: async () => stats, files: async () => [] }, { announce: async (x) => (calls++, reply(x)) }, { nodeId: 'n1', address: () => 'h:1', intervalMs: 500 });
       a.start();
       await jest.advanceTimersByTimeAsync(1);
       expect(calls).toBe(1);

@@ -1,11 +1,14 @@
 import type { Logger } from '@swarmshare/common';
 import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
 import type { TrackerClient } from './tracker.client';
+import type { ReRegistrar } from './re-registrar';
 
 export interface AnnouncerOptions {
   nodeId: string;
   address: () => string;
   intervalMs: number;
+  /** Registers again the files the tracker says it has no record of. */
+  reRegistrar?: Pick<ReRegistrar, 'reRegister'>;
   logger?: Logger;
 }
 
@@ -45,14 +48,17 @@ export class Announcer {
   private async once(): Promise<boolean> {
     try {
       const [stats, files] = await Promise.all([this.store.stats(), this.store.files()]);
-      await this.tracker.announce({
+      const complete = files.filter((f) => f.state === 'complete').map((f) => f.fileId);
+      const reply = await this.tracker.announce({
         nodeId: this.opts.nodeId,
         address: this.opts.address(),
         capacity: stats.capacity,
         free: stats.free,
-        complete: files.filter((f) => f.state === 'complete').map((f) => f.fileId),
+        complete,
         partial: files.filter((f) => f.state === 'partial').map((f) => f.fileId),
       });
+      // In the background: hashing a large file must not hold up the next announce.
+      if (reply.unknown.length > 0) void this.opts.reRegistrar?.reRegister(reply.unknown, new Set(complete));
       if (this.failing) this.opts.logger?.info('announcing to the tracker again');
       this.failing = false;
       return true;

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import {
   type Announce,
+  type AnnounceReply,
+  AnnounceReplySchema,
   type Candidate,
   CandidateSchema,
   type DownloadAcked,
@@ -17,8 +19,9 @@ import {
 export class TrackerClient {
   constructor(private readonly rpc: NatsRpc) {}
 
-  async announce(a: Announce): Promise<void> {
-    await this.rpc.request(TrackerSubjects.announce, a, z.unknown());
+  /** The reply lists the announced files the tracker has no record of (see AnnounceReplySchema). */
+  announce(a: Announce): Promise<AnnounceReply> {
+    return this.rpc.request(TrackerSubjects.announce, a, AnnounceReplySchema);
   }
 
   getFile(fileId: string): Promise<FileRecord> {

@@ -1,0 +1,88 @@
+import { execFile } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import Redis from 'ioredis';
+import { connect, type NatsConnection } from 'nats';
+import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects } from '@swarmshare/common';
+import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
+import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+
+/**
+ * Issue 12, fault 3: the tracker's registry is rebuilt from the nodes after Redis loses its data.
+ * A whole local swarm with its own nats-server and redis-server (FLUSHALL must not touch the Redis
+ * other tests share): after FLUSHALL the file is listed again, with its name, hash and seeders,
+ * within a few announce intervals, and a node that never had it fetches it byte-identical.
+ */
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
+const ANNOUNCE_MS = 500;
+const REBUILD_BOUND_MS = 10_000;
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+describe('the tracker rebuilds its registry from the nodes after Redis loses its data', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ss-rebuild-'));
+  let swarm: LocalSwarm;
+  let nc: NatsConnection;
+  let rpc: NatsRpc;
+
+  beforeAll(async () => {
+    swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: String(ANNOUNCE_MS) } });
+    nc = await connect({ servers: swarm.urls.natsUrl });
+    rpc = new NatsRpc(nc, 10_000);
+  });
+
+  afterAll(async () => {
+    await nc?.close();
+    await swarm?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 120_000 });
+  const getFile = (fileId: string) => rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
+
+  it('after FLUSHALL, the file is registered again with its facts, and fetch works', async () => {
+    const data = Buffer.allocUnsafe(6 * 1024 * 1024 + 777);
+    randomFillSync(data);
+    const input = join(dir, 'rebuilt.bin');
+    writeFileSync(input, data);
+    const fileId = (await cli('share', input, '--node', 'a')).stdout.trim().split('\n').pop()!;
+    await cli('fetch', fileId, '--node', 'b', '-o', join(dir, 'on-b.bin'));
+    const before = await getFile(fileId);
+    expect(before.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
+
+    const redis = new Redis(swarm.urls.redisUrl);
+    await redis.flushall();
+    await redis.quit();
+    await expect(getFile(fileId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+
+    const t0 = Date.now();
+    let after: FileRecord | undefined;
+    while (Date.now() - t0 < REBUILD_BOUND_MS) {
+      after = await getFile(fileId).catch((e: unknown) => {
+        if (e instanceof SwarmError && e.code === 'NOT_FOUND') return undefined;
+        throw e;
+      });
+      if (after && after.seeders.length === 2) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    expect(after).toBeDefined();
+    process.stdout.write(`registry rebuilt ${Date.now() - t0} ms after FLUSHALL (announce every ${ANNOUNCE_MS} ms)\n`);
+    expect({ name: after!.name, size: after!.size, chunkSize: after!.chunkSize, chunkCount: after!.chunkCount, hash: after!.hash }).toEqual({
+      name: 'rebuilt.bin',
+      size: data.length,
+      chunkSize: before.chunkSize,
+      chunkCount: before.chunkCount,
+      hash: sha256(data),
+    });
+    expect(after!.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
+
+    expect((await cli('ls')).stdout).toContain('rebuilt.bin');
+    const out = join(dir, 'on-c.bin');
+    await cli('fetch', fileId, '--node', 'c', '-o', out);
+    expect(sha256(readFileSync(out))).toBe(sha256(data));
+  });
+});

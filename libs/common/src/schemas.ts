@@ -230,8 +230,10 @@ export const FileRecordSchema = z.object({
   downloads: z.number().int().min(0),
   /** Copies of every chunk the replicated upload placed (absent for a plain share). */
   replicas: z.number().int().min(0).optional(),
-  /** Live peers only. */
+  /** Live peers only. Seeders hold the whole file. */
   seeders: z.array(PeerRefSchema),
+  /** Replica holders that hold only their share of a replicated upload; they serve it like seeders. Always set by the tracker. */
+  partial: z.array(PeerRefSchema).optional(),
   leechers: z.array(PeerRefSchema),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;

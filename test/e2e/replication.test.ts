@@ -180,7 +180,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     expect(again.leechers).toEqual([]);
 
     const ls = await cli(['ls']);
-    expect(ls.stdout).toMatch(new RegExp(`big\\.bin\\s+100 MiB\\s+100\\s+\\S+\\s+-\\s+2x\\s+0`));
+    expect(ls.stdout).toMatch(new RegExp(`big\\.bin\\s+100 MiB\\s+100\\s+\\S+\\s+\\S+\\s+-\\s+2x\\s+0`));
     const peers = await cli(['peers']);
     expect(peers.stdout).toMatch(/NODE\s+ADDRESS\s+CAPACITY\s+FREE\s+RESERVED\s+LAST SEEN\s+FILES/);
     expect(peers.stdout).toMatch(new RegExp(`^${B}\\s.*big\\.bin`, 'm'));

@@ -64,7 +64,7 @@ export interface DownloadJobDeps {
   holderSource?: HolderSource;
   nodeId: string;
   tracker: Pick<TrackerClient, 'getFile' | 'downloadStarted' | 'downloadCompleted'>;
-  store: Pick<ChunkStoreClient, 'create' | 'have'>;
+  store: Pick<ChunkStoreClient, 'create' | 'have'> & Partial<Pick<ChunkStoreClient, 'manifest'>>;
   regions: { openWrite(fileId: string, index: number): Promise<WriteRegion> };
   connect(address: string, nodeId: string): Promise<HolderLink>;
   /** Called on every change; `final` once, when the job completes or fails. */
@@ -258,6 +258,8 @@ export class DownloadJob {
   }
 
   private async download(): Promise<void> {
+    // A file this node already holds in full is not downloaded again, nor counted as a download.
+    if (await this.alreadyHeld()) return;
     if (this.deps.holderSource) {
       await this.startSearch(this.deps.holderSource);
     } else {
@@ -317,6 +319,17 @@ export class DownloadJob {
       .catch((e) => this.deps.logger?.warn({ err: (e as Error).message }, 'tracker did not take downloadCompleted'));
     // Found without the tracker: it may be down, so it is told without waiting for it.
     if (!this.deps.holderSource || this.status.discovery?.mode === 'tracker') await told;
+  }
+
+  /** True (and the status says so) when the local store holds every chunk of the file already. */
+  private async alreadyHeld(): Promise<boolean> {
+    const local = await this.deps.store.have(this.fileId).catch(() => undefined);
+    if (!local || typeof local.chunkCount !== 'number' || local.present !== local.chunkCount) return false;
+    const manifest = await this.deps.store.manifest?.(this.fileId).catch(() => undefined);
+    if (!manifest) return false;
+    Object.assign(this.status, { size: manifest.size, chunkCount: local.chunkCount, chunksDone: local.chunkCount, bytesDone: manifest.size, alreadyHeld: true });
+    this.deps.logger?.info({ fileId: this.fileId }, 'file already held in full: nothing to download');
+    return true;
   }
 
   /** Run the holder search; resolves once it reported a first holder, or ended without one. */

@@ -3,7 +3,7 @@
 # every Jest test against real NATS and Redis (see test/support/global-setup.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh
+bash scripts/setup.sh --for-tests
 echo "[test] type-checking"
 npx tsc -p tsconfig.json
 echo "[test] jest"

@@ -1,4 +1,6 @@
 #!/usr/bin/env node
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
 import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError } from '@swarmshare/common';
 import { DEFAULT_DATA_DIR } from './cluster-file';
@@ -25,12 +27,18 @@ function sizeOption(v: string): number {
   }
 }
 
+/** The CLI package's version (cli/package.json, beside dist/). */
+const VERSION = (JSON.parse(readFileSync(join(__dirname, '..', 'package.json'), 'utf8')) as { version: string }).version;
+
 const program = new Command()
   .name('swarmshare')
   .description('Peer-to-peer file distribution: share a file from one node, fetch it on any other.')
+  .version(VERSION, '-V, --version', 'print the version and exit')
   .option('--data <dir>', 'directory of the local swarm (cluster.json)', DEFAULT_DATA_DIR)
   .option('--nats <url>', 'NATS URL of the swarm (overrides --data)')
   .option('--timeout <ms>', 'timeout of each request to the swarm', '10000')
+  // Each command's help lists the options every command takes (--data, --nats, --timeout) too.
+  .configureHelp({ showGlobalOptions: true })
   .showHelpAfterError();
 
 /** Run a command that talks to the swarm, turning errors into one clear line and exit code 1. */
@@ -62,35 +70,47 @@ program
   .option('--chunk-size <size>', 'chunk size, a multiple of 64KiB', sizeOption, DEFAULT_CHUNK_SIZE)
   .option('--name <name>', 'name to register (default: the file name)')
   .option('--replicas <n>', 'also push N copies of every chunk to the other peers with the most free space', intOption('--replicas', 1, 16))
-  .option('--alloc <sizes>', 'also push copies to these peers, at most this much each, e.g. b=64MiB,c=32MiB')
+  .option('--alloc <sizes>', 'also push copies to these peers, at most this much each (NODE=SIZE, or NODE=free for all its free space), e.g. b=64MiB,c=free')
   .option('--no-interactive', 'never ask for an allocation, even in a terminal')
+  .option('--json', 'print the summary as one JSON object instead of the file id (docs/cli.md)')
   .action(
-    withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string; replicas?: number; alloc?: string; interactive: boolean }) =>
+    withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string; replicas?: number; alloc?: string; interactive: boolean; json?: boolean }) =>
       share(ctx, { file, ...o, interactive: o.interactive !== false && process.stdin.isTTY === true && process.stderr.isTTY === true }).then(() => undefined),
     ),
   );
 
 program
   .command('fetch <fileId>')
-  .description('download a file to a node from its holders, then write it to --output')
+  .description('download a file to a node from its holders, then write it to --output; FILEID may be any unique prefix of 8+ characters')
   .requiredOption('--node <id>', 'node that downloads the file (e.g. b)')
   .option('-o, --output <path>', 'where to write the file')
   .option('--discover <how>', 'how to find holders: tracker, flood or iterative (default: the tracker when it answers, else iterative)')
   .option('--peers <list>', 'overlay peers host:port,... the node joins before looking')
+  .option('--json', 'print the summary as one JSON object (docs/cli.md)')
   .action(
-    withContext((ctx, fileId: string, o: { node: string; output?: string; discover?: string; peers?: string }) =>
-      fetch(ctx, { fileId, node: o.node, output: o.output, discover: o.discover === undefined ? undefined : parseDiscover(o.discover), peers: o.peers === undefined ? undefined : parsePeers(o.peers) }).then(
-        () => undefined,
-      ),
+    withContext((ctx, fileId: string, o: { node: string; output?: string; discover?: string; peers?: string; json?: boolean }) =>
+      fetch(ctx, {
+        fileId,
+        node: o.node,
+        output: o.output,
+        discover: o.discover === undefined ? undefined : parseDiscover(o.discover),
+        peers: o.peers === undefined ? undefined : parsePeers(o.peers),
+        json: o.json,
+      }).then(() => undefined),
     ),
   );
 
-program.command('ls').description('list files with seeders, leechers, replicas and downloads').action(withContext(listFiles));
+program
+  .command('ls')
+  .description('list files with seeders (whole file), partial holders, leechers, replicas and downloads')
+  .option('--json', 'print the list as JSON (docs/cli.md)')
+  .action(withContext((ctx, o: { json?: boolean }) => listFiles(ctx, o)));
 program
   .command('peers')
   .description("list live peers with capacity and free space; with --node, that node's overlay neighbours")
   .option('--node <id>', "show this node's overlay neighbours instead (works without a tracker)")
-  .action(withContext((ctx, o: { node?: string }) => (o.node ? listNeighbours(ctx, o.node) : listPeers(ctx))));
+  .option('--json', 'print the list as JSON (docs/cli.md)')
+  .action(withContext((ctx, o: { node?: string; json?: boolean }) => (o.node ? listNeighbours(ctx, o.node, o) : listPeers(ctx, o))));
 
 program
   .command('demo')

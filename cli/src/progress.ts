@@ -1,11 +1,19 @@
 import { SingleBar } from 'cli-progress';
 import { formatBytes } from '@swarmshare/common';
 
+/** A byte-progress bar whose total may be learnt late (a trackerless fetch knows it from the manifest). */
+export interface ByteProgress {
+  update(bytes: number): void;
+  /** Set the total once known; until then the bar shows "? B". */
+  setTotal(bytes: number): void;
+  stop(): void;
+}
+
 /**
  * A progress bar on stderr (stdout stays for results, e.g. the file id). Without a terminal it
  * prints a line every two seconds instead of redrawing.
  */
-export function progressBar(label: string, totalBytes: number): SingleBar {
+export function progressBar(label: string, totalBytes: number | undefined): ByteProgress {
   const bar = new SingleBar({
     format: `${label.padEnd(11)} [{bar}] {percentage}% | {done} / {total_h} | {rate}`,
     stream: process.stderr,
@@ -13,16 +21,28 @@ export function progressBar(label: string, totalBytes: number): SingleBar {
     notTTYSchedule: 2000,
     hideCursor: true,
     barsize: 30,
-    formatValue: (v, _o, type) => String(v),
+    formatValue: (v) => String(v),
   });
+  let total = totalBytes;
+  let value = 0;
   const started = Date.now();
-  const payload = (value: number) => ({
+  const payload = () => ({
     done: formatBytes(value),
-    total_h: formatBytes(totalBytes),
+    total_h: total === undefined ? '? B' : formatBytes(total),
     rate: `${formatBytes(value / Math.max(0.001, (Date.now() - started) / 1000))}/s`,
   });
-  bar.start(Math.max(totalBytes, 1), 0, payload(0));
-  const update = bar.update.bind(bar);
-  bar.update = ((value: number) => update(value, payload(value))) as typeof bar.update;
-  return bar;
+  bar.start(Math.max(total ?? 0, 1), 0, payload());
+  return {
+    update(bytes) {
+      value = bytes;
+      bar.update(value, payload());
+    },
+    setTotal(bytes) {
+      if (bytes === total) return;
+      total = bytes;
+      bar.setTotal(Math.max(bytes, 1));
+      bar.update(value, payload());
+    },
+    stop: () => bar.stop(),
+  };
 }

@@ -96,6 +96,8 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     }
   }
   const ids = (refs: FileRecord['seeders']) => refs.map((r) => r.nodeId).sort();
+  /** Every node that serves the file: seeders and partial (replica) holders. */
+  const holdersOf = (r: FileRecord) => ids([...r.seeders, ...(r.partial ?? [])]);
   /** Copies of each chunk across the given nodes' chunk-stores. */
   async function copies(fileId: string, nodes: string[], count: number): Promise<{ perChunk: number[]; perNode: Map<string, number[]> }> {
     const perChunk = new Array<number>(count).fill(0);
@@ -163,19 +165,22 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     }
     expect((await reservations()).filter((r) => r.uploadId === uploadId)).toEqual([]);
 
-    // The tracker's record matches the disks: the holders are seeders, with the copies asked for.
+    // The tracker's record matches the disks: a holds the whole file (seeder), the replica holders
+    // their shares (partial holders), with the copies asked for.
     const rec = await getFile(fileId);
     expect(rec).toMatchObject({ size: 100 * MiB, chunkCount: 100, hash: sha256(data), replicas: 2, downloads: 0, leechers: [] });
     const holders = [...perNode].filter(([, idx]) => idx.length > 0).map(([n]) => n);
-    expect(ids(rec.seeders)).toEqual([A, ...holders].sort());
-    // Announces (partial holdings) keep replica holders as seeders, not leechers.
+    expect(ids(rec.seeders)).toEqual([A]);
+    expect(ids(rec.partial ?? [])).toEqual([...holders].sort());
+    // Announces (partial holdings) keep replica holders as partial holders, not leechers.
     await sleep(1500);
     const again = await getFile(fileId);
-    expect(ids(again.seeders)).toEqual([A, ...holders].sort());
+    expect(ids(again.seeders)).toEqual([A]);
+    expect(ids(again.partial ?? [])).toEqual([...holders].sort());
     expect(again.leechers).toEqual([]);
 
     const ls = await cli(['ls']);
-    expect(ls.stdout).toMatch(new RegExp(`big\\.bin\\s+100 MiB\\s+100\\s+\\S+\\s+-\\s+2x\\s+0`));
+    expect(ls.stdout).toMatch(new RegExp(`big\\.bin\\s+100 MiB\\s+100\\s+\\S+\\s+\\S+\\s+-\\s+2x\\s+0`));
     const peers = await cli(['peers']);
     expect(peers.stdout).toMatch(/NODE\s+ADDRESS\s+CAPACITY\s+FREE\s+RESERVED\s+LAST SEEN\s+FILES/);
     expect(peers.stdout).toMatch(new RegExp(`^${B}\\s.*big\\.bin`, 'm'));
@@ -261,7 +266,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
       const fileId = lastLine(r.value.stdout);
       const rec = await getFile(fileId);
       expect(rec.replicas).toBe(1);
-      if (rec.seeders.some((x) => x.nodeId === S)) onSmall.push(fileId);
+      if (holdersOf(rec).includes(S)) onSmall.push(fileId);
       const { perChunk } = await copies(fileId, [B, C, D, E, S], 2);
       expect(perChunk).toEqual([1, 1]);
     }
@@ -288,7 +293,8 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     expect(perChunk.every((c) => c === 2)).toBe(true);
     const rec = await getFile(fileId);
     expect(rec.replicas).toBe(2);
-    expect(ids(rec.seeders)).toEqual([A, B, C, D].sort());
+    expect(ids(rec.seeders)).toEqual([A]);
+    expect(ids(rec.partial ?? [])).toEqual([B, C, D].sort());
     expect(await reservations()).toEqual([]);
   }, 300_000);
 
@@ -298,7 +304,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     await waitFor('a and e expired, f live', async () => {
       const rec = await getFile(files.big.fileId);
       const peers = await rpc.request(TrackerSubjects.listPeers, {}, z.array(z.object({ nodeId: z.string() })));
-      return !rec.seeders.some((s) => s.nodeId === A || s.nodeId === E) && peers.some((p) => p.nodeId === F);
+      return !holdersOf(rec).some((n) => n === A || n === E) && peers.some((p) => p.nodeId === F);
     });
 
     const bigOut = join(dir, 'big.out');
@@ -348,15 +354,19 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
 
   it('keeps exact seeder, leecher and download-count books after all of it', async () => {
     const big = await getFile(files.big.fileId);
-    expect(ids(big.seeders)).toEqual([B, C, D, F].sort());
+    expect(ids(big.seeders)).toEqual([F]);
+    expect(ids(big.partial ?? [])).toEqual([B, C, D].sort());
     expect(big.leechers).toEqual([]);
     expect(big.downloads).toBe(1);
     const killed = await getFile(files.killed.fileId);
-    expect(ids(killed.seeders)).toEqual([B, C, D, F].sort());
+    expect(ids(killed.seeders)).toEqual([F]);
+    expect(ids(killed.partial ?? [])).toEqual([B, C, D].sort());
     expect(killed.leechers).toEqual([]);
     expect(killed.downloads).toBe(1);
     const race = await getFile(files.race.fileId);
+    // S holds both chunks of that file: its announce makes it a seeder, not a partial holder.
     expect(ids(race.seeders)).toEqual([S]);
+    expect(race.partial).toEqual([]);
     expect(race.leechers).toEqual([]);
     expect(race.downloads).toBe(0);
     await waitFor('the fake holder expired', async () => !(await getFile(files.evil.fileId)).seeders.some((s) => s.nodeId.startsWith('revil')));

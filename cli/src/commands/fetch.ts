@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { access, open, rename, rm, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
 import {
   type DiscoverMode,
   DiscoverModeSchema,
@@ -9,22 +11,22 @@ import {
   type DownloadStatus,
   DownloadStatusSchema,
   EventSubjects,
-  FileIdSchema,
   FileRecordSchema,
   formatBytes,
   gatewaySubjects,
   manifestIsConsistent,
-  parseOrThrow,
   sha256Hex,
   SwarmError,
   TrackerSubjects,
   PeerClient,
 } from '@swarmshare/common';
 import type { CliContext } from '../context';
+import { resolveFileId } from '../file-ids';
 import { progressBar } from '../progress';
 import { gatewayAddress } from './share';
 
 export interface FetchOptions {
+  /** A full file id, or a unique prefix of at least 8 hex characters. */
   fileId: string;
   node: string;
   output?: string;
@@ -32,6 +34,27 @@ export interface FetchOptions {
   discover?: DiscoverMode;
   /** Overlay peers (host:port) the node joins before looking. */
   peers?: string[];
+  /** Print the summary as one JSON object (FetchSummary) on stdout. */
+  json?: boolean;
+}
+
+/** `fetch --json`: the summary scripts read (stable: fields are only ever added; docs/cli.md). */
+export interface FetchSummary {
+  fileId: string;
+  /** From the tracker; null in trackerless modes. */
+  name: string | null;
+  node: string;
+  size: number;
+  chunkCount: number;
+  /** The node held every chunk before this call: nothing was downloaded or counted. */
+  alreadyHeld: boolean;
+  /** Bytes this call received, in all and per holder. */
+  bytesReceived: number;
+  fromPeers: Record<string, number>;
+  seconds: number;
+  discovery: NonNullable<DownloadStatus['discovery']> | null;
+  /** Where the file was written (-o), else null. */
+  output: string | null;
 }
 
 /** `--discover` value, checked: a clear error instead of a silent default. */
@@ -55,9 +78,13 @@ const READS_IN_FLIGHT = 8;
  * `swarmshare fetch ID --node b -o OUT`: node b downloads the file from its holders (verifying
  * every chunk), then the CLI reads it out of node b into OUT and checks the whole-file hash.
  */
-export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status: DownloadStatus; seconds: number }> {
+export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status: DownloadStatus; seconds: number; fileId: string }> {
   const started = Date.now();
-  parseOrThrow(FileIdSchema, o.fileId, 'file id');
+  // Everything that can be refused is checked before anything is printed or any byte moves.
+  const fileId = await resolveFileId(ctx, o.fileId);
+  o = { ...o, fileId };
+  await gatewayAddress(ctx, o.node);
+  if (o.output) await checkWritable(o.output);
   // Trackerless modes never ask the tracker; the default asks it, and goes on without it when it is down.
   let record: FileRecord | undefined;
   if (o.discover === undefined || o.discover === 'tracker') {
@@ -73,25 +100,62 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
   if (record) ctx.info(`fetching ${record.name} (${formatBytes(record.size)}) on node ${o.node} from ${record.seeders.map((s) => s.nodeId).join(', ') || 'no live seeder'}`);
   else ctx.info(`fetching ${o.fileId.slice(0, 16)} on node ${o.node} by ${o.discover ?? 'iterative'} discovery`);
 
-  const bar = progressBar(`node ${o.node}`, record?.size ?? 0);
+  // The total comes from the tracker, or from the manifest once the node has it (trackerless modes).
+  const bar = progressBar(`node ${o.node}`, record?.size);
   let status: DownloadStatus;
   try {
-    status = await waitForDownload(ctx, o, (s) => bar.update(s.bytesDone));
+    status = await waitForDownload(ctx, o, (s) => {
+      if (s.chunkCount > 0 || s.state === 'complete') bar.setTotal(s.size);
+      bar.update(s.bytesDone);
+    });
   } finally {
     bar.stop();
   }
   if (status.state === 'failed') throw new SwarmError('UNAVAILABLE', `download failed on node ${o.node}: ${status.error ?? 'unknown reason'}`);
   const seconds = (Date.now() - started) / 1000;
-  const from = Object.entries(status.fromPeers).map(([n, b]) => `${n}: ${formatBytes(b)}`).join(', ');
-  ctx.info(`node ${o.node} has all ${status.chunkCount} chunks, verified, in ${seconds.toFixed(2)} s (received ${from || 'nothing: it already had the file'})`);
-  if (status.discovery) ctx.info(discoverySummary(status.discovery));
+  if (status.alreadyHeld) {
+    ctx.info(`node ${o.node} already holds all ${status.chunkCount} chunks of ${record?.name ?? o.fileId.slice(0, 16)}: nothing downloaded, not counted as a download`);
+  } else {
+    const from = Object.entries(status.fromPeers).map(([n, b]) => `${n}: ${formatBytes(b)}`).join(', ');
+    ctx.info(`node ${o.node} has all ${status.chunkCount} chunks, verified, in ${seconds.toFixed(2)} s (received ${from || 'nothing: it already had every chunk'})`);
+    if (status.discovery) ctx.info(discoverySummary(status.discovery));
+  }
 
   if (o.output) {
     await exportFile(ctx, o.node, o.fileId, o.output, record?.hash);
     // Without the tracker there is no whole-file hash to compare, but every chunk was checked against a manifest that matches the file id.
     ctx.info(record ? `wrote ${o.output} (whole-file SHA-256 matches the tracker's)` : `wrote ${o.output} (every chunk matches the manifest of ${o.fileId.slice(0, 16)})`);
   }
-  return { status, seconds };
+  if (o.json) {
+    const summary: FetchSummary = {
+      fileId: o.fileId,
+      name: record?.name ?? null,
+      node: o.node,
+      size: status.size,
+      chunkCount: status.chunkCount,
+      alreadyHeld: status.alreadyHeld === true,
+      bytesReceived: Object.values(status.fromPeers).reduce((n, b) => n + b, 0),
+      fromPeers: status.fromPeers,
+      seconds,
+      discovery: status.discovery ?? null,
+      output: o.output ?? null,
+    };
+    ctx.out(JSON.stringify(summary));
+  }
+  return { status, seconds, fileId: o.fileId };
+}
+
+/** -o PATH: a file path whose directory exists and is writable, checked before anything is downloaded. */
+export async function checkWritable(output: string): Promise<void> {
+  const st = await stat(output).catch(() => undefined);
+  if (st?.isDirectory()) throw new SwarmError('BAD_REQUEST', `cannot write to ${output}: it is a directory; give a file path in it, e.g. ${output.replace(/\/+$/, '')}/file.bin`);
+  const dir = dirname(resolve(output));
+  const dst = await stat(dir).catch(() => undefined);
+  if (!dst) throw new SwarmError('NOT_FOUND', `cannot write to ${output}: the directory ${dir} does not exist; create it first (mkdir -p ${dir})`);
+  if (!dst.isDirectory()) throw new SwarmError('BAD_REQUEST', `cannot write to ${output}: ${dir} is not a directory`);
+  await access(dir, constants.W_OK).catch(() => {
+    throw new SwarmError('BAD_REQUEST', `cannot write to ${output}: you may not write in ${dir}`);
+  });
 }
 
 /** Start (or join) the download and follow its progress events; poll status too, since events may be lost. */
@@ -132,7 +196,9 @@ async function waitForDownload(ctx: CliContext, o: FetchOptions, onProgress: (s:
 async function exportFile(ctx: CliContext, node: string, fileId: string, output: string, contentHash?: string): Promise<void> {
   const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
   const partial = `${output}.partial`;
-  const fh = await open(partial, 'w');
+  const fh = await open(partial, 'w').catch((e: NodeJS.ErrnoException) => {
+    throw new SwarmError('UNAVAILABLE', `cannot write to ${output}: ${describeFsError(e)}`);
+  });
   try {
     const manifest = await peer.manifest(fileId);
     if (manifest.fileId !== fileId || !manifestIsConsistent(manifest)) throw new SwarmError('HASH_MISMATCH', `node ${node} returned a manifest that does not match ${fileId}`);
@@ -160,12 +226,19 @@ async function exportFile(ctx: CliContext, node: string, fileId: string, output:
   } catch (e) {
     await fh.close().catch(() => undefined);
     await rm(partial, { force: true });
-    throw e;
+    const errno = (e as NodeJS.ErrnoException).code;
+    throw typeof errno === 'string' && errno.startsWith('E') ? new SwarmError('UNAVAILABLE', `writing ${output} failed: ${describeFsError(e as NodeJS.ErrnoException)}`) : e;
   } finally {
     await peer.close();
   }
   await fh.close().catch(() => undefined);
   await rename(partial, output);
+}
+
+/** An fs error in words (the raw one names a syscall and the .partial file). */
+function describeFsError(e: NodeJS.ErrnoException): string {
+  const words: Record<string, string> = { ENOENT: 'its directory does not exist', EACCES: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EISDIR: 'it is a directory' };
+  return (e.code && words[e.code]) ?? e.message;
 }
 
 /** The closing summary's discovery line: which holders were found, how, and how soon. */

@@ -3,7 +3,9 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import {
   type AllocationEntry,
+  type AllocationSpecEntry,
   type Candidate,
+  chunkCount,
   chunkLength,
   CandidateSchema,
   checkAllocation,
@@ -24,6 +26,7 @@ import {
   ChunkSizeSchema,
   parseOrThrow,
   PeerClient,
+  PeerRecordSchema,
 } from '@swarmshare/common';
 import type { CliContext } from '../context';
 import { hashFile } from '../manifest-builder';
@@ -42,6 +45,20 @@ export interface ShareOptions {
   interactive?: boolean;
   /** How long to wait for the replicated upload to finish. */
   replicateTimeoutMs?: number;
+  /** Print the summary as one JSON object (ShareSummary) on stdout instead of the file id. */
+  json?: boolean;
+}
+
+/** `share --json`: the summary scripts read (stable: fields are only ever added; docs/cli.md). */
+export interface ShareSummary {
+  fileId: string;
+  name: string;
+  size: number;
+  chunkSize: number;
+  chunkCount: number;
+  node: string;
+  seconds: number;
+  replication: { uploadId: string; replicas: number; peers: Array<{ nodeId: string; chunks: number; bytes: number; state: 'active' | 'dropped'; reason?: string }> } | null;
 }
 
 /** The replication choice: copies per chunk and how much each peer may take. */
@@ -74,31 +91,33 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
     throw new SwarmError('NOT_FOUND', `${o.file} does not exist or cannot be read`);
   });
   if (!st.isFile()) throw new SwarmError('BAD_REQUEST', `${o.file} is not a regular file`);
-  const address = await gatewayAddress(ctx, o.node);
   if (o.replicas !== undefined && (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > MAX_REPLICAS)) {
     throw new SwarmError('BAD_REQUEST', `--replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
   }
   const alloc = o.alloc !== undefined ? parseAllocation(o.alloc) : undefined;
+  const address = await gatewayAddress(ctx, o.node);
   const interactive = o.interactive === true && o.replicas === undefined && alloc === undefined;
   const replicated = o.replicas !== undefined || alloc !== undefined || interactive;
 
-  const hashing = progressBar('hashing', st.size);
-  const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
-
-  // Replication: pick and check the allocation before any byte moves (step 2 of the seed's upload).
+  // Replication: pick and check the allocation before any hashing or byte moves (step 2 of the
+  // seed's upload): the file's size and chunk size are all the placement needs.
   let plan: ReplicationPlan | undefined;
   if (replicated) {
     const candidates = await ctx.rpc.request(TrackerSubjects.peerCandidates, { exclude: [o.node] }, z.array(CandidateSchema));
     ctx.info(candidatesTable(candidates));
-    plan = alloc || o.replicas !== undefined ? choosePlan(o.replicas, alloc, candidates) : await askPlan(ctx, candidates);
+    if (alloc) await checkAllocNodes(ctx, alloc, o.node, candidates);
+    plan = alloc || o.replicas !== undefined ? choosePlan(o.replicas, alloc, candidates) : await askPlan(ctx, o.node, candidates);
     if (plan) {
-      const placement = checkAllocation(manifest.size, manifest.chunkSize, plan.replicas, plan.allocation, candidates);
+      const placement = checkAllocation(st.size, o.chunkSize, plan.replicas, plan.allocation, candidates);
       ctx.info(
-        `placing ${plan.replicas} cop${plan.replicas === 1 ? 'y' : 'ies'} of each of ${manifest.hashes.length} chunks: ` +
+        `placing ${plan.replicas} cop${plan.replicas === 1 ? 'y' : 'ies'} of each of ${chunkCount(st.size, o.chunkSize)} chunks: ` +
           [...placement.bytes].map(([n, b]) => `${n} ${formatBytes(b)}`).join(', '),
       );
     }
   }
+
+  const hashing = progressBar('hashing', st.size);
+  const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
 
   const peer = await PeerClient.connect(address);
   const upload = progressBar(`to node ${o.node}`, manifest.size);
@@ -132,7 +151,7 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
     ctx.info(
       `uploaded ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) from node ${o.node}: every chunk acked on ${plan.replicas} peer(s), registered with the tracker, in ${seconds.toFixed(2)} s`,
     );
-    ctx.out(manifest.fileId);
+    printResult(ctx, o, manifest, seconds, status);
     return { fileId: manifest.fileId, manifest, seconds, replication: status };
   }
 
@@ -143,8 +162,26 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   );
   const seconds = (Date.now() - started) / 1000;
   ctx.info(`shared ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) on node ${o.node} in ${seconds.toFixed(2)} s`);
-  ctx.out(manifest.fileId);
+  printResult(ctx, o, manifest, seconds);
   return { fileId: manifest.fileId, manifest, seconds };
+}
+
+/** The last line on stdout: the file id, or with --json the whole summary. */
+function printResult(ctx: CliContext, o: ShareOptions, manifest: Manifest, seconds: number, status?: ReplicateStatus): void {
+  if (!o.json) return ctx.out(manifest.fileId);
+  const summary: ShareSummary = {
+    fileId: manifest.fileId,
+    name: manifest.name,
+    size: manifest.size,
+    chunkSize: manifest.chunkSize,
+    chunkCount: manifest.hashes.length,
+    node: o.node,
+    seconds,
+    replication: status
+      ? { uploadId: status.uploadId, replicas: status.replicas, peers: status.peers.map((p) => ({ nodeId: p.nodeId, chunks: p.chunks, bytes: p.bytes, state: p.state, ...(p.reason ? { reason: p.reason } : {}) })) }
+      : null,
+  };
+  ctx.out(JSON.stringify(summary));
 }
 
 function candidatesTable(candidates: Candidate[]): string {
@@ -153,9 +190,28 @@ function candidatesTable(candidates: Candidate[]): string {
   return ['candidate peers (most free space first):', ...rows].join('\n');
 }
 
+/**
+ * Every --alloc node, checked before anything is hashed: not the sharing node itself, a live peer,
+ * and one with free storage. Says which of these it is not.
+ */
+async function checkAllocNodes(ctx: CliContext, alloc: AllocationSpecEntry[], source: string, candidates: Candidate[]): Promise<void> {
+  const live = new Set((await ctx.rpc.request(TrackerSubjects.listPeers, {}, z.array(PeerRecordSchema))).map((p) => p.nodeId));
+  for (const a of alloc) {
+    if (a.nodeId === source) throw new SwarmError('BAD_REQUEST', `--alloc names ${source}, the node that shares the file (--node ${source}): it keeps the original; allocate copies on other peers`);
+    if (candidates.some((c) => c.nodeId === a.nodeId)) continue;
+    if (live.has(a.nodeId)) throw new SwarmError('NO_SPACE', `--alloc names ${a.nodeId}, which has no free storage left (\`swarmshare peers\` shows free space)`);
+    throw new SwarmError('UNAVAILABLE', `--alloc names ${a.nodeId}, which is not a live peer (\`swarmshare peers\` lists them)`);
+  }
+}
+
+/** --alloc entries with `free` resolved to the peer's available space (checked by checkAllocNodes). */
+function resolveAlloc(alloc: AllocationSpecEntry[], candidates: Candidate[]): AllocationEntry[] {
+  return alloc.map((a) => ({ nodeId: a.nodeId, bytes: a.bytes === 'free' ? (candidates.find((c) => c.nodeId === a.nodeId)?.available ?? 0) : a.bytes }));
+}
+
 /** From flags: --replicas N over every candidate (most room first), or the --alloc sizes. */
-function choosePlan(replicas: number | undefined, alloc: AllocationEntry[] | undefined, candidates: Candidate[]): ReplicationPlan {
-  if (alloc) return { replicas: replicas ?? 1, allocation: alloc };
+function choosePlan(replicas: number | undefined, alloc: AllocationSpecEntry[] | undefined, candidates: Candidate[]): ReplicationPlan {
+  if (alloc) return { replicas: replicas ?? 1, allocation: resolveAlloc(alloc, candidates) };
   if (candidates.length < replicas!) {
     throw new SwarmError('NO_SPACE', `--replicas ${replicas} needs ${replicas} other peers with free storage; there ${candidates.length === 1 ? 'is' : 'are'} ${candidates.length}${candidates.length > 0 ? ` (--replicas ${candidates.length} would need each to hold a copy)` : ''}`);
   }
@@ -163,7 +219,7 @@ function choosePlan(replicas: number | undefined, alloc: AllocationEntry[] | und
 }
 
 /** In a terminal: show the candidates (done by the caller) and ask. Empty answer: no replication. */
-async function askPlan(ctx: CliContext, candidates: Candidate[]): Promise<ReplicationPlan | undefined> {
+async function askPlan(ctx: CliContext, source: string, candidates: Candidate[]): Promise<ReplicationPlan | undefined> {
   const rl = createInterface({ input: process.stdin, output: process.stderr });
   const prompt = () => process.stderr.write('allocation: a number of copies (e.g. 2), sizes (e.g. b=64MiB,c=32MiB), or empty to keep the file on its node only: ');
   try {
@@ -174,7 +230,9 @@ async function askPlan(ctx: CliContext, candidates: Candidate[]): Promise<Replic
       if (answer === '') return undefined;
       try {
         if (/^\d+$/.test(answer)) return choosePlan(Number(answer), undefined, candidates);
-        return choosePlan(undefined, parseAllocation(answer), candidates);
+        const alloc = parseAllocation(answer);
+        await checkAllocNodes(ctx, alloc, source, candidates);
+        return choosePlan(undefined, alloc, candidates);
       } catch (e) {
         ctx.info(`  ${(e as Error).message}`);
         prompt();

@@ -118,5 +118,13 @@ describe('parseAllocation', () => {
     expect(() => parseAllocation('b')).toThrow(/"b" is not NODE=SIZE/);
     expect(() => parseAllocation('B!=1MiB')).toThrow(/node id must be/);
     expect(() => parseAllocation('b=lots')).toThrow(/--alloc entry "b=lots"/);
+    expect(() => parseAllocation('b=64MiB,,c=1MiB')).toThrow('--alloc "b=64MiB,,c=1MiB" has an empty entry: separate NODE=SIZE entries with single commas, e.g. b=64MiB,c=32MiB');
+    expect(() => parseAllocation('b=1MiB,')).toThrow(/has an empty entry/);
+  });
+  it('takes `free` for all of a peer\'s free space', () => {
+    expect(parseAllocation('b=64MiB,c=free')).toEqual([
+      { nodeId: 'b', bytes: 64 * MiB },
+      { nodeId: 'c', bytes: 'free' },
+    ]);
   });
 });

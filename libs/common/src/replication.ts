@@ -211,15 +211,23 @@ export function checkAllocation(
   }
 }
 
-/** `b=64MiB,c=32MiB` -> allocation entries. */
-export function parseAllocation(spec: string): AllocationEntry[] {
-  const parts = spec.split(',').map((s) => s.trim()).filter(Boolean);
-  if (parts.length === 0) throw new SwarmError('BAD_REQUEST', '--alloc is empty: expected e.g. b=64MiB,c=32MiB');
-  return parts.map((p) => {
+/** One `--alloc` entry as typed: a size, or `free` (up to the peer's free space, known only to the caller). */
+export interface AllocationSpecEntry {
+  nodeId: string;
+  bytes: number | 'free';
+}
+
+/** `b=64MiB,c=free` -> allocation entries. Empty entries (`b=1MiB,,c=1MiB`) are refused, not skipped. */
+export function parseAllocation(spec: string): AllocationSpecEntry[] {
+  const all = spec.split(',').map((s) => s.trim());
+  if (all.every((p) => p === '')) throw new SwarmError('BAD_REQUEST', '--alloc is empty: expected e.g. b=64MiB,c=32MiB');
+  if (all.includes('')) throw new SwarmError('BAD_REQUEST', `--alloc "${spec}" has an empty entry: separate NODE=SIZE entries with single commas, e.g. b=64MiB,c=32MiB`);
+  return all.map((p) => {
     const m = /^([^=]+)=(.+)$/.exec(p);
-    if (!m) throw new SwarmError('BAD_REQUEST', `--alloc entry "${p}" is not NODE=SIZE (e.g. b=64MiB)`);
+    if (!m) throw new SwarmError('BAD_REQUEST', `--alloc entry "${p}" is not NODE=SIZE (e.g. b=64MiB, or b=free for all of b's free space)`);
     const id = NodeIdSchema.safeParse(m[1].trim());
     if (!id.success) throw new SwarmError('BAD_REQUEST', `--alloc entry "${p}": ${id.error.issues[0].message}`);
+    if (m[2].trim() === 'free') return { nodeId: id.data, bytes: 'free' as const };
     let bytes: number;
     try {
       bytes = parseSize(m[2].trim());

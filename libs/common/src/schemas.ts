@@ -255,8 +255,10 @@ export const FileRecordSchema = z.object({
   downloads: z.number().int().min(0),
   /** Copies of every chunk the replicated upload placed (absent for a plain share). */
   replicas: z.number().int().min(0).optional(),
-  /** Live peers only. */
+  /** Live peers only. Seeders hold the whole file. */
   seeders: z.array(PeerRefSchema),
+  /** Replica holders that hold only their share of a replicated upload; they serve it like seeders. Always set by the tracker. */
+  partial: z.array(PeerRefSchema).optional(),
   leechers: z.array(PeerRefSchema),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
@@ -302,6 +304,8 @@ export const DownloadStatusSchema = z.object({
   error: z.string().optional(),
   /** How holders were found (trackerless discovery), for the closing summary. */
   discovery: z.object({ mode: DiscoverModeSchema, holders: z.array(FoundHolderSchema).max(1000), messages: z.number().int().min(0).optional() }).optional(),
+  /** The node held every chunk before this fetch: nothing was downloaded, and no download is counted. */
+  alreadyHeld: z.boolean().optional(),
 });
 export type DownloadStatus = z.infer<typeof DownloadStatusSchema>;
 export const GatewayInfoSchema = z.object({
@@ -326,5 +330,6 @@ export type Reply<T> = { ok: true; result: T } | { ok: false; error: { code: str
 
 /** Parse or throw a BAD_REQUEST SwarmError naming the offending fields. */
 export function describeZodError(err: z.ZodError): string {
-  return err.issues.map((i) => `${i.path.length ? i.path.join('.') : '(message)'}: ${i.message}`).join('; ');
+  // A value that is not an object (e.g. a file id) has no field to name: the message alone says it.
+  return err.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
 }

@@ -43,6 +43,7 @@ describe('assembleFileRecord', () => {
       registeredAt: 5,
       downloads: 7,
       seeders: [{ nodeId: 's-live', address: 's-live.local:7881' }],
+      partial: [],
       leechers: [{ nodeId: 'l-live', address: 'l-live.local:7881' }],
     });
     expect(dead.sort()).toEqual(['l-old', 's-old', 's-unknown']);

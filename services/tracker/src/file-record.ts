@@ -17,6 +17,8 @@ export interface StoredFileMeta {
 export interface StoredFile {
   meta: StoredFileMeta;
   seeders: string[];
+  /** Seeders that hold only their share of a replicated upload (listed as `partial`, not as seeders). */
+  partial?: string[];
   /** `since`: when the node started downloading. */
   leechers: Array<{ nodeId: string; since: number }>;
   downloads: number;
@@ -33,6 +35,8 @@ export interface AssembledFile {
  * record (so a peer that moved is reached at its new address); a node that is not a live peer is
  * dropped rather than listed with a null address, because nothing could be fetched from it.
  * Seeders are ordered by node id, leechers by when they started; a node in both is a seeder.
+ * Seeders holding only their share of a replicated upload are listed apart, as `partial`: they serve
+ * what they hold, but only `seeders` hold the whole file.
  */
 export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, PeerRecord>, now: number, ttlMs: number): AssembledFile {
   const dead = new Set<string>();
@@ -45,17 +49,22 @@ export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, 
     return { nodeId, address: peer!.address };
   };
   const seederIds = new Set(file.seeders);
-  const seeders = [...seederIds]
-    .sort()
-    .map(ref)
-    .filter((r): r is PeerRef => r !== null);
+  const partialIds = new Set(file.partial ?? []);
+  const holders = (complete: boolean) =>
+    [...seederIds]
+      .filter((id) => partialIds.has(id) !== complete)
+      .sort()
+      .map(ref)
+      .filter((r): r is PeerRef => r !== null);
+  const seeders = holders(true);
+  const partial = holders(false);
   const leechers = [...file.leechers]
     .filter((l) => !seederIds.has(l.nodeId))
     .sort((a, b) => a.since - b.since || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
     .map((l) => ref(l.nodeId))
     .filter((r): r is PeerRef => r !== null);
   return {
-    record: { ...file.meta, downloads: file.downloads, seeders, leechers },
+    record: { ...file.meta, downloads: file.downloads, seeders, partial, leechers },
     dead: [...dead],
   };
 }

@@ -38,6 +38,8 @@ export const Keys = {
   fileLeechers: (fileId: string) => `{file:${fileId}}:leechers`,
   fileCompletions: (fileId: string) => `{file:${fileId}}:completions`,
   fileReplicas: (fileId: string) => `{file:${fileId}}:replicas`,
+  /** Replica holders that hold only their share: seeders of what they have, listed apart from complete seeders. */
+  filePartial: (fileId: string) => `{file:${fileId}}:partial`,
   fileAcks: (fileId: string) => `{file:${fileId}}:acks`,
   // Reservations share the {peers} tag with the peer records: one script reads the node's free
   // space and every reservation on it, so two racing uploads can never both fit in the same bytes.
@@ -48,7 +50,8 @@ export const Keys = {
 /**
  * seed: seeder, not leecher. leech: leecher (keeping its first start time), not seeder. complete:
  * seed + count the download. partial: an announce of a partial holding: a replica holder (it holds
- * its share of a replicated upload, on purpose) stays a seeder, anyone else is a leecher.
+ * its share of a replicated upload, on purpose) serves as a seeder but is marked partial, anyone else
+ * is a leecher. seed and complete clear the partial mark.
  */
 export type SwarmOp = 'seed' | 'leech' | 'complete' | 'partial';
 /** Returned by updateSwarm when the file is not registered (nothing is written then). */
@@ -63,23 +66,29 @@ const SCRIPTS = {
 return redis.call('HGETALL', KEYS[1])`,
   },
   /**
-   * KEYS: meta, seeders, leechers, completions, replicas. ARGV: op, nodeId, now.
+   * KEYS: meta, seeders, leechers, completions, replicas, partial. ARGV: op, nodeId, now.
    * Checks the file exists in the same step, so a swarm set is never created for an unknown file.
    */
   trackerSwarm: {
-    numberOfKeys: 5,
+    numberOfKeys: 6,
     lua: `if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local op, node = ARGV[1], ARGV[2]
 if op == 'partial' then
-  if redis.call('SISMEMBER', KEYS[5], node) == 1 then op = 'seed' else op = 'leech' end
+  if redis.call('SISMEMBER', KEYS[5], node) == 0 then op = 'leech' end
 end
 if op == 'leech' then
   redis.call('SREM', KEYS[2], node)
+  redis.call('SREM', KEYS[6], node)
   redis.call('ZADD', KEYS[3], 'NX', ARGV[3], node)
   return 0
 end
 redis.call('SADD', KEYS[2], node)
 redis.call('ZREM', KEYS[3], node)
+if op == 'partial' then
+  redis.call('SADD', KEYS[6], node)
+  return 0
+end
+redis.call('SREM', KEYS[6], node)
 if op == 'complete' then return redis.call('SADD', KEYS[4], node) end
 return 0`,
   },
@@ -130,7 +139,7 @@ return 0`,
 
 interface Scripts {
   trackerCreateFile(key: string, ...args: string[]): Promise<string[]>;
-  trackerSwarm(meta: string, seeders: string, leechers: string, completions: string, replicas: string, op: SwarmOp, nodeId: string, now: string): Promise<number>;
+  trackerSwarm(meta: string, seeders: string, leechers: string, completions: string, replicas: string, partial: string, op: SwarmOp, nodeId: string, now: string): Promise<number>;
   trackerReserve(seen: string, records: string, resv: string, upload: string, nodeId: string, uploadId: string, bytes: string, now: string, expiresAt: string, cutoff: string): Promise<[number, number]>;
   trackerPrunePeer(seen: string, records: string, held: string, nodeId: string, cutoff: string): Promise<number>;
 }
@@ -221,20 +230,21 @@ export class TrackerRepository implements OnApplicationShutdown {
 
   /** The file's record and swarm as stored, or null if it is not registered. */
   async readFile(fileId: string): Promise<StoredFile | null> {
-    const [meta, seeders, leechers, downloads] = await exec(
+    const [meta, seeders, leechers, downloads, partial] = await exec(
       this.redis
         .multi()
         .hgetall(Keys.fileMeta(fileId))
         .smembers(Keys.fileSeeders(fileId))
         .zrange(Keys.fileLeechers(fileId), 0, -1, 'WITHSCORES')
-        .scard(Keys.fileCompletions(fileId)),
+        .scard(Keys.fileCompletions(fileId))
+        .smembers(Keys.filePartial(fileId)),
     );
     const parsed = parseMeta(meta as Record<string, string>);
     if (!parsed) return null;
     const flat = leechers as string[];
     const list: StoredFile['leechers'] = [];
     for (let i = 0; i < flat.length; i += 2) list.push({ nodeId: flat[i], since: Number(flat[i + 1]) });
-    return { meta: parsed, seeders: seeders as string[], leechers: list, downloads: downloads as number };
+    return { meta: parsed, seeders: seeders as string[], partial: partial as string[], leechers: list, downloads: downloads as number };
   }
 
   /** Apply a swarm transition for one node; UNKNOWN_FILE if the file is not registered. For 'complete', 1 if this (file, node) was counted now, 0 if already counted. */
@@ -245,6 +255,7 @@ export class TrackerRepository implements OnApplicationShutdown {
       Keys.fileLeechers(fileId),
       Keys.fileCompletions(fileId),
       Keys.fileReplicas(fileId),
+      Keys.filePartial(fileId),
       op,
       nodeId,
       String(now),
@@ -315,7 +326,7 @@ export class TrackerRepository implements OnApplicationShutdown {
   /** Remove nodes from a file's seeders and leechers (removal never creates keys). */
   async dropFromSwarm(fileId: string, nodeIds: readonly string[]): Promise<void> {
     if (nodeIds.length === 0) return;
-    await exec(this.redis.multi().srem(Keys.fileSeeders(fileId), ...nodeIds).zrem(Keys.fileLeechers(fileId), ...nodeIds));
+    await exec(this.redis.multi().srem(Keys.fileSeeders(fileId), ...nodeIds).srem(Keys.filePartial(fileId), ...nodeIds).zrem(Keys.fileLeechers(fileId), ...nodeIds));
   }
 }
 

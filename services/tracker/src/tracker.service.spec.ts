@@ -213,14 +213,14 @@ describe('replication (issue 3)', () => {
     await expect(svc.reserve({ uploadId: 'up-aaaaaaaa', nodeId: 'b', bytes: 10 })).rejects.toMatchObject({ code: 'UNAVAILABLE' });
   });
 
-  it('registerFile with holders: they become replica holders and seeders (the registering node is not one twice)', async () => {
+  it('registerFile with holders: they become replica holders, partial until they announce the whole file (the registering node is not one twice)', async () => {
     repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: [], leechers: [], downloads: 0 });
     await service.registerFile({ fileId: F1, name: 'a.bin', size: 100, chunkSize: 65536, chunkCount: 1, hash: 'a'.repeat(64), nodeId: 'a', holders: ['b', 'a', 'c', 'b'], replicas: 2 });
     expect(repo.addReplicas).toHaveBeenCalledWith(F1, ['b', 'c'], 2);
     expect(repo.updateSwarm.mock.calls.map((c) => [c[1], c[2]])).toEqual([
       ['seed', 'a'],
-      ['seed', 'b'],
-      ['seed', 'c'],
+      ['partial', 'b'],
+      ['partial', 'c'],
     ]);
   });
 

@@ -99,11 +99,12 @@ export class TrackerService {
     await this.repo.indexFile(stored.fileId, r.name, stored.registeredAt);
     if (r.name !== stored.name) await this.repo.indexFile(stored.fileId, stored.name, stored.registeredAt);
     await this.repo.updateSwarm(r.fileId, 'seed', r.nodeId, now);
-    // A replicated upload: the peers holding the acked copies are seeders (of their share) too.
+    // A replicated upload: the peers holding the acked copies serve their share; they are listed as
+    // partial holders until their own announce says they hold the whole file.
     const holders = [...new Set(r.holders ?? [])].filter((n) => n !== r.nodeId);
     if (holders.length > 0) {
       await this.repo.addReplicas(r.fileId, holders, r.replicas ?? 1);
-      await Promise.all(holders.map((n) => this.repo.updateSwarm(r.fileId, 'seed', n, now)));
+      await Promise.all(holders.map((n) => this.repo.updateSwarm(r.fileId, 'partial', n, now)));
     }
     return this.getFile(r.fileId);
   }

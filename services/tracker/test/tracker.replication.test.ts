@@ -86,21 +86,30 @@ describe('candidates and reservations', () => {
 });
 
 describe('replica holders and download acks', () => {
-  it('registers the holders as seeders with the copy count; their partial announces keep them seeders', async () => {
+  it('registers the holders as partial holders with the copy count; partial announces keep them so, a complete one makes a seeder', async () => {
     const [a, b, c, d] = ['ra', 'rb', 'rc', 'rd'].map(nodeId);
     for (const n of [a, b, c, d]) await announce(announceBody(n, 1_000_000));
     const f = await register({ ...fileBody(a, 'rep.bin'), holders: [b, c, a], replicas: 2 });
     expect(f.replicas).toBe(2);
-    expect(ids(f.seeders)).toEqual([a, b, c].sort());
+    // Only a holds the whole file; b and c serve their shares, listed apart (issue 13).
+    expect(ids(f.seeders)).toEqual([a]);
+    expect(ids(f.partial ?? [])).toEqual([b, c].sort());
     await announce(announceBody(b, 1_000_000, [], [f.fileId]));
     // d downloads: a leecher while it runs, then (holder acks) a seeder, counted once.
     await announce(announceBody(d, 1_000_000, [], [f.fileId]));
     const during = await getFile(f.fileId);
-    expect(ids(during.seeders)).toEqual([a, b, c].sort());
+    expect(ids(during.seeders)).toEqual([a]);
+    expect(ids(during.partial ?? [])).toEqual([b, c].sort());
     expect(ids(during.leechers)).toEqual([d]);
     for (const holder of [b, c, b]) await ok(nc, S.downloadAcked, { fileId: f.fileId, nodeId: d, holder, bytes: 100_000, chunks: 2 }, FileRecordSchema);
     const after = await getFile(f.fileId);
-    expect(ids(after.seeders)).toEqual([a, b, c, d].sort());
+    expect(ids(after.seeders)).toEqual([a, d].sort());
+    expect(ids(after.partial ?? [])).toEqual([b, c].sort());
+    // c announces the whole file (it fetched the rest): a seeder, no longer partial.
+    await announce(announceBody(c, 1_000_000, [f.fileId], []));
+    const full = await getFile(f.fileId);
+    expect(ids(full.seeders)).toEqual([a, c, d].sort());
+    expect(ids(full.partial ?? [])).toEqual([b]);
     expect(after.leechers).toEqual([]);
     expect(after.downloads).toBe(1);
     const acks = await ok(nc, S.downloadAcks, { fileId: f.fileId }, z.array(DownloadAckRecordSchema));

@@ -26,7 +26,7 @@ it('creates a file record once; later creates return the stored record', async (
   const id = hex64();
   expect(await repo.createFile(meta(id, 'first.bin', 1000))).toEqual(meta(id, 'first.bin', 1000));
   expect(await repo.createFile(meta(id, 'second.bin', 2000))).toEqual(meta(id, 'first.bin', 1000));
-  expect(await repo.readFile(id)).toEqual({ meta: meta(id, 'first.bin', 1000), seeders: [], leechers: [], downloads: 0 });
+  expect(await repo.readFile(id)).toEqual({ meta: meta(id, 'first.bin', 1000), seeders: [], partial: [], leechers: [], downloads: 0 });
   expect(await repo.readFile(hex64())).toBeNull();
 });
 

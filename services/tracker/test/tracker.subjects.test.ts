@@ -89,6 +89,7 @@ describe('registerFile / getFile / findFile / listFiles', () => {
       registeredAt: expect.any(Number),
       downloads: 0,
       seeders: [{ nodeId: n, address: addressOf(n) }],
+      partial: [],
       leechers: [],
     });
     expect(await getFile(body.fileId)).toEqual(rec);

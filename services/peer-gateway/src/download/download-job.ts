@@ -18,7 +18,7 @@ export interface DownloadJobDeps extends HolderPoolDeps, ChunkFetcherDeps {
   /** Find holders through this instead of the tracker (the tracker is then only told, best effort). */
   holderSource?: HolderSource;
   tracker: Pick<TrackerClient, 'getFile' | 'downloadStarted' | 'downloadCompleted'>;
-  store: Pick<ChunkStoreClient, 'create' | 'have'>;
+  store: Pick<ChunkStoreClient, 'create' | 'have'> & Partial<Pick<ChunkStoreClient, 'manifest'>>;
   /** Called on every change; `final` once, when the job completes or fails. */
   onProgress(status: DownloadStatus, final: boolean): void;
   logger?: Logger;
@@ -140,6 +140,8 @@ export class DownloadJob {
   }
 
   private async download(): Promise<void> {
+    // A file this node already holds in full is not downloaded again, nor counted as a download.
+    if (await this.alreadyHeld()) return;
     const pool = this.pool;
     const src = this.deps.holderSource;
     if (src) {
@@ -203,6 +205,17 @@ export class DownloadJob {
       .catch((e) => this.deps.logger?.warn({ err: (e as Error).message }, 'tracker did not take downloadCompleted'));
     // Found without the tracker: it may be down, so it is told without waiting for it.
     if (!src || this.status.discovery?.mode === 'tracker') await told;
+  }
+
+  /** True (and the status says so) when the local store holds every chunk of the file already. */
+  private async alreadyHeld(): Promise<boolean> {
+    const local = await this.deps.store.have(this.fileId).catch(() => undefined);
+    if (!local || typeof local.chunkCount !== 'number' || local.present !== local.chunkCount) return false;
+    const manifest = await this.deps.store.manifest?.(this.fileId).catch(() => undefined);
+    if (!manifest) return false;
+    Object.assign(this.status, { size: manifest.size, chunkCount: local.chunkCount, chunksDone: local.chunkCount, bytesDone: manifest.size, alreadyHeld: true });
+    this.deps.logger?.info({ fileId: this.fileId }, 'file already held in full: nothing to download');
+    return true;
   }
 
   /** Rarest first over what is not here yet; endgame covers the last 5% of the chunks (4 to 32): more would just double the traffic of small files. */

@@ -10,9 +10,9 @@ export interface FetchOptions {
 }
 
 /**
- * The node's downloads, by file id. `fetch` starts one, or joins the one running (or finished)
- * for that file, and returns at once; a failed one is started afresh, resuming from whatever
- * chunks the store already has.
+ * The node's downloads, by file id. `fetch` starts one, or joins the one running for that file,
+ * and returns at once; a finished or failed one is started afresh, resuming from whatever chunks
+ * the store already has (all of them: the job says the file is already held).
  */
 export class DownloadsService {
   private readonly jobs = new Map<string, DownloadJob>();
@@ -28,10 +28,12 @@ export class DownloadsService {
   fetch(fileId: string, opts?: FetchOptions): DownloadStatus {
     if (this.closing) throw new SwarmError('UNAVAILABLE', 'the gateway is shutting down');
     const existing = this.jobs.get(fileId);
-    if (existing && existing.status.state !== 'failed') return snapshot(existing);
+    // A running download is joined. A finished one is not replayed: a new job reports this call's
+    // facts (the file is already held, or it went missing and is fetched again).
+    if (existing && (existing.status.state === 'running' || existing.status.state === 'queued')) return snapshot(existing);
     const job = opts ? this.createJob(fileId, opts) : this.createJob(fileId);
     this.jobs.set(fileId, job);
-    this.logger?.info({ fileId }, existing ? 'download restarted' : 'download started');
+    this.logger?.info({ fileId }, existing ? 'download started again' : 'download started');
     const done = this.metrics?.trackTransfer('download');
     void job.start().finally(() => done?.());
     return snapshot(job);

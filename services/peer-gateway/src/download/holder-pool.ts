@@ -369,7 +369,7 @@ export class HolderPool {
 export function holdersOf(record: FileRecord, selfId: string): PeerRef[] {
   const seen = new Set<string>([selfId]);
   const out: PeerRef[] = [];
-  for (const p of [...record.seeders, ...record.leechers]) {
+  for (const p of [...record.seeders, ...(record.partial ?? []), ...record.leechers]) {
     if (!p.address || seen.has(p.nodeId)) continue;
     seen.add(p.nodeId);
     out.push(p);

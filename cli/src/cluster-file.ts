@@ -11,6 +11,10 @@ export const ClusterFileSchema = z.object({
   nodes: z.array(z.object({ nodeId: z.string(), peerAddress: z.string(), dataDir: z.string() })),
   /** HTTP port of /healthz, /readyz and /metrics, by process (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   httpPorts: z.record(z.string(), z.number().int()).default({}),
+  /** gRPC admin API port of each tracker (tracker-0, ...), on 127.0.0.1. */
+  grpcPorts: z.record(z.string(), z.number().int()).default({}),
+  /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
+  adminToken: z.string().optional(),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 
@@ -22,7 +26,8 @@ export function clusterFilePath(dataDir: string): string {
 
 export function writeClusterFile(dataDir: string, c: ClusterFile): void {
   const p = clusterFilePath(dataDir);
-  writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2));
+  // Owner-only: it holds the admin API's token.
+  writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2), { mode: 0o600 });
   renameSync(`${p}.tmp`, p);
 }
 

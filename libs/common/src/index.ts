@@ -23,3 +23,4 @@ export * from './bootstrap';
 export * from './observability';
 export * from './topology';
 export * from './replication';
+export * from './grpc';

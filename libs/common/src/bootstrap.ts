@@ -5,7 +5,8 @@ import type { NatsConnection } from 'nats';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
 import { createLogger, type Logger, PinoNestLogger } from './logging';
-import { plainJsonNatsOptions } from './nats/connect';
+import { microNatsOptions } from './nats/connect';
+import { SWARMSHARE_VERSION } from './version';
 import { SwarmRpcExceptionFilter } from './nats/rpc-exception.filter';
 import { dataDirWritableCheck, redisPingCheck, tcpListeningCheck } from './observability/default-checks';
 import { HealthRegistry } from './observability/health-registry';
@@ -24,6 +25,8 @@ export const READY_EVENT = 'ready';
 
 export interface ServiceDefinition<S extends z.ZodObject> {
   name: string;
+  /** One sentence for the NATS services API ($SRV.INFO, `nats micro ls`). */
+  description?: string;
   configSchema: S;
   /** Build the root module from the validated config. */
   module(config: z.infer<S>, logger: Logger): DynamicModule;
@@ -73,7 +76,13 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     module: SwarmServiceRootModule,
     imports: [ObservabilityModule.forRoot({ service: def.name, nodeId: cfg.NODE_ID }), def.module(config, logger)],
   };
-  const natsOptions = plainJsonNatsOptions(cfg.NATS_URL, name, def.queue?.(config));
+  // Every request subject is an endpoint of the NATS micro service `swarmshare-<service>`.
+  const natsOptions = microNatsOptions(cfg.NATS_URL, name, def.queue?.(config), {
+    name: `swarmshare-${def.name}`,
+    version: SWARMSHARE_VERSION,
+    description: def.description ?? `Swarmshare ${def.name}`,
+    metadata: cfg.NODE_ID ? { node_id: cfg.NODE_ID } : {},
+  });
   const nestLogger = new PinoNestLogger(logger);
   let app: INestMicroservice | INestApplication;
   let nats: INestMicroservice;

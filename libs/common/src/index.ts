@@ -24,3 +24,5 @@ export * from './observability';
 export * from './topology';
 export * from './replication';
 export * from './grpc';
+export * from './version';
+export * from './nats/micro-server';

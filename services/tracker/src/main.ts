@@ -9,6 +9,7 @@ import { TrackerModule } from './app.module';
  */
 runService({
   name: 'tracker',
+  description: "The swarm's registry of peers and files (any number of replicas, one queue group)",
   configSchema: TrackerConfigSchema,
   module: (config, logger) => TrackerModule.forRoot(config, logger),
   queue: () => TRACKER_QUEUE,

@@ -9,7 +9,7 @@
 #   docker run swarmshare:local cli ls           # the swarmshare CLI
 #
 # Services are configured by environment only (docs/operations.md). /healthz, /readyz and /metrics
-# are served on HTTP_PORT (8080 unless set otherwise).
+# are served on HTTP_PORT (8080 unless set otherwise); the tracker's gRPC admin API on GRPC_PORT when set.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 
@@ -62,6 +62,8 @@ COPY --from=prod-deps /app/package.json /app/package-lock.json ./
 COPY --from=prod-deps /app/node_modules ./node_modules
 COPY --from=build /app/libs/common/package.json libs/common/
 COPY --from=build /app/libs/common/dist libs/common/dist
+# The admin API's .proto, loaded at run time by the tracker's gRPC server (and served by reflection).
+COPY --from=build /app/libs/common/proto libs/common/proto
 COPY --from=build /app/services/tracker/package.json services/tracker/
 COPY --from=build /app/services/tracker/dist services/tracker/dist
 COPY --from=build /app/services/chunk-store/package.json services/chunk-store/
@@ -77,7 +79,7 @@ RUN chmod 0755 docker/entrypoint.sh \
  && mkdir -p /data /out \
  && chown 1000:1000 /data /out
 USER 1000:1000
-EXPOSE 7881 8080
+EXPOSE 7881 8080 9090
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \
   CMD ["node", "/app/docker/healthcheck.js", "/healthz"]
 ENTRYPOINT ["/usr/bin/tini", "--", "/app/docker/entrypoint.sh"]

@@ -13,6 +13,10 @@ export const ClusterFileSchema = z.object({
   httpPorts: z.record(z.string(), z.number().int()).default({}),
   /** Process id of each process `up` runs (nats-server, redis-server, tracker-0, a-chunk-store, ...), kept current across restarts. */
   pids: z.record(z.string(), z.number().int()).default({}),
+  /** gRPC admin API port of each tracker (tracker-0, ...), on 127.0.0.1. */
+  grpcPorts: z.record(z.string(), z.number().int()).default({}),
+  /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
+  adminToken: z.string().optional(),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 
@@ -24,7 +28,8 @@ export function clusterFilePath(dataDir: string): string {
 
 export function writeClusterFile(dataDir: string, c: ClusterFile): void {
   const p = clusterFilePath(dataDir);
-  writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2));
+  // Owner-only: it holds the admin API's token.
+  writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2), { mode: 0o600 });
   renameSync(`${p}.tmp`, p);
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 import { OBSERVABILITY_ROUTES } from '@swarmshare/common';
 import {
-  DEPLOYMENT_EXTRAS,
+  deploymentExtras,
   defaultedKeys,
   readRepoFile,
   requiredKeys,
@@ -33,11 +33,15 @@ interface ComposeService {
   depends_on?: Record<string, { condition?: string }> | string[];
   restart?: string;
   profiles?: string[];
+  ports?: Array<string | { host_ip?: string; published?: string | number; target?: number }>;
 }
 
+/** The admin API's token a compose user exports (docker-compose.yml refuses to start without one). */
+const COMPOSE_ADMIN_TOKEN = 'compose-test-admin-token-0123';
+
 /** `docker-compose config` (the Debian package scripts/setup.sh installs), or `docker compose config`. */
-function composeConfig(): { services: Record<string, ComposeService>; volumes?: Record<string, unknown> } {
-  const env = { ...process.env, COMPOSE_PROJECT_NAME: 'swarmshare' };
+function composeConfig(extraEnv: Record<string, string> = { ADMIN_TOKEN: COMPOSE_ADMIN_TOKEN }): { services: Record<string, ComposeService>; volumes?: Record<string, unknown> } {
+  const env: NodeJS.ProcessEnv = { ...process.env, COMPOSE_PROJECT_NAME: 'swarmshare', ...extraEnv };
   const attempts: Array<[string, string[]]> = [
     ['docker-compose', ['--profile', 'cli', 'config']],
     ['docker', ['compose', '--profile', 'cli', 'config']],
@@ -148,10 +152,11 @@ describe('docker-compose.yml', () => {
     for (const [name, s] of swarm) {
       const role = roleOf(s)!;
       const env = envOf(s);
-      const extras = Object.fromEntries(Object.entries(env).filter(([k]) => (DEPLOYMENT_EXTRAS as readonly string[]).includes(k)));
-      expect({ service: name, extras: Object.keys(extras).sort() }).toEqual({ service: name, extras: [...DEPLOYMENT_EXTRAS].sort() });
+      const wanted = deploymentExtras(role);
+      const extras = Object.fromEntries(Object.entries(env).filter(([k]) => wanted.includes(k)));
+      expect({ service: name, extras: Object.keys(extras).sort() }).toEqual({ service: name, extras: [...wanted].sort() });
       expect({ service: name, env }).toEqual({ service: name, env: topologyEnv(role, env, extras) });
-      expect(Object.keys(env).filter((k) => !(DEPLOYMENT_EXTRAS as readonly string[]).includes(k)).sort()).toEqual(topologyKeys(role));
+      expect(Object.keys(env).filter((k) => !wanted.includes(k)).sort()).toEqual(topologyKeys(role));
       for (const k of Object.keys(extras)) expect(defaultedKeys(role)).toContain(k);
       natsUrls.add(env.NATS_URL);
       if (env.REDIS_URL) redisUrls.add(env.REDIS_URL);
@@ -159,6 +164,17 @@ describe('docker-compose.yml', () => {
     expect([...natsUrls]).toEqual(['nats://nats:4222']);
     expect([...redisUrls]).toEqual(['redis://redis:6379']);
     expect(envOf(services.cli)).toEqual({ NATS_URL: 'nats://nats:4222' });
+  });
+
+  it('serves the tracker\'s gRPC admin API on all interfaces in the network, on the host\'s loopback only, with the token the user exports', () => {
+    const env = envOf(services.tracker);
+    expect(env).toMatchObject({ GRPC_PORT: '9090', GRPC_HOST: '0.0.0.0', ADMIN_TOKEN: COMPOSE_ADMIN_TOKEN });
+    const published = (services.tracker.ports ?? []).map((p) => (typeof p === 'string' ? p : `${p.host_ip ?? ''}:${p.published}:${p.target}`));
+    expect(published.map((p) => p.replace(/\/tcp$/, ''))).toContain('127.0.0.1:9090:9090');
+    // Secure by default: without ADMIN_TOKEN exported, compose refuses the whole file.
+    const r = spawnSync('docker-compose', ['config'], { cwd: REPO, env: { ...Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'ADMIN_TOKEN')), COMPOSE_PROJECT_NAME: 'swarmshare' }, encoding: 'utf8' });
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/set ADMIN_TOKEN/);
   });
 
   it('advertises each gateway at its own service name and PEER_PORT, listening on all interfaces', () => {

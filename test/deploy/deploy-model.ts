@@ -13,6 +13,13 @@ export const ROLES = Object.keys(ServiceConfigSchemas) as Role[];
 
 /** Settings a deployment adds on top of topology.ts (the launcher adds LOG_LEVEL; containers add HTTP_PORT). */
 export const DEPLOYMENT_EXTRAS = ['LOG_LEVEL', 'HTTP_PORT'] as const;
+/** The tracker's gRPC admin API: deployments open it (the launcher on loopback, containers on all interfaces) with a token. */
+export const ADMIN_API_EXTRAS = ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN'] as const;
+
+/** What a deployment adds for `role`. */
+export function deploymentExtras(role: Role): string[] {
+  return role === 'tracker' ? [...DEPLOYMENT_EXTRAS, ...ADMIN_API_EXTRAS] : [...DEPLOYMENT_EXTRAS];
+}
 
 export function schemaKeys(role: Role): string[] {
   return Object.keys((ServiceConfigSchemas[role] as z.ZodObject).shape);

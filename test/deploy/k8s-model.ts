@@ -100,6 +100,7 @@ export interface Probe {
   httpGet?: { path: string; port: number | string };
   exec?: { command: string[] };
   tcpSocket?: { port: number | string };
+  grpc?: { port: number; service?: string };
 }
 export interface PodSpec {
   containers: Container[];

@@ -202,16 +202,24 @@ describe('k8s/ (kustomize)', () => {
     expect(se.HTTP_PORT).not.toBe(ge.HTTP_PORT);
   });
 
-  it('probes readiness on /readyz and liveness on /healthz, on the port each service serves them', () => {
+  it('probes readiness on /readyz (the tracker: gRPC health) and liveness on /healthz, on the port each service serves them', () => {
     for (const { w, c } of swarmContainers) {
       const where = `${w.metadata.name}/${c.name}`;
       const env = resolveEnv(c, podNameOf(w));
       const httpPort = Number(env.HTTP_PORT);
       expect(httpPort).toBeGreaterThan(0);
-      expect({ where, readiness: c.readinessProbe?.httpGet?.path }).toEqual({ where, readiness: OBSERVABILITY_ROUTES.readiness });
+      if (roleOf(c) === 'tracker') {
+        // The tracker's readiness is its gRPC admin API's grpc.health.v1 (SERVING exactly when /readyz is ready).
+        expect({ where, grpc: c.readinessProbe?.grpc }).toEqual({ where, grpc: { port: Number(env.GRPC_PORT), service: 'swarmshare.admin.v1.Admin' } });
+        expect(c.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(Number(env.GRPC_PORT));
+        expect(env.GRPC_HOST).toBe('0.0.0.0');
+        expect(env.ADMIN_TOKEN.length).toBeGreaterThanOrEqual(16);
+      } else {
+        expect({ where, readiness: c.readinessProbe?.httpGet?.path }).toEqual({ where, readiness: OBSERVABILITY_ROUTES.readiness });
+      }
       expect({ where, liveness: c.livenessProbe?.httpGet?.path }).toEqual({ where, liveness: OBSERVABILITY_ROUTES.liveness });
       for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
-        if (!probe) continue;
+        if (!probe || probe.grpc) continue;
         expect(Object.values(OBSERVABILITY_ROUTES) as string[]).toContain(probe.httpGet!.path);
         expect({ where, port: portNumber(c, probe.httpGet!.port) }).toEqual({ where, port: httpPort });
       }

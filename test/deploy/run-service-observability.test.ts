@@ -6,7 +6,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Controller, type DynamicModule, type INestMicroservice, Module } from '@nestjs/common';
+import { Controller, type DynamicModule, type INestApplicationContext, Module } from '@nestjs/common';
 import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import { connect, type NatsConnection } from 'nats';
 import { z } from 'zod';
@@ -74,7 +74,7 @@ describe('runService observability', () => {
   let redis: LocalServer;
   let natsDir: string;
   let dataDir: string;
-  let app: INestMicroservice | undefined;
+  let app: INestApplicationContext | undefined;
   let nc: NatsConnection;
   let httpPort: number;
 

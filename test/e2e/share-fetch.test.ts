@@ -1,6 +1,6 @@
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -137,6 +137,10 @@ describe('swarmshare up: the embedded default', () => {
       expect(cluster.nodes.map((n: { nodeId: string }) => n.nodeId)).toEqual(['a', 'b']);
       // Every process serves health and metrics, as in compose and Kubernetes.
       expect(Object.keys(cluster.httpPorts).sort()).toEqual(['a-chunk-store', 'a-peer-gateway', 'b-chunk-store', 'b-peer-gateway', 'tracker-0']);
+      // The tracker's gRPC admin API: its port and the generated token, in a file only its owner reads.
+      expect(Object.keys(cluster.grpcPorts)).toEqual(['tracker-0']);
+      expect(cluster.adminToken).toMatch(/^[0-9a-f]{48}$/);
+      expect(statSync(join(dir, 'cluster.json')).mode & 0o077).toBe(0);
       for (const port of Object.values(cluster.httpPorts) as number[]) {
         const res = await globalThis.fetch(`http://127.0.0.1:${port}/readyz`);
         expect(res.status).toBe(200);

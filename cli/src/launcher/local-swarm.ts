@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
@@ -16,6 +17,8 @@ export interface SwarmOptions {
   redisUrl?: string;
   /** Extra env for every service (e.g. shorter announce intervals in tests). */
   extraEnv?: Record<string, string>;
+  /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
+  adminToken?: string;
   onStatus?: (line: string) => void;
 }
 
@@ -92,6 +95,14 @@ export class LocalSwarm {
 
   /** HTTP port (health, readiness, metrics) of each service, by process name. */
   readonly httpPorts = new Map<string, number>();
+  /** gRPC admin API port of each tracker, by process name (loopback only). */
+  readonly grpcPorts = new Map<string, number>();
+  /** The admin API's bearer token: every tracker of this swarm accepts it. */
+  get adminToken(): string {
+    this.token ??= this.opts.adminToken ?? randomBytes(24).toString('hex');
+    return this.token;
+  }
+  private token?: string;
 
   /** A fixed HTTP port per process name, kept across restarts so dashboards keep working. */
   private async httpPort(processName: string): Promise<string> {
@@ -109,10 +120,13 @@ export class LocalSwarm {
 
   async startTracker(): Promise<RunningService> {
     const n = this.tracker.length;
-    const env = trackerEnv(this.urls, { ...this.common(), HTTP_PORT: await this.httpPort(`tracker-${n}`) });
-    const t = await this.launch(`tracker-${n}`, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `tracker-${n}.log`), trackerIndex: n });
+    const name = `tracker-${n}`;
+    if (!this.grpcPorts.has(name)) this.grpcPorts.set(name, await freePort());
+    const grpc = { GRPC_PORT: String(this.grpcPorts.get(name)), GRPC_HOST: '127.0.0.1', ADMIN_TOKEN: this.adminToken };
+    const env = trackerEnv(this.urls, { ...grpc, ...this.common(), HTTP_PORT: await this.httpPort(name) });
+    const t = await this.launch(name, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `${name}.log`), trackerIndex: n });
     this.tracker.push(t);
-    this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics`);
+    this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics  gRPC admin 127.0.0.1:${env.GRPC_PORT}`);
     return t;
   }
 
@@ -192,6 +206,8 @@ export class LocalSwarm {
         ...this.servers.map((s) => [s.name, s.process.pid ?? 0] as const),
         ...this.services().map((s) => [s.processName, s.service.proc.pid ?? 0] as const),
       ]),
+      grpcPorts: Object.fromEntries(this.grpcPorts),
+      adminToken: this.adminToken,
     };
   }
 

@@ -1,10 +1,12 @@
-import { type DynamicModule, type INestMicroservice, Module } from '@nestjs/common';
+import { type DynamicModule, type INestApplication, type INestApplicationContext, type INestMicroservice, Module } from '@nestjs/common';
+import type { MicroserviceOptions } from '@nestjs/microservices';
 import { NestFactory } from '@nestjs/core';
 import type { NatsConnection } from 'nats';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
 import { createLogger, type Logger, PinoNestLogger } from './logging';
-import { plainJsonNatsOptions } from './nats/connect';
+import { microNatsOptions } from './nats/connect';
+import { SWARMSHARE_VERSION } from './version';
 import { SwarmRpcExceptionFilter } from './nats/rpc-exception.filter';
 import { dataDirWritableCheck, redisPingCheck, tcpListeningCheck } from './observability/default-checks';
 import { HealthRegistry } from './observability/health-registry';
@@ -23,13 +25,21 @@ export const READY_EVENT = 'ready';
 
 export interface ServiceDefinition<S extends z.ZodObject> {
   name: string;
+  /** One sentence for the NATS services API ($SRV.INFO, `nats micro ls`). */
+  description?: string;
   configSchema: S;
   /** Build the root module from the validated config. */
   module(config: z.infer<S>, logger: Logger): DynamicModule;
   /** NATS queue group for this service's subjects (replicas share the work). */
   queue?(config: z.infer<S>): string | undefined;
   /** Extra fields for the ready log line, e.g. the peer address. */
-  readyInfo?(app: INestMicroservice, config: z.infer<S>): Record<string, unknown> | Promise<Record<string, unknown>>;
+  readyInfo?(app: INestApplicationContext, config: z.infer<S>): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * A second transport served by the same process and module (a Nest hybrid application), e.g. the
+   * tracker's gRPC admin API; undefined = NATS only. The returned function builds its options once
+   * the module's providers exist.
+   */
+  extraTransport?(config: z.infer<S>, logger: Logger): ((app: INestApplicationContext) => MicroserviceOptions) | undefined;
 }
 
 /** The root module runService builds: the service's own module beside the global ObservabilityModule. */
@@ -48,7 +58,7 @@ class SwarmServiceRootModule {}
  * (so liveness answers while NATS is still unreachable) until shutdown, and the ready log line
  * carries `httpPort`.
  */
-export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S>, env: NodeJS.ProcessEnv = process.env): Promise<INestMicroservice> {
+export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S>, env: NodeJS.ProcessEnv = process.env): Promise<INestMicroservice | INestApplication> {
   let config: z.infer<S>;
   try {
     config = loadConfig(def.name, def.configSchema, env);
@@ -66,11 +76,28 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     module: SwarmServiceRootModule,
     imports: [ObservabilityModule.forRoot({ service: def.name, nodeId: cfg.NODE_ID }), def.module(config, logger)],
   };
-  const app = await NestFactory.createMicroservice(root, {
-    ...plainJsonNatsOptions(cfg.NATS_URL, name, def.queue?.(config)),
-    logger: new PinoNestLogger(logger),
-    bufferLogs: false,
+  // Every request subject is an endpoint of the NATS micro service `swarmshare-<service>`.
+  const natsOptions = microNatsOptions(cfg.NATS_URL, name, def.queue?.(config), {
+    name: `swarmshare-${def.name}`,
+    version: SWARMSHARE_VERSION,
+    description: def.description ?? `Swarmshare ${def.name}`,
+    metadata: cfg.NODE_ID ? { node_id: cfg.NODE_ID } : {},
   });
+  const nestLogger = new PinoNestLogger(logger);
+  let app: INestMicroservice | INestApplication;
+  let nats: INestMicroservice;
+  let hybrid: INestApplication | undefined;
+  const extraTransport = def.extraTransport?.(config, logger);
+  if (extraTransport) {
+    // A hybrid application: one module, served on NATS and on the extra transport. Its HTTP adapter
+    // never listens (/healthz and friends are ObservabilityHttpServer's, below).
+    hybrid = await NestFactory.create(root, { logger: nestLogger, bufferLogs: false });
+    app = hybrid;
+  } else {
+    nats = await NestFactory.createMicroservice(root, { ...natsOptions, logger: nestLogger, bufferLogs: false });
+    app = nats;
+  }
+  // Global filters and interceptors first: a hybrid app's transports inherit them when connected.
   app.useGlobalFilters(new SwarmRpcExceptionFilter());
   const health = app.get(HealthRegistry);
   const metrics = app.get(Metrics);
@@ -78,7 +105,11 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   const interceptor = app.get(NatsMetricsInterceptor);
   interceptor.useLogger(logger);
   app.useGlobalInterceptors(interceptor);
-  const natsStatus = trackNatsStatus(app.status, health, metrics);
+  if (hybrid) {
+    nats = hybrid.connectMicroservice(natsOptions, { inheritAppConfig: true });
+    hybrid.connectMicroservice(extraTransport!(hybrid), { inheritAppConfig: true });
+  }
+  const natsStatus = trackNatsStatus(nats!.status, health, metrics);
   lifecycle.onShutdown(() => natsStatus.unsubscribe());
   app.enableShutdownHooks(['SIGTERM', 'SIGINT']);
   registerDefaultChecks(cfg, health, lifecycle, name);
@@ -94,10 +125,15 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     }
     lifecycle.onShutdown(() => http.close());
   }
-  await app.listen();
+  if (hybrid) {
+    await hybrid.init();
+    await hybrid.startAllMicroservices();
+  } else {
+    await nats!.listen();
+  }
   // listen() returns once the SUBs are written, not once the server has them: a request sent right
   // after "ready" could meet "no responders". A flush (PING/PONG) proves every SUB is registered.
-  await app.unwrap<NatsConnection>().flush();
+  await nats!.unwrap<NatsConnection>().flush();
   const extra = (await def.readyInfo?.(app, config)) ?? {};
   logger.info({ event: READY_EVENT, ...(httpPort !== undefined ? { httpPort } : {}), ...extra }, `${def.name} ready`);
   return app;

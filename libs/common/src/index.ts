@@ -23,3 +23,6 @@ export * from './bootstrap';
 export * from './observability';
 export * from './topology';
 export * from './replication';
+export * from './grpc';
+export * from './version';
+export * from './nats/micro-server';

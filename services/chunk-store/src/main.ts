@@ -5,6 +5,7 @@ import { ChunkStoreService } from './chunk-store.service';
 
 runService({
   name: 'chunk-store',
+  description: "A node's chunk store: memory-mapped chunk files and their index",
   configSchema: ChunkStoreConfigSchema,
   module: (config, logger) => AppModule.forRoot(config, logger),
   readyInfo: async (app, config) => {

@@ -5,6 +5,7 @@ import { PeerServer } from './transport/peer-server';
 
 runService({
   name: 'peer-gateway',
+  description: "A node's peer gateway: the TCP peer protocol, downloads and announces",
   configSchema: PeerGatewayConfigSchema,
   module: (config, logger) => PeerGatewayModule.forRoot(config, logger),
   // The real address (PEER_PORT=0 lets the OS choose) goes into the ready line for launchers and tests.

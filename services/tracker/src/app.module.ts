@@ -1,18 +1,34 @@
-import { type DynamicModule, Module } from '@nestjs/common';
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import type { NatsConnection } from 'nats';
 import { type Logger, SERVICE_CONFIG, SERVICE_LOGGER, type TrackerConfig } from '@swarmshare/common';
+import { AdminController } from './admin/admin.controller';
+import { ADMIN_NATS, adminProviders } from './admin/admin.providers';
 import { Clock } from './clock';
 import { connectRedis, REDIS } from './redis.provider';
 import { TrackerController } from './tracker.controller';
 import { TrackerRepository } from './tracker.repository';
 import { TrackerService } from './tracker.service';
 
+/** Drains the admin API's NATS client, when there is one, after the transports stop. */
+@Injectable()
+class AdminNatsLifecycle implements OnApplicationShutdown {
+  constructor(@Optional() @Inject(ADMIN_NATS) private readonly nc?: NatsConnection) {}
+  async onApplicationShutdown(): Promise<void> {
+    await this.nc?.drain().catch(() => undefined);
+  }
+}
+
 @Module({})
 export class TrackerModule {
   static forRoot(config: TrackerConfig, logger: Logger): DynamicModule {
+    // The gRPC admin API (admin/) exists only where GRPC_PORT is set: a NATS-only tracker is unchanged.
+    const admin = config.GRPC_PORT > 0;
     return {
       module: TrackerModule,
-      controllers: [TrackerController],
+      controllers: [TrackerController, ...(admin ? [AdminController] : [])],
       providers: [
+        ...(admin ? adminProviders(config) : []),
+        AdminNatsLifecycle,
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
         // Async: Nest finishes building the module (and runService logs "ready") only once Redis answers.

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { runService, TRACKER_QUEUE, TrackerConfigSchema } from '@swarmshare/common';
+import { HealthRegistry, ObservabilityLifecycle, runService, TRACKER_QUEUE, TrackerConfigSchema } from '@swarmshare/common';
+import { adminGrpcOptions } from './admin/admin-grpc';
 import { TrackerModule } from './app.module';
 
 /**
@@ -8,10 +9,14 @@ import { TrackerModule } from './app.module';
  */
 runService({
   name: 'tracker',
+  description: "The swarm's registry of peers and files (any number of replicas, one queue group)",
   configSchema: TrackerConfigSchema,
   module: (config, logger) => TrackerModule.forRoot(config, logger),
   queue: () => TRACKER_QUEUE,
-  readyInfo: (_app, config) => ({ peerTtlMs: config.PEER_TTL_MS, pid: process.pid }),
+  // With GRPC_PORT, a hybrid application: the same module also serves the gRPC admin API.
+  extraTransport: (config, logger) =>
+    config.GRPC_PORT > 0 ? (app) => adminGrpcOptions(config.GRPC_HOST, config.GRPC_PORT, app.get(HealthRegistry), app.get(ObservabilityLifecycle), logger) : undefined,
+  readyInfo: (_app, config) => ({ peerTtlMs: config.PEER_TTL_MS, pid: process.pid, ...(config.GRPC_PORT > 0 ? { grpcPort: config.GRPC_PORT, grpcHost: config.GRPC_HOST } : {}) }),
 }).catch((err: unknown) => {
   process.stderr.write(`tracker failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);

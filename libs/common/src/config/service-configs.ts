@@ -6,6 +6,9 @@ import { envInt, envLogLevel, envNatsUrls, envSize, envUrl } from './load-config
  * The environment each service reads, with defaults. These schemas are the single list of settings:
  * docs/operations.md, the compose file checks and the local launcher are all derived from them.
  */
+/** Shortest ADMIN_TOKEN accepted: long enough that guessing it over the network is hopeless. */
+export const ADMIN_TOKEN_MIN_LENGTH = 16;
+
 const common = {
   NATS_URL: envNatsUrls.default('nats://127.0.0.1:4222'),
   LOG_LEVEL: envLogLevel.default('info'),
@@ -26,6 +29,17 @@ export const TrackerConfigSchema = z.object({
   PEER_TTL_MS: envInt(1000, 86_400_000).default(30_000),
   /** A space reservation of an upload expires after this long, so a crashed seeder leaves nothing behind. */
   RESERVATION_TTL_MS: envInt(1000, 86_400_000).default(1_800_000),
+  /** Port of the gRPC admin API (swarmshare.admin.v1.Admin, health, reflection); 0 = off. */
+  GRPC_PORT: envInt(0, 65535).default(0),
+  /** Address the gRPC admin API binds to: loopback unless the deployment opens it on purpose. */
+  GRPC_HOST: z.string().min(1).default('127.0.0.1'),
+  /** Bearer token every Admin call must carry; required whenever GRPC_PORT is set. */
+  ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)`).optional(),
+}).superRefine((c, ctx) => {
+  // Secure by default: there is no unauthenticated admin port, not even on loopback.
+  if (c.GRPC_PORT > 0 && c.ADMIN_TOKEN === undefined) {
+    ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN'], message: `must be set when GRPC_PORT=${c.GRPC_PORT} serves the admin API (at least ${ADMIN_TOKEN_MIN_LENGTH} characters, e.g. \`openssl rand -hex 24\`), or set GRPC_PORT=0` });
+  }
 });
 export type TrackerConfig = z.infer<typeof TrackerConfigSchema>;
 

@@ -1,5 +1,6 @@
 import { connect, type NatsConnection } from 'nats';
-import { Transport, type NatsOptions } from '@nestjs/microservices';
+import { type CustomStrategy, Transport, type NatsOptions } from '@nestjs/microservices';
+import { MicroNatsServer, type MicroServiceInfo } from './micro-server';
 import { PlainJsonDeserializer, PlainJsonSerializer } from './plain-json';
 
 export interface NatsServerOptions {
@@ -70,4 +71,9 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string):
       deserializer: new PlainJsonDeserializer(),
     },
   };
+}
+
+/** The same transport, serving its request subjects as endpoints of a NATS micro service (see MicroNatsServer). */
+export function microNatsOptions(url: string, name: string, queue: string | undefined, info: MicroServiceInfo): CustomStrategy {
+  return { strategy: new MicroNatsServer(plainJsonNatsOptions(url, name, queue).options!, info) };
 }

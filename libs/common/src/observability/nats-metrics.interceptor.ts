@@ -1,5 +1,6 @@
 import { type CallHandler, type ExecutionContext, Injectable, type NestInterceptor } from '@nestjs/common';
-import { PATTERN_HANDLER_METADATA, PATTERN_METADATA } from '@nestjs/microservices/constants';
+import { Transport } from '@nestjs/microservices';
+import { PATTERN_HANDLER_METADATA, PATTERN_METADATA, TRANSPORT_METADATA } from '@nestjs/microservices/constants';
 import { PatternHandler } from '@nestjs/microservices/enums/pattern-handler.enum';
 import { type Observable, tap, finalize } from 'rxjs';
 import { toErrorBody } from '../errors';
@@ -23,7 +24,8 @@ export class NatsMetricsInterceptor implements NestInterceptor {
   }
 
   intercept(context: ExecutionContext, next: CallHandler): Observable<unknown> {
-    if (context.getType() !== 'rpc') return next.handle();
+    // NATS handlers only: a hybrid app's gRPC methods (the tracker's admin API) are not NATS traffic.
+    if (context.getType() !== 'rpc' || Reflect.getMetadata(TRANSPORT_METADATA, context.getHandler()) === Transport.GRPC) return next.handle();
     const subject = subjectOf(context);
     const kind: NatsHandlerKind = Reflect.getMetadata(PATTERN_HANDLER_METADATA, context.getHandler()) === PatternHandler.EVENT ? 'event' : 'request';
     const started = process.hrtime.bigint();

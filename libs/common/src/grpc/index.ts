@@ -1,0 +1,3 @@
+export * from './admin-proto';
+export * from './grpc-exception.filter';
+export * from './grpc-status';

@@ -1,0 +1,78 @@
+import { Controller, UseFilters, UseGuards } from '@nestjs/common';
+import { GrpcMethod } from '@nestjs/microservices';
+import { type ServerWritableStream, status } from '@grpc/grpc-js';
+import { ADMIN_SERVICE, GrpcExceptionFilter, GrpcStatusError } from '@swarmshare/common';
+import { map, type Observable } from 'rxjs';
+import { AdminTokenGuard } from './admin-token.guard';
+import { AdminService } from './admin.service';
+import { fileMessage, peerMessage, progressMessage, storedFileMessage } from './to-proto';
+
+/**
+ * swarmshare.admin.v1.Admin (libs/common/proto/swarmshare/admin/v1/admin.proto) over gRPC. Every
+ * method needs the bearer token (AdminTokenGuard); errors leave as the gRPC status of their swarm
+ * error code (GrpcExceptionFilter).
+ */
+@Controller()
+@UseGuards(AdminTokenGuard)
+@UseFilters(GrpcExceptionFilter)
+export class AdminController {
+  constructor(private readonly admin: AdminService) {}
+
+  @GrpcMethod(ADMIN_SERVICE, 'ListFiles')
+  async listFiles() {
+    return { files: (await this.admin.listFiles()).map(fileMessage) };
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'GetFile')
+  async getFile(req: { file_id: string }) {
+    const r = await this.admin.getFile(req.file_id);
+    return { file: fileMessage(r.file), ranges: r.ranges, min_copies: r.minCopies, unreachable: r.unreachable.map((u) => ({ node_id: u.nodeId, reason: u.reason })) };
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'ListPeers')
+  async listPeers() {
+    return { peers: (await this.admin.listPeers()).map(peerMessage) };
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'GetNode')
+  async getNode(req: { node_id: string }) {
+    const n = await this.admin.getNode(req.node_id);
+    return {
+      node_id: n.nodeId,
+      address: n.info.address,
+      connections: n.info.connections,
+      space: { capacity: n.stats.capacity, used: n.stats.used, free: n.stats.free },
+      files: n.files.map(storedFileMessage),
+      transfers: n.transfers.map((s) => progressMessage(n.nodeId, s)),
+    };
+  }
+
+  /**
+   * Server streaming. The call's own writable state is the backpressure signal (see followDownload);
+   * Nest writes the Observable to the call, ends it on complete or error, and unsubscribes (which
+   * stops following) when the client cancels.
+   */
+  @GrpcMethod(ADMIN_SERVICE, 'Fetch')
+  fetch(req: { node_id: string; file_id: string; discover: string }, _metadata: unknown, call: ServerWritableStream<unknown, unknown>): Observable<unknown> {
+    const sink = {
+      blocked: () => call.writableNeedDrain,
+      onDrain: (cb: () => void) => {
+        call.on('drain', cb);
+        return () => void call.off('drain', cb);
+      },
+    };
+    return this.admin
+      .fetch({ node_id: req.node_id, file_id: req.file_id, ...(req.discover ? { discover: req.discover } : {}) }, sink)
+      .pipe(map((s) => progressMessage(req.node_id, s)));
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'DeleteFile')
+  deleteFile(): never {
+    throw new GrpcStatusError(status.UNIMPLEMENTED, 'DeleteFile is not available yet: Swarmshare cannot delete files (chunks stay until their node\'s data directory is cleared)');
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'Preheat')
+  preheat(): never {
+    throw new GrpcStatusError(status.UNIMPLEMENTED, 'Preheat is not available yet: to place copies of a file in advance, share it with `swarmshare share FILE --replicas N`');
+  }
+}

@@ -1,0 +1,143 @@
+/**
+ * The tracker's gRPC admin API against a real tracker process (NATS + Redis + gRPC in one hybrid
+ * app): authentication, health, error statuses, and the secure default without a token.
+ */
+import { credentials, loadPackageDefinition, Metadata, type ServiceClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as HEALTH_PROTO_PATH } from 'grpc-health-check';
+import { ADMIN_PROTO_LOADER_OPTIONS, ADMIN_PROTO_PATH, TrackerSubjects } from '@swarmshare/common';
+import type { NatsConnection } from 'nats';
+import { freePort } from '../../../test/support/infra';
+import type { RunningService } from '../../../test/support/services';
+import { announceBody, ensureBuilt, eventually, fileBody, nodeId, ok, rawNats, rawRedis, startTracker } from './support';
+import { z } from 'zod';
+
+const DB = 9;
+const TOKEN = 'test-admin-token-0123456789';
+
+type Unary = (req: object, md: Metadata, cb: (e: ServiceError | null, r: any) => void) => void;
+type Client = Record<string, Unary> & { close(): void };
+
+function adminClient(port: number): Client {
+  const pkg = loadPackageDefinition(loadSync(ADMIN_PROTO_PATH, ADMIN_PROTO_LOADER_OPTIONS)) as any;
+  const Admin = pkg.swarmshare.admin.v1.Admin as ServiceClientConstructor;
+  return new Admin(`127.0.0.1:${port}`, credentials.createInsecure()) as unknown as Client;
+}
+
+function bearer(token: string): Metadata {
+  const md = new Metadata();
+  md.set('authorization', `Bearer ${token}`);
+  return md;
+}
+
+function call(client: Client, method: string, req: object, md = bearer(TOKEN)): Promise<any> {
+  return new Promise((resolve, reject) => client[method](req, md, (e, r) => (e ? reject(e) : resolve(r))));
+}
+
+async function refused(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (e) {
+    return e as ServiceError;
+  }
+  throw new Error('the call succeeded but should have been refused');
+}
+
+describe('tracker gRPC admin API', () => {
+  let tracker: RunningService;
+  let grpcPort: number;
+  let client: Client;
+  let nc: NatsConnection;
+
+  beforeAll(async () => {
+    ensureBuilt();
+    const redis = rawRedis(DB);
+    await redis.flushdb();
+    redis.disconnect();
+    grpcPort = await freePort();
+    tracker = await startTracker(DB, { GRPC_PORT: String(grpcPort), ADMIN_TOKEN: TOKEN });
+    client = adminClient(grpcPort);
+    nc = await rawNats();
+  });
+
+  afterAll(async () => {
+    client?.close();
+    await nc?.drain();
+    await tracker?.stop();
+  });
+
+  it('refuses a call without a token, or with the wrong one, before doing anything', async () => {
+    const none = await refused(call(client, 'ListFiles', {}, new Metadata()));
+    expect(none.code).toBe(status.UNAUTHENTICATED);
+    expect(none.details).toMatch(/authorization: Bearer/);
+    const wrong = await refused(call(client, 'ListPeers', {}, bearer('not-the-token-at-all')));
+    expect(wrong.code).toBe(status.UNAUTHENTICATED);
+    const malformed = new Metadata();
+    malformed.set('authorization', TOKEN);
+    expect((await refused(call(client, 'ListFiles', {}, malformed))).code).toBe(status.UNAUTHENTICATED);
+  });
+
+  it('answers grpc.health.v1 without a token: SERVING once NATS and Redis answer', async () => {
+    const Health = (loadPackageDefinition(loadSync(HEALTH_PROTO_PATH, { enums: String })) as any).grpc.health.v1.Health as ServiceClientConstructor;
+    const health = new Health(`127.0.0.1:${grpcPort}`, credentials.createInsecure()) as unknown as Client;
+    try {
+      for (const service of ['', 'swarmshare.admin.v1.Admin']) {
+        const r = await eventually(async () => {
+          const x = await new Promise<any>((resolve, reject) => health.Check({ service }, new Metadata(), (e, v) => (e ? reject(e) : resolve(v))));
+          if (x.status !== 'SERVING') throw new Error(`health of "${service}" is ${x.status}`);
+          return x;
+        }, 10_000);
+        expect(r.status).toBe('SERVING');
+      }
+    } finally {
+      health.close();
+    }
+  });
+
+  it('lists what the NATS API lists', async () => {
+    const a = nodeId('grpc-a');
+    await ok(nc, TrackerSubjects.announce, announceBody(a, 5_000_000), z.unknown());
+    const file = fileBody(a, 'grpc-listed.bin');
+    await ok(nc, TrackerSubjects.registerFile, file, z.unknown());
+    const peers = (await call(client, 'ListPeers', {})).peers;
+    expect(peers).toEqual(expect.arrayContaining([expect.objectContaining({ node_id: a, free: 5_000_000, files: 0 })]));
+    const files = (await call(client, 'ListFiles', {})).files;
+    const listed = files.find((f: { file_id: string }) => f.file_id === file.fileId);
+    expect(listed).toMatchObject({ name: 'grpc-listed.bin', size: file.size, chunk_count: file.chunkCount, hash: file.hash, downloads: 0, replicas: 0 });
+    expect(listed.seeders.map((s: { node_id: string }) => s.node_id)).toEqual([a]);
+  });
+
+  it('carries the NATS API\'s error codes as gRPC statuses, with the swarm code in a trailer', async () => {
+    const bad = await refused(call(client, 'GetFile', { file_id: 'not-an-id' }));
+    expect(bad.code).toBe(status.INVALID_ARGUMENT);
+    expect(bad.details).toMatch(/file_id: file id must be 64 lowercase hex/);
+    expect(bad.metadata.get('swarm-error-code')).toEqual(['BAD_REQUEST']);
+    const missing = await refused(call(client, 'GetFile', { file_id: 'a'.repeat(64) }));
+    expect(missing.code).toBe(status.NOT_FOUND);
+    expect(missing.metadata.get('swarm-error-code')).toEqual(['NOT_FOUND']);
+    // A node nobody runs: the forwarded NATS request finds no responder.
+    const down = await refused(call(client, 'GetNode', { node_id: 'nobody-runs-this-node' }));
+    expect(down.code).toBe(status.UNAVAILABLE);
+    expect(down.details).toMatch(/nothing answers on swarm\.node\.nobody-runs-this-node/);
+  });
+
+  it('answers UNIMPLEMENTED, saying why, for deletion and preheat', async () => {
+    const del = await refused(call(client, 'DeleteFile', { file_id: 'a'.repeat(64) }));
+    expect(del.code).toBe(status.UNIMPLEMENTED);
+    expect(del.details).toMatch(/cannot delete files/);
+    const pre = await refused(call(client, 'Preheat', { file_id: 'a'.repeat(64), node_ids: ['x'] }));
+    expect(pre.code).toBe(status.UNIMPLEMENTED);
+    expect(pre.details).toMatch(/--replicas/);
+  });
+
+  it('refuses to start with GRPC_PORT but no ADMIN_TOKEN, or a short one: no unauthenticated admin port', async () => {
+    const port = String(await freePort());
+    const attempts: Array<Record<string, string>> = [{ GRPC_PORT: port }, { GRPC_PORT: port, ADMIN_TOKEN: 'short' }];
+    for (const extra of attempts) {
+      const t = await startTracker(DB, extra, { waitReady: false });
+      const { code } = await t.exited;
+      expect(code).toBe(1);
+      expect(t.stderr.join('\n')).toMatch(/ADMIN_TOKEN: must (be set when GRPC_PORT=\d+ serves the admin API|be at least 16 characters)/);
+    }
+  });
+});

@@ -7,7 +7,28 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { z } from 'zod';
-import { ControlSchemas, DownloadStatusSchema, GatewayInfoSchema, ManifestSchema, METRIC_NAMES, MsgType, OBSERVABILITY_ROUTES, ReplicateStatusSchema, ServiceConfigSchemas } from '@swarmshare/common';
+import {
+  CandidateSchema,
+  CloseReplySchema,
+  ControlSchemas,
+  DownloadAckRecordSchema,
+  DownloadStatusSchema,
+  FileRecordSchema,
+  GatewayInfoSchema,
+  HaveReplySchema,
+  LeaseSchema,
+  ManifestSchema,
+  METRIC_NAMES,
+  MsgType,
+  OBSERVABILITY_ROUTES,
+  PeerRecordSchema,
+  ReleaseReplySchema,
+  ReplicateStatusSchema,
+  ReservationSchema,
+  ServiceConfigSchemas,
+  StoreStatsSchema,
+  TFileDefSchema,
+} from '@swarmshare/common';
 import { readRepoFile, type Role, ROLES } from './deploy-model';
 import { REPO } from './helpers';
 
@@ -198,9 +219,25 @@ describe('docs/protocol.md stands alone', () => {
     expect([...(documented.get('manifest') ?? [])].sort()).toEqual(keys(ManifestSchema));
   });
 
-  it('describes every field of the gateway replies', () => {
+  it('describes every field of every NATS reply shape', () => {
     const section = protocol.slice(protocol.indexOf('## 9.'));
-    for (const [name, schema] of [['DownloadStatus', DownloadStatusSchema], ['GatewayInfo', GatewayInfoSchema], ['ReplicateStatus', ReplicateStatusSchema]] as const) {
+    const shapes: Array<[string, z.ZodObject]> = [
+      ['PeerRecord', PeerRecordSchema],
+      ['FileRecord', FileRecordSchema],
+      ['DownloadAck', DownloadAckRecordSchema],
+      ['Candidate', CandidateSchema],
+      ['Reservation', ReservationSchema],
+      ['Release', ReleaseReplySchema],
+      ['FileDef', TFileDefSchema],
+      ['Lease', LeaseSchema],
+      ['CloseReply', CloseReplySchema],
+      ['HaveReply', HaveReplySchema],
+      ['StoreStats', StoreStatsSchema],
+      ['DownloadStatus', DownloadStatusSchema],
+      ['GatewayInfo', GatewayInfoSchema],
+      ['ReplicateStatus', ReplicateStatusSchema],
+    ];
+    for (const [name, schema] of shapes) {
       const item = section.slice(section.indexOf(`* **${name}**`)).split('\n* ')[0];
       for (const key of Object.keys(schema.shape)) expect({ name, key, described: item.includes(`\`${key}\``) }).toEqual({ name, key, described: true });
     }

@@ -198,9 +198,10 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     expect(await reservations()).toEqual([]);
     // Bad input gets clear errors.
     await expect(cli(['share', path, '--node', A, '--alloc', `${B}`])).rejects.toMatchObject({ stderr: expect.stringMatching(/--alloc entry ".*" is not NODE=SIZE/) });
-    await expect(cli(['share', path, '--node', A, '--alloc', `nosuch=1MiB`])).rejects.toMatchObject({ stderr: expect.stringMatching(/peer nosuch is not a candidate/) });
+    await expect(cli(['share', path, '--node', A, '--alloc', `nosuch=1MiB`])).rejects.toMatchObject({ stderr: expect.stringMatching(/--alloc names nosuch, which is not a live peer/) });
     await expect(cli(['share', path, '--node', A, '--replicas', '0'])).rejects.toMatchObject({ stderr: expect.stringMatching(/--replicas must be a whole number from 1 to 16/) });
-    await expect(cli(['share', path, '--node', A, '--alloc', `${A}=1GiB`])).rejects.toMatchObject({ stderr: expect.stringMatching(/is not a candidate/) });
+    // Naming the sharing node itself says so (issue 13), instead of "not a candidate".
+    await expect(cli(['share', path, '--node', A, '--alloc', `${A}=1GiB`])).rejects.toMatchObject({ stderr: expect.stringMatching(new RegExp(`--alloc names ${A}, the node that shares the file`)) });
     // The NATS subjects refuse malformed bodies too.
     await expect(rpc.request(gatewaySubjects(A).replicate, { fileId: manifest.fileId, replicas: 1, allocation: [] }, ReplicateStatusSchema)).rejects.toThrow(/BAD_REQUEST|hash|allocation/);
     await expect(rpc.request(TrackerSubjects.reserve, { uploadId: 'x', nodeId: B, bytes: 1 }, ReservationSchema)).rejects.toThrow(/upload id must be/);

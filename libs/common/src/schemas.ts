@@ -130,6 +130,13 @@ export const CloseRequestSchema = z
     leaseId: z.string().min(1).max(64),
     written: z.number().int().min(0).optional(),
     sha256: z.string().regex(/^[0-9a-f]{64}$/, 'a SHA-256 in lowercase hex').optional(),
+    /**
+     * The writer gives the chunk up (a refused or cancelled request, shutdown): the lock is released,
+     * nothing is verified, the chunk stays missing, and the reply says `available: false`. Not an
+     * error and not a rejected chunk (a close short of the length used to say this, and read as a
+     * short write: issue 13).
+     */
+    abandon: z.literal(true).optional(),
   })
   .strict();
 export type CloseRequest = z.infer<typeof CloseRequestSchema>;

@@ -282,6 +282,21 @@ export class ChunkStoreService {
     return committed.reply;
   }
 
+  /**
+   * The writer gives a write lease up: the lock goes, nothing is verified, the chunk stays missing.
+   * A read lease is simply closed. Idempotent enough for a retry: an already closed lease says so.
+   */
+  async chunkAbandon(leaseId: string): Promise<CloseReply> {
+    this.assertOpen();
+    const claim = await this.deps.leases.claim(leaseId, this.tombstoneMs);
+    if (claim.state === 'unknown') throw new SwarmError('LEASE_UNKNOWN', `lease ${leaseId} is unknown here (never issued, or long expired)`);
+    if (claim.state === 'closed') throw new SwarmError('LEASE_CLOSED', `lease ${leaseId} is already closed`);
+    const { lease } = claim;
+    if (lease.mode === 'write' && claim.ownsLock) await this.deps.leases.unlock(lease.fileId, lease.index, leaseId);
+    const file = await this.lookup(lease.fileId);
+    return { leaseId, fileId: lease.fileId, index: lease.index, available: file.bits.get(lease.index), fileComplete: file.bits.isComplete() };
+  }
+
   async have(fileId: string): Promise<HaveReply> {
     this.assertOpen();
     const file = await this.lookup(fileId);

@@ -74,8 +74,9 @@ export function createStoreController(nodeId: string): Type<unknown> {
     }
 
     /** Counts every write close's verdict: verified, or rejected for its hash or length. */
-    private async closeOne({ leaseId, written, sha256 }: CloseRequest) {
+    private async closeOne({ leaseId, written, sha256, abandon }: CloseRequest) {
       try {
+        if (abandon) return await this.store.chunkAbandon(leaseId);
         const reply = await this.store.chunkClose(leaseId, written, sha256);
         if (reply.available && written !== undefined) this.metrics.chunksVerified.inc();
         return reply;

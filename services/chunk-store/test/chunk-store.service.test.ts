@@ -138,6 +138,22 @@ describe('ChunkStoreService (real Redis, real files)', () => {
     expect(await writeChunk(store, m.fileId, 0, data)).toMatchObject({ fileComplete: true });
   });
 
+  test('abandon gives a write lease up: lock released, nothing verified, chunk missing, no error (issue 13)', async () => {
+    const store = await h.store();
+    const data = content(CHUNK, 4);
+    const m = manifestFor('abandon.bin', data);
+    await store.createFile(m);
+    const { lease, buffer } = await store.chunkLocation(m.fileId, 0, 'write');
+    data.subarray(0, 100).copy(buffer); // a refused or cancelled request streamed a little
+    expect(await store.chunkAbandon(lease.leaseId)).toEqual({ leaseId: lease.leaseId, fileId: m.fileId, index: 0, available: false, fileComplete: false });
+    expect((await store.have(m.fileId)).present).toBe(0);
+    // Given up once: a second abandon or a close of the same lease is refused, and the chunk can be leased again.
+    await failsWith(store.chunkAbandon(lease.leaseId), 'LEASE_CLOSED');
+    await failsWith(store.chunkClose(lease.leaseId, CHUNK), 'LEASE_CLOSED');
+    await failsWith(store.chunkAbandon('nope'), 'LEASE_UNKNOWN');
+    expect(await writeChunk(store, m.fileId, 0, data)).toMatchObject({ fileComplete: true });
+  });
+
   test('create rejects names with "/" or "..", and a manifest that does not hash to its id', async () => {
     const store = await h.store();
     const data = content(CHUNK);

@@ -56,10 +56,10 @@ export class Node {
 }
 
 /** One node: a chunk-store and a peer-gateway sharing a fresh DATA_DIR, the gateway on an OS-chosen port. */
-export async function startNode(id: string, extra: Record<string, string> = {}): Promise<Node> {
+export async function startNode(id: string, extra: Record<string, string> = {}, storeExtra: Record<string, string> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), `ss-${id}-`));
   const base = { NODE_ID: id, DATA_DIR: dataDir, NATS_URL: process.env.NATS_URL!, REDIS_URL: process.env.REDIS_URL!, LOG_LEVEL: process.env.SERVICE_LOGS ? 'debug' : 'info' };
-  const store = await startService('chunk-store', { ...base, LEASE_TTL_MS: '60000' });
+  const store = await startService('chunk-store', { ...base, LEASE_TTL_MS: '60000', ...storeExtra });
   const node = new Node(id, dataDir, store, { ...base, PEER_HOST: '127.0.0.1', PEER_PORT: '0', ANNOUNCE_INTERVAL_MS: '500', ...extra });
   try {
     await node.startGateway();

@@ -9,7 +9,7 @@ const CHUNK = 64 * 1024;
 
 /** The store calls ChunkRegions makes, answered from a table, with every close and layout recorded. */
 function fakeStore(pathFor: (fileId: string) => string) {
-  const closes: Array<{ leaseId: string; written?: number; sha256?: string }> = [];
+  const closes: Array<{ leaseId: string; written?: number; sha256?: string; abandon?: true }> = [];
   const present = new Bitfield(3);
   const layouts: string[] = [];
   let n = 0;
@@ -35,6 +35,10 @@ function fakeStore(pathFor: (fileId: string) => string) {
       close: async (leaseId: string, written?: number, sha256?: string) => {
         closes.push(sha256 === undefined ? { leaseId, written } : { leaseId, written, sha256 });
         return { leaseId, fileId: 'ab'.repeat(32), index: 0, available: true, fileComplete: false };
+      },
+      abandon: async (leaseId: string) => {
+        closes.push({ leaseId, abandon: true });
+        return { leaseId, fileId: 'ab'.repeat(32), index: 0, available: false, fileComplete: false };
       },
     },
   };
@@ -120,7 +124,7 @@ describe('ChunkRegions', () => {
         await expect(r.openRead(fileId, 0)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/outside this gateway's DATA_DIR/) });
         await expect(r.openWrite(fileId, 0)).rejects.toBeInstanceOf(SwarmError);
         await new Promise((res) => setImmediate(res));
-        expect(closes).toEqual([{ leaseId: 'l1', written: 0 }]);
+        expect(closes).toEqual([{ leaseId: 'l1', abandon: true }]);
       }
     } finally {
       rmSync(outside, { recursive: true, force: true });
@@ -215,13 +219,13 @@ describe('ChunkRegions', () => {
     await r.close();
   });
 
-  it('a staged chunk that fails to write is handed back short and its buffer reused', async () => {
+  it('a staged chunk that fails to write is given up (abandoned) and its buffer reused', async () => {
     const { store, closes } = fakeStore(() => join(dir, 'files', 'missing.bin'));
     const r = new ChunkRegions(store, dir, undefined, { stagingBytes: CHUNK });
     const w = await r.openWrite(fileId, 0);
     w.write!(randomBytes(CHUNK), 0);
     await expect(w.commit(CHUNK)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/could not write chunk 0 .*ENOENT/) });
-    expect(closes).toEqual([{ leaseId: 'l1', written: CHUNK - 1 }]);
+    expect(closes).toEqual([{ leaseId: 'l1', abandon: true }]);
     const abandoned = await r.openWrite(fileId, 0);
     abandoned.write!(randomBytes(100), 0);
     await abandoned.abandon();
@@ -229,16 +233,44 @@ describe('ChunkRegions', () => {
     await r.close();
   });
 
-  it('abandonAll closes every open write lease short, so its chunk stays missing', async () => {
+  it('abandonAll gives every open write lease up explicitly (not a short close), so its chunk stays missing', async () => {
     const { store, closes } = fakeStore(() => file);
     const r = new ChunkRegions(store, dir);
     await r.openWrite(fileId, 0);
     await r.openWrite(fileId, 2);
     await r.abandonAll();
     expect(closes).toEqual([
-      { leaseId: 'l1', written: CHUNK - 1 },
-      { leaseId: 'l2', written: 99 },
+      { leaseId: 'l1', abandon: true },
+      { leaseId: 'l2', abandon: true },
     ]);
     expect(r.writesInFlight).toBe(0);
+  });
+
+  it('write-path invariant: a close that vouches for bytes not written exactly once is refused, and the lease given up', async () => {
+    const { store, closes } = fakeStore(() => file);
+    const r = new ChunkRegions(store, dir);
+    const bytes = randomBytes(CHUNK);
+    const gap = await r.openWrite(fileId, 0);
+    gap.write!(bytes.subarray(0, 1000), 0);
+    gap.write!(bytes.subarray(2000), 2000);
+    await expect(gap.commit(CHUNK)).rejects.toMatchObject({ code: 'INTERNAL', message: expect.stringMatching(/write-path invariant broken for chunk 0 .*: 64536 bytes were written in 2 range\(s\)/) });
+    const twice = await r.openWrite(fileId, 1);
+    twice.write!(bytes.subarray(0, 5000), 0);
+    twice.write!(bytes.subarray(4000), 4000);
+    await expect(twice.commit(CHUNK)).rejects.toMatchObject({ message: expect.stringMatching(/bytes 4000\.\.5000 were written twice/) });
+    // Neither reached the store as a close that vouches for the chunk.
+    expect(closes).toEqual([
+      { leaseId: 'l1', abandon: true },
+      { leaseId: 'l2', abandon: true },
+    ]);
+    // An endgame duplicate's whole chunk replaces what a cancelled request had streamed.
+    const replaced = await r.openWrite(fileId, 1);
+    replaced.write!(randomBytes(3000), 0);
+    replaced.write!(bytes, 0);
+    await replaced.commit(CHUNK);
+    expect(closes[2]).toEqual({ leaseId: 'l3', written: CHUNK });
+    expect(readFileSync(file).subarray(CHUNK, 2 * CHUNK).equals(bytes)).toBe(true);
+    expect(r.writesInFlight).toBe(0);
+    await r.close();
   });
 });

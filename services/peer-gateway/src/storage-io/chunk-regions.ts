@@ -18,6 +18,7 @@ import { ChunkHasher } from './chunk-hasher';
 import { ChunkStaging, type Staged } from './chunk-staging';
 import type { ChunkStoreClient } from './chunk-store.client';
 import { PendingWrites, WriteBehind, writeFully, writeFullySync } from './write-behind';
+import { WriteLedger } from './write-ledger';
 
 /** Files whose layout and read mappings are kept (the least recently served is forgotten first). */
 const MAX_READABLE_FILES = 64;
@@ -56,7 +57,7 @@ export class ChunkRegions {
   private readonly io: WriteIo;
 
   constructor(
-    private readonly store: Pick<ChunkStoreClient, 'location' | 'close' | 'layout'>,
+    private readonly store: Pick<ChunkStoreClient, 'location' | 'close' | 'abandon' | 'layout'>,
     dataDir: string,
     private readonly logger?: Logger,
     opts: { stagingBytes?: number } = {},
@@ -159,7 +160,7 @@ export class ChunkRegions {
     try {
       return this.checkPath(lease.path, `chunk ${lease.index}`);
     } catch (e) {
-      void this.store.close(lease.leaseId, mode === 'write' ? 0 : undefined).catch(() => undefined);
+      void (mode === 'write' ? this.store.abandon(lease.leaseId) : this.store.close(lease.leaseId)).catch(() => undefined);
       throw e;
     }
   }
@@ -216,16 +217,20 @@ class OpenWrite implements WriteRegion {
   private digest: Hash | null = createHash('sha256');
   private hashed = 0;
   private readonly pending = new PendingWrites();
+  /** Checks at commit that the chunk's bytes were written exactly once, in full (issue 13). */
+  private readonly ledger: WriteLedger;
 
   constructor(
     readonly lease: Lease,
     private readonly mapper: () => Buffer,
-    private readonly store: Pick<ChunkStoreClient, 'close'>,
+    private readonly store: Pick<ChunkStoreClient, 'close' | 'abandon'>,
     private readonly io: WriteIo,
     private readonly registry: Set<OpenWrite>,
     private readonly onStored: () => void,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.ledger = new WriteLedger(lease.length);
+  }
 
   get length(): number {
     return this.lease.length;
@@ -235,6 +240,7 @@ class OpenWrite implements WriteRegion {
   get data(): Buffer {
     this.unstage();
     this.digest = null;
+    this.ledger.untracked();
     this.mapped ??= this.mapper();
     return this.mapped;
   }
@@ -247,6 +253,7 @@ class OpenWrite implements WriteRegion {
   write(slice: Buffer, at: number): void {
     if (this.closing) throw new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`);
     if (at < 0 || at + slice.length > this.lease.length) throw new RangeError(`write of ${slice.length} bytes at ${at} overruns the ${this.lease.length}-byte chunk`);
+    this.ledger.record(at, slice.length);
     if (at === 0 && this.hashed === 0 && this.digest && !this.staged) this.staged = this.io.staging.take(this.lease.length);
     if (this.staged) {
       if (at === this.stagedBytes) {
@@ -317,10 +324,19 @@ class OpenWrite implements WriteRegion {
   commit(written: number): Promise<void> {
     if (this.closing) return Promise.reject(new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`));
     const digest = this.staged ? this.flushStaged(written) : Promise.resolve(this.writtenDigest(written));
+    let giveUp = false;
     this.closing = digest
       .then(async (d) => {
         await this.writesDone();
+        giveUp = true;
         if (this.pending.error) throw new SwarmError('INTERNAL', `could not write chunk ${this.lease.index} into ${this.lease.path}: ${this.pending.error.message}`);
+        try {
+          this.ledger.check(written, `chunk ${this.lease.index} (lease ${this.lease.leaseId})`);
+        } catch (e) {
+          this.logger?.error({ leaseId: this.lease.leaseId, index: this.lease.index, err: (e as Error).message }, 'write-path invariant broken');
+          throw e;
+        }
+        giveUp = false;
         return this.store.close(this.lease.leaseId, written, d);
       })
       .then(
@@ -329,8 +345,8 @@ class OpenWrite implements WriteRegion {
           this.onStored();
         },
         async (e) => {
-          // A failed write: the lease goes back short, so the chunk stays missing and unlocked.
-          if (this.pending.error) await this.store.close(this.lease.leaseId, Math.max(0, this.lease.length - 1)).catch(() => undefined);
+          // The bytes never reached the store whole: the lease is given up, so the chunk stays missing and unlocked.
+          if (giveUp) await this.store.abandon(this.lease.leaseId).catch(() => undefined);
           this.registry.delete(this);
           throw e;
         },
@@ -348,13 +364,11 @@ class OpenWrite implements WriteRegion {
     if (this.closing) return this.closing.catch(() => undefined);
     this.staged?.release(); // nothing staged reaches the file
     this.staged = undefined;
-    // Closing short of the length makes the store release the lock and keep the chunk missing.
-    const short = Math.max(0, this.lease.length - 1);
-    this.closing = this.writesDone().then(() => this.store.close(this.lease.leaseId, short)).then(
+    // An explicit abandon: the store releases the lock and keeps the chunk missing, verifying nothing.
+    // (It used to close one byte short, which the store logged as a short write: issue 13.)
+    this.closing = this.writesDone().then(() => this.store.abandon(this.lease.leaseId)).then(
       () => undefined,
-      (e: SwarmError) => {
-        if (e.code !== 'BAD_LENGTH') this.logger?.warn({ leaseId: this.lease.leaseId, err: e.message }, 'could not abandon a write lease');
-      },
+      (e: SwarmError) => this.logger?.warn({ leaseId: this.lease.leaseId, err: e.message }, 'could not abandon a write lease'),
     );
     this.closing = this.closing.finally(() => this.registry.delete(this));
     return this.closing;

@@ -69,12 +69,17 @@ export class ChunkStoreClient {
   }
 
   /**
-   * For a write lease, `written` short of the length abandons the chunk (BAD_LENGTH); `sha256` is the
+   * For a write lease, `written` short of the length is refused (BAD_LENGTH; abandon() gives a lease up); `sha256` is the
    * digest of the bytes written, which the store checks instead of hashing the chunk again.
    * Closes made while others are on their way go together in one request (RequestBatcher).
    */
   close(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
     return this.closes.request({ leaseId, ...(written === undefined ? {} : { written }), ...(sha256 === undefined ? {} : { sha256 }) });
+  }
+
+  /** Give a write lease up: its lock is released and the chunk stays missing (not a rejected chunk). */
+  abandon(leaseId: string): Promise<CloseReply> {
+    return this.closes.request({ leaseId, abandon: true });
   }
 
   have(fileId: string): Promise<HaveReply> {

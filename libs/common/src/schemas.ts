@@ -203,8 +203,14 @@ export const AnnounceSchema = z
     free: z.number().int().min(0),
     /** Files this node holds in full. */
     complete: z.array(FileIdSchema).max(100_000).default([]),
-    /** Files this node is still downloading. */
+    /** Files this node holds in part. */
     partial: z.array(FileIdSchema).max(100_000).default([]),
+    /**
+     * Of `partial`, the files it is downloading right now (leecher); the others it only holds in
+     * part (a partial holder, e.g. what a failed download left). Unset (older gateways): all of
+     * `partial` counts as downloading.
+     */
+    downloading: z.array(FileIdSchema).max(100_000).optional(),
   })
   .strict();
 export type Announce = z.input<typeof AnnounceSchema>;
@@ -247,6 +253,10 @@ export const RegisterFileSchema = z
   })
   .strict();
 export type RegisterFile = z.infer<typeof RegisterFileSchema>;
+
+/** `reporter` could not reach `nodeId` (connection refused, reset or timed out). */
+export const PeerUnreachableSchema = z.object({ nodeId: NodeIdSchema, reporter: NodeIdSchema }).strict();
+export type PeerUnreachable = z.infer<typeof PeerUnreachableSchema>;
 
 export const PeerRefSchema = z.object({ nodeId: NodeIdSchema, address: PeerAddressSchema.nullable() });
 export type PeerRef = z.infer<typeof PeerRefSchema>;

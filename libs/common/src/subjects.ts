@@ -17,6 +17,10 @@ export const TrackerSubjects = {
   downloadCompleted: 'swarm.tracker.download.completed',
   /** Replication (issue 3): live peers with room, most available first. */
   peerCandidates: 'swarm.tracker.peer.candidates',
+  /** A downloader could not reach a holder: it is not listed until it announces again. */
+  peerUnreachable: 'swarm.tracker.peer.unreachable',
+  /** A download ended without completing (failed or cancelled): the node is no longer a leecher. */
+  downloadStopped: 'swarm.tracker.download.stopped',
   /** A receiving node reserves space for an upload (atomic; NO_SPACE if it does not fit). */
   reserve: 'swarm.tracker.reservation.reserve',
   /** The seeder's node releases every reservation of an upload (done or failed). */

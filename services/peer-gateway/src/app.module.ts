@@ -225,15 +225,16 @@ export class PeerGatewayModule {
         },
         {
           provide: Announcer,
-          useFactory: (store: ChunkStoreClient, tracker: TrackerClient, server: PeerServer) =>
+          useFactory: (store: ChunkStoreClient, tracker: TrackerClient, server: PeerServer, downloads: DownloadsService) =>
             new Announcer(store, tracker, {
               nodeId,
               address: () => server.address,
               intervalMs: config.ANNOUNCE_INTERVAL_MS,
+              downloading: () => downloads.activeFileIds(),
               reRegistrar: new ReRegistrar(store, tracker, nodeId, logger),
               logger,
             }),
-          inject: [ChunkStoreClient, TrackerClient, PeerServer],
+          inject: [ChunkStoreClient, TrackerClient, PeerServer, DownloadsService],
         },
         {
           provide: WriterHeartbeat,

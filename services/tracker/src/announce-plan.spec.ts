@@ -10,9 +10,24 @@ describe('heldFromAnnounce', () => {
       ]),
     );
   });
+
+  it('with a downloading list, only those partial files are being downloaded; the rest are held in part', () => {
+    expect(heldFromAnnounce(['a'], ['a', 'b', 'c'], ['c'])).toEqual(
+      new Map([
+        ['a', 'c'],
+        ['b', 'h'],
+        ['c', 'p'],
+      ]),
+    );
+  });
 });
 
 describe('planAnnounce', () => {
+  it('a partial file no longer downloaded (a failed download) makes its node a partial holder, not a leecher', () => {
+    const plan = planAnnounce(new Map([['f', 'p']]), heldFromAnnounce([], ['f'], []));
+    expect(plan).toEqual({ seed: [], leech: [], hold: ['f'], drop: [] });
+  });
+
   it('seeds complete files, leeches partial ones, and drops only what the node itself reported before', () => {
     const previous = new Map<string, 'c' | 'p'>([
       ['kept', 'c'],
@@ -31,6 +46,6 @@ describe('planAnnounce', () => {
 
   it('drops nothing on a first announce (e.g. after the tracker lost its data)', () => {
     const plan = planAnnounce(new Map(), heldFromAnnounce([], []));
-    expect(plan).toEqual({ seed: [], leech: [], drop: [] });
+    expect(plan).toEqual({ seed: [], leech: [], hold: [], drop: [] });
   });
 });

@@ -4,6 +4,7 @@ import {
   AnnounceSchema,
   DownloadCompletedSchema,
   DownloadStartedSchema,
+  PeerUnreachableSchema,
   EmptyRequestSchema,
   EventSubjects,
   type FileCompletedEvent,
@@ -69,6 +70,17 @@ export class TrackerController {
   listPeers(@Payload() data: unknown): Promise<PeerRecord[]> {
     parseOrThrow(EmptyRequestSchema, data, 'listPeers');
     return this.tracker.listPeers();
+  }
+
+  @MessagePattern(TrackerSubjects.downloadStopped)
+  downloadStopped(@Payload() data: unknown): Promise<FileRecord> {
+    const { fileId, nodeId } = parseOrThrow(DownloadStartedSchema, data, 'downloadStopped');
+    return this.tracker.downloadStopped(fileId, nodeId);
+  }
+
+  @MessagePattern(TrackerSubjects.peerUnreachable)
+  peerUnreachable(@Payload() data: unknown) {
+    return this.tracker.peerUnreachable(parseOrThrow(PeerUnreachableSchema, data, 'peerUnreachable'));
   }
 
   @MessagePattern(TrackerSubjects.downloadStarted)

@@ -1,7 +1,8 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
 import type { PeerRecord } from '@swarmshare/common';
 import type Redis from 'ioredis';
-import type { Held } from './announce-plan';
+import type { Held, HeldState } from './announce-plan';
+import type { TrackedPeer } from './liveness';
 import type { StoredFile, StoredFileMeta } from './file-record';
 import { REDIS } from './redis.provider';
 
@@ -31,6 +32,8 @@ export const Keys = {
   peerSeen: '{peers}:seen',
   peerRecords: '{peers}:records',
   peerHeld: (nodeId: string) => `{peers}:held:${nodeId}`,
+  /** nodeId -> when a downloader last reported it unreachable; cleared by its next announce. */
+  peerUnreachable: '{peers}:unreachable',
   fileList: '{files}:all',
   fileName: (name: string) => `{files}:name:${name}`,
   fileMeta: (fileId: string) => `{file:${fileId}}:meta`,
@@ -53,7 +56,7 @@ export const Keys = {
  * its share of a replicated upload, on purpose) serves as a seeder but is marked partial, anyone else
  * is a leecher. seed and complete clear the partial mark.
  */
-export type SwarmOp = 'seed' | 'leech' | 'complete' | 'partial';
+export type SwarmOp = 'seed' | 'leech' | 'complete' | 'partial' | 'hold';
 /** Returned by updateSwarm when the file is not registered (nothing is written then). */
 export const UNKNOWN_FILE = -1;
 
@@ -75,6 +78,8 @@ return redis.call('HGETALL', KEYS[1])`,
 local op, node = ARGV[1], ARGV[2]
 if op == 'partial' then
   if redis.call('SISMEMBER', KEYS[5], node) == 0 then op = 'leech' end
+elseif op == 'hold' then
+  op = 'partial'
 end
 if op == 'leech' then
   redis.call('SREM', KEYS[2], node)
@@ -166,31 +171,48 @@ export class TrackerRepository implements OnApplicationShutdown {
    * Upsert the peer and store what it holds now, in one transaction; returns what it held at its
    * previous announce.
    */
-  async recordAnnounce(peer: PeerRecord, held: Held): Promise<Map<string, 'c' | 'p'>> {
+  async recordAnnounce(peer: PeerRecord, held: Held): Promise<Map<string, HeldState>> {
     const key = Keys.peerHeld(peer.nodeId);
     const tx = this.redis
       .multi()
       .hset(Keys.peerRecords, peer.nodeId, JSON.stringify(peer))
       .zadd(Keys.peerSeen, peer.lastSeen, peer.nodeId)
       .hgetall(key)
-      .del(key);
+      .del(key)
+      .hdel(Keys.peerUnreachable, peer.nodeId);
     if (held.size > 0) tx.hset(key, Object.fromEntries(held));
     const [, , previous] = await exec(tx);
-    return new Map(Object.entries(previous as Record<string, string>).filter((e): e is [string, 'c' | 'p'] => e[1] === 'c' || e[1] === 'p'));
+    return new Map(Object.entries(previous as Record<string, string>).filter((e): e is [string, HeldState] => e[1] === 'c' || e[1] === 'p' || e[1] === 'h'));
+  }
+
+  /** A downloader could not reach the node: remembered until its next announce (only for a known peer). */
+  async markUnreachable(nodeId: string, at: number): Promise<boolean> {
+    if (!(await this.redis.hexists(Keys.peerRecords, nodeId))) return false;
+    await this.redis.hset(Keys.peerUnreachable, nodeId, String(at));
+    return true;
+  }
+
+  /** The node stopped downloading the file: no longer a leecher (its chunks are announced apart). */
+  async dropLeecher(fileId: string, nodeId: string): Promise<void> {
+    await this.redis.zrem(Keys.fileLeechers(fileId), nodeId);
   }
 
   /** Peers whose lastSeen is at or after `cutoff`. */
-  async peersSeenSince(cutoff: number): Promise<PeerRecord[]> {
+  async peersSeenSince(cutoff: number): Promise<TrackedPeer[]> {
     const ids = await this.redis.zrangebyscore(Keys.peerSeen, cutoff, '+inf');
     return [...(await this.getPeers(ids)).values()];
   }
 
-  async getPeers(nodeIds: readonly string[]): Promise<Map<string, PeerRecord>> {
-    const out = new Map<string, PeerRecord>();
+  /** Peer records, each with `unreachableAt` when a downloader reported it unreachable since its last announce. */
+  async getPeers(nodeIds: readonly string[]): Promise<Map<string, TrackedPeer>> {
+    const out = new Map<string, TrackedPeer>();
     if (nodeIds.length === 0) return out;
-    const raw = await this.redis.hmget(Keys.peerRecords, ...nodeIds);
+    const [raw, reported] = (await exec(this.redis.multi().hmget(Keys.peerRecords, ...nodeIds).hmget(Keys.peerUnreachable, ...nodeIds))) as [Array<string | null>, Array<string | null>];
     raw.forEach((json, i) => {
-      if (json) out.set(nodeIds[i], JSON.parse(json) as PeerRecord);
+      if (!json) return;
+      const peer = JSON.parse(json) as TrackedPeer;
+      if (reported[i] !== null) peer.unreachableAt = Number(reported[i]);
+      out.set(nodeIds[i], peer);
     });
     return out;
   }
@@ -202,7 +224,9 @@ export class TrackerRepository implements OnApplicationShutdown {
 
   /** Remove a peer if (still) last seen before `cutoff`; false if it re-announced meanwhile. */
   async prunePeer(nodeId: string, cutoff: number): Promise<boolean> {
-    return (await this.scripts.trackerPrunePeer(Keys.peerSeen, Keys.peerRecords, Keys.peerHeld(nodeId), nodeId, String(cutoff))) === 1;
+    const pruned = (await this.scripts.trackerPrunePeer(Keys.peerSeen, Keys.peerRecords, Keys.peerHeld(nodeId), nodeId, String(cutoff))) === 1;
+    if (pruned) await this.redis.hdel(Keys.peerUnreachable, nodeId);
+    return pruned;
   }
 
   // ---- files ----

@@ -18,6 +18,7 @@ import {
   formatBytes,
   type DownloadAcked,
   type AnnounceReply,
+  type PeerUnreachable,
   MAX_UNKNOWN_PER_ANNOUNCE,
 } from '@swarmshare/common';
 import type { z } from 'zod';
@@ -62,19 +63,20 @@ export class TrackerService {
    */
   async announce(a: AnnounceInput): Promise<AnnounceReply> {
     const now = this.clock.now();
-    const held = heldFromAnnounce(a.complete, a.partial);
+    const held = heldFromAnnounce(a.complete, a.partial, a.downloading);
     const peer: PeerRecord = { nodeId: a.nodeId, address: a.address, capacity: a.capacity, free: a.free, lastSeen: now, files: held.size };
     const previous = await this.repo.recordAnnounce(peer, held);
-    const { seed, leech, drop } = planAnnounce(previous, held);
+    const { seed, leech, hold, drop } = planAnnounce(previous, held);
     // Unknown file ids come back as UNKNOWN_FILE: the node holds files that were never registered
     // here, or that Redis lost. They are listed in the reply; the node re-registers what it can.
     const unknown: string[] = [];
-    const update = (mode: 'seed' | 'partial') => async (id: string) => {
+    const update = (mode: 'seed' | 'partial' | 'hold') => async (id: string) => {
       if ((await this.repo.updateSwarm(id, mode, a.nodeId, now)) === UNKNOWN_FILE && unknown.length < MAX_UNKNOWN_PER_ANNOUNCE) unknown.push(id);
     };
     await inBatches(seed, update('seed'));
     // 'partial': a replica holder's share is partial on purpose; it stays a seeder (see the repository).
     await inBatches(leech, update('partial'));
+    await inBatches(hold, update('hold'));
     await inBatches(drop, (id) => this.repo.dropFromSwarm(id, [a.nodeId]));
     await this.pruneExpiredPeers(now);
     return { ...peer, unknown };
@@ -174,7 +176,26 @@ export class TrackerService {
     const now = this.clock.now();
     await this.pruneExpiredPeers(now);
     const peers = await this.repo.peersSeenSince(livenessCutoff(now, this.ttlMs));
-    return peers.filter((p) => isLive(p, now, this.ttlMs)).sort(comparePeers);
+    return peers
+      .filter((p) => isLive(p, now, this.ttlMs))
+      .map(({ unreachableAt: _, ...p }) => p)
+      .sort(comparePeers);
+  }
+
+  /**
+   * A downloader could not reach `nodeId`: it is not listed (peers, seeders, candidates) until it
+   * announces again. Only a known peer is marked, so the marks stay bounded by the peers.
+   */
+  async peerUnreachable(r: PeerUnreachable): Promise<{ nodeId: string; hidden: boolean }> {
+    const hidden = await this.repo.markUnreachable(r.nodeId, this.clock.now());
+    if (hidden) this.logger.info({ event: 'peer.unreachable', nodeId: r.nodeId, reporter: r.reporter }, 'a downloader could not reach a peer: hidden until it announces again');
+    return { nodeId: r.nodeId, hidden };
+  }
+
+  /** A download ended without completing: the node is no longer a leecher (what it holds is announced). */
+  async downloadStopped(fileId: string, nodeId: string): Promise<FileRecord> {
+    await this.repo.dropLeecher(fileId, nodeId);
+    return this.getFile(fileId);
   }
 
   /** The node is a leecher of the file while it downloads. */

@@ -244,6 +244,8 @@ describe('bad requests get an error reply, never a timeout', () => {
     listFiles: {},
     listPeers: {},
     downloadStarted: { fileId: hex64(), nodeId: 'v' },
+    downloadStopped: { fileId: hex64(), nodeId: 'v' },
+    peerUnreachable: { nodeId: 'v', reporter: 'w' },
     downloadCompleted: { fileId: hex64(), nodeId: 'v' },
     peerCandidates: {},
     reserve: { uploadId: 'up-valid-0001', nodeId: 'v', bytes: 1 },

@@ -50,7 +50,7 @@ function job(m: Manifest, seeders: Array<{ nodeId: string; address: string | nul
   const logger = pino({ level: 'info' }, { write: (line: string) => void logs.push(JSON.parse(line)) });
   const j = new DownloadJob(m.fileId, {
     nodeId: 'node-b',
-    tracker: { getFile: async () => record(m, seeders), downloadStarted: async () => undefined, downloadCompleted: async () => undefined },
+    tracker: { getFile: async () => record(m, seeders), downloadStarted: async () => undefined, downloadCompleted: async () => undefined, downloadStopped: async () => undefined, peerUnreachable: async () => undefined },
     store: local.asStore(),
     regions: local,
     connect: (address, nodeId) => connectPeer(address, { nodeId: 'node-b', listen: null, expectNodeId: nodeId }),

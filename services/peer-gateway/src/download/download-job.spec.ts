@@ -51,6 +51,8 @@ function job(m: Manifest, seeders: Array<{ nodeId: string; address: string | nul
       getFile: async () => record(m, seeders),
       downloadStarted: async () => undefined,
       downloadCompleted: async (b) => void completed.push(b),
+      downloadStopped: async () => undefined,
+      peerUnreachable: async () => undefined,
     },
     store: local.asStore(),
     regions: local,
@@ -220,6 +222,8 @@ describe('DownloadJob', () => {
           throw new SwarmError('NOT_FOUND', 'file is not registered');
         },
         downloadStarted: async () => undefined,
+        downloadStopped: async () => undefined,
+        peerUnreachable: async () => undefined,
         downloadCompleted: async () => undefined,
       },
     });

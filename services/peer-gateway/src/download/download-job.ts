@@ -17,7 +17,7 @@ import { requestTimeoutMs } from '../transport/rate-estimator';
 export interface DownloadJobDeps extends HolderPoolDeps, ChunkFetcherDeps {
   /** Find holders through this instead of the tracker (the tracker is then only told, best effort). */
   holderSource?: HolderSource;
-  tracker: Pick<TrackerClient, 'getFile' | 'downloadStarted' | 'downloadCompleted'>;
+  tracker: Pick<TrackerClient, 'getFile' | 'downloadStarted' | 'downloadCompleted' | 'downloadStopped' | 'peerUnreachable'>;
   store: Pick<ChunkStoreClient, 'create' | 'have'> & Partial<Pick<ChunkStoreClient, 'manifest'>>;
   /** Called on every change; `final` once, when the job completes or fails. */
   onProgress(status: DownloadStatus, final: boolean): void;
@@ -113,6 +113,8 @@ export class DownloadJob {
       this.status.state = 'failed';
       this.status.error = (e as Error).message;
       this.deps.logger?.warn({ fileId: this.fileId, err: this.status.error }, 'download failed');
+      // Not a leecher any more, at once rather than when the tracker's view next expires.
+      this.deps.tracker.downloadStopped(this.fileId, this.deps.nodeId).catch((err) => this.deps.logger?.debug?.({ err: (err as Error).message }, 'tracker did not take downloadStopped'));
     } finally {
       this.finished = true;
       this.pool.stop();

@@ -16,6 +16,8 @@ function service() {
         getFile: () => (known ? new Promise(() => undefined) : Promise.reject(new SwarmError('NOT_FOUND', 'not registered'))),
         downloadStarted: async () => undefined,
         downloadCompleted: async () => undefined,
+        downloadStopped: async () => undefined,
+        peerUnreachable: async () => undefined,
       },
       store: { create: async () => ({}) as never, have: async () => ({}) as never },
       regions: { openWrite: async () => ({}) as never },

@@ -45,6 +45,11 @@ export class DownloadsService {
     return snapshot(job);
   }
 
+  /** File ids with a download running or queued. */
+  activeFileIds(): string[] {
+    return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.fileId);
+  }
+
   get active(): number {
     return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').length;
   }

@@ -69,7 +69,7 @@ export interface Holder {
 
 export interface HolderPoolDeps {
   nodeId: string;
-  tracker: Pick<TrackerClient, 'getFile'>;
+  tracker: Pick<TrackerClient, 'getFile' | 'peerUnreachable'>;
   connect(address: string, nodeId: string): Promise<HolderLink>;
   holderSource?: HolderSource;
   pipelineDepth: number;
@@ -180,6 +180,8 @@ export class HolderPool {
       return h;
     } catch (e) {
       this.dropped.push(`${ref.nodeId} (${ref.address}): ${(e as Error).message}`);
+      // The tracker hides it until it announces again, so other downloads stop trying a dead holder.
+      this.deps.tracker.peerUnreachable(ref.nodeId, this.deps.nodeId).catch(() => undefined);
       return undefined;
     }
   }

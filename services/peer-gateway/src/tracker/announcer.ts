@@ -7,6 +7,8 @@ export interface AnnouncerOptions {
   nodeId: string;
   address: () => string;
   intervalMs: number;
+  /** Files with a download running on this node (leecher); other partial files are only held. */
+  downloading?: () => readonly string[];
   /** Registers again the files the tracker says it has no record of. */
   reRegistrar?: Pick<ReRegistrar, 'reRegister'>;
   logger?: Logger;
@@ -49,13 +51,17 @@ export class Announcer {
     try {
       const [stats, files] = await Promise.all([this.store.stats(), this.store.files()]);
       const complete = files.filter((f) => f.state === 'complete').map((f) => f.fileId);
+      const downloading = this.opts.downloading ? new Set(this.opts.downloading()) : undefined;
+      // A partial file with no chunk that nobody downloads (a failed start) holds nothing to serve.
+      const partial = files.filter((f) => f.state === 'partial' && (!downloading || f.chunksPresent > 0 || downloading.has(f.fileId))).map((f) => f.fileId);
       const reply = await this.tracker.announce({
         nodeId: this.opts.nodeId,
         address: this.opts.address(),
         capacity: stats.capacity,
         free: stats.free,
         complete,
-        partial: files.filter((f) => f.state === 'partial').map((f) => f.fileId),
+        partial,
+        ...(downloading ? { downloading: partial.filter((id) => downloading.has(id)) } : {}),
       });
       // In the background: hashing a large file must not hold up the next announce.
       if (reply.unknown.length > 0) void this.opts.reRegistrar?.reRegister(reply.unknown, new Set(complete));

@@ -32,6 +32,16 @@ export class TrackerClient {
     await this.rpc.request(TrackerSubjects.downloadStarted, { fileId, nodeId }, z.unknown());
   }
 
+  /** The download ended without completing (failed or cancelled): no longer a leecher. */
+  async downloadStopped(fileId: string, nodeId: string): Promise<void> {
+    await this.rpc.request(TrackerSubjects.downloadStopped, { fileId, nodeId }, z.unknown());
+  }
+
+  /** This node (`reporter`) could not reach holder `nodeId`: the tracker hides it until it announces again. */
+  async peerUnreachable(nodeId: string, reporter: string): Promise<void> {
+    await this.rpc.request(TrackerSubjects.peerUnreachable, { nodeId, reporter }, z.unknown());
+  }
+
   async downloadCompleted(body: DownloadCompleted): Promise<void> {
     await this.rpc.request(TrackerSubjects.downloadCompleted, body, z.unknown());
   }

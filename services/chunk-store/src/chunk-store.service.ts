@@ -292,6 +292,7 @@ export class ChunkStoreService {
     if (claim.state === 'unknown') throw new SwarmError('LEASE_UNKNOWN', `lease ${leaseId} is unknown here (never issued, or long expired)`);
     if (claim.state === 'closed') throw new SwarmError('LEASE_CLOSED', `lease ${leaseId} is already closed`);
     const { lease } = claim;
+    if (lease.mode === 'write') this.writers.untrack(lease.fileId, lease.index, leaseId);
     if (lease.mode === 'write' && claim.ownsLock) await this.deps.leases.unlock(lease.fileId, lease.index, leaseId);
     const file = await this.lookup(lease.fileId);
     return { leaseId, fileId: lease.fileId, index: lease.index, available: file.bits.get(lease.index), fileComplete: file.bits.isComplete() };

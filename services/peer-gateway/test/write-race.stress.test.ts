@@ -4,7 +4,7 @@ import { freePort } from '../../../cli/src/launcher/local-servers';
 import { promSample } from '../../../test/support/prometheus';
 import type { RunningService } from '../../../test/support/services';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
-import { makeFile } from './memory-handler';
+import { makeFile } from '../../../libs/common/test/memory-handler';
 
 /** Rounds of the stress; each shares a new file and fetches it on every fetcher at once (STRESS_ROUNDS=20 for a long run). */
 const ROUNDS = Number(process.env.STRESS_ROUNDS ?? 3);

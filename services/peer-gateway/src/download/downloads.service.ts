@@ -11,8 +11,9 @@ export interface FetchOptions {
 
 /**
  * The node's downloads, by file id. `fetch` starts one, or joins the one running for that file,
- * and returns at once; a finished or failed one is started afresh, resuming from whatever chunks
- * the store already has (all of them: the job says the file is already held).
+ * and returns at once; a completed one is answered as "already held" (nothing moved this call), a
+ * failed one is started afresh, resuming from whatever chunks the store already has (a job that
+ * finds all of them says the file is already held, and counts no download).
  */
 export class DownloadsService {
   private readonly jobs = new Map<string, DownloadJob>();
@@ -28,9 +29,13 @@ export class DownloadsService {
   fetch(fileId: string, opts?: FetchOptions): DownloadStatus {
     if (this.closing) throw new SwarmError('UNAVAILABLE', 'the gateway is shutting down');
     const existing = this.jobs.get(fileId);
-    // A running download is joined. A finished one is not replayed: a new job reports this call's
-    // facts (the file is already held, or it went missing and is fetched again).
     if (existing && (existing.status.state === 'running' || existing.status.state === 'queued')) return snapshot(existing);
+    // A finished download is not replayed: this call's facts are that the node holds the file
+    // (chunks are never deleted), nothing moved, and nothing is counted again.
+    if (existing?.status.state === 'complete') {
+      const { discovery: _earlier, ...held } = snapshot(existing);
+      return { ...held, fromPeers: {}, alreadyHeld: true };
+    }
     const job = opts ? this.createJob(fileId, opts) : this.createJob(fileId);
     this.jobs.set(fileId, job);
     this.logger?.info({ fileId }, existing ? 'download started again' : 'download started');

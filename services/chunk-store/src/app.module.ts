@@ -31,7 +31,7 @@ export class AppModule {
               capacity: config.STORE_CAPACITY,
               leaseTtlMs: config.LEASE_TTL_MS,
               redis,
-              events: new NatsEventPublisher(nc),
+              events: new NatsEventPublisher(nc, logger),
               logger,
             }),
         },

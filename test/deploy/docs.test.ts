@@ -1,7 +1,7 @@
 /**
  * docs/operations.md lists every setting of every service with its real default, the endpoints and
- * the metric names; the README has its Deploy section; every doc names only paths that exist and
- * states only the defaults the config schemas have.
+ * the metric names; the README has its Deploy and Administration sections; every doc names only
+ * paths that exist and states only the defaults the config schemas have.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -97,6 +97,33 @@ describe('README.md', () => {
     expect(deploy).toMatch(/scale\s+deployment\/swarmshare-tracker/);
     expect(deploy).toMatch(/scale statefulset\/swarmshare-node/);
     expect(deploy).toContain('/metrics');
+  });
+
+  it('has an Administration section: the gRPC API with a generic client, and the NATS services API', () => {
+    expect(readme).toContain('\n## Administration\n');
+    const admin = readme.slice(readme.indexOf('\n## Administration\n'), readme.indexOf('\n## ', readme.indexOf('\n## Administration\n') + 5));
+    const proto = readRepoFile('libs/common/proto/swarmshare/admin/v1/admin.proto');
+    const pkg = /^package ([\w.]+);$/m.exec(proto)![1];
+    const rpcs = [...proto.matchAll(/^\s*rpc (\w+)\(/gm)].map((m) => m[1]);
+    // Every method of the service is named, and every grpcurl call names a real one.
+    for (const rpc of rpcs) expect(admin).toContain(`\`${rpc}\``);
+    const called = [...admin.matchAll(new RegExp(`${pkg.replace(/\./g, '\\.')}\\.Admin/(\\w+)`, 'g'))].map((m) => m[1]);
+    expect(called.length).toBeGreaterThan(0);
+    for (const c of called) expect(rpcs).toContain(c);
+    expect(admin).toContain('authorization: Bearer');
+    expect(admin).toContain('grpc.health.v1.Health/Check');
+    // The reflection-only script exists and is shown with methods it can call.
+    expect(existsSync(join(REPO, 'scripts', 'grpc-call.js'))).toBe(true);
+    for (const m of [...admin.matchAll(/node scripts\/grpc-call\.js (?:--addr \S+ --token \S+ )?(\w+)/g)].map((x) => x[1])) expect(['list', ...rpcs]).toContain(m);
+    // NATS: the micro commands, and the settings the section points at are the tracker's real ones.
+    expect(admin).toContain('nats micro ls');
+    expect(admin).toContain("nats req '$SRV.INFO' ''");
+    for (const name of ['swarmshare-tracker', 'swarmshare-chunk-store', 'swarmshare-peer-gateway']) expect(admin).toContain(name);
+    const tracker = Object.keys((ServiceConfigSchemas.tracker as z.ZodObject).shape);
+    for (const key of ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN']) {
+      expect(admin).toContain(`\`${key}\``);
+      expect(tracker).toContain(key);
+    }
   });
 });
 

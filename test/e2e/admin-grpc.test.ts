@@ -110,6 +110,12 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     const listed = files.find((f) => f.file_id === fileId)!;
     expect(listed).toMatchObject({ name: 'listed.bin', size: String(3 * MiB + 17), chunk_count: 4, downloads: '0' });
     expect(listed.seeders.map((s: { node_id: string }) => s.node_id)).toEqual([A]);
+    // The README's reflection-only script sees the same, from cluster.json alone.
+    const script = join(REPO_ROOT, 'scripts', 'grpc-call.js');
+    const listedByScript = JSON.parse((await run(process.execPath, [script, '--data', dir, 'ListFiles'], { timeout: 60_000 })).stdout);
+    expect(listedByScript.files.map((f: { file_id: string }) => f.file_id)).toContain(fileId);
+    expect((await run(process.execPath, [script, '--data', dir, 'list'], { timeout: 60_000 })).stdout).toMatch(/swarmshare\.admin\.v1\.Admin\n(  \w+\n)*  Fetch\n/);
+    await expect(run(process.execPath, [script, '--data', dir, '--token', 'wrong-token-0123456789', 'ListPeers'], { timeout: 60_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/ListPeers failed: UNAUTHENTICATED/) });
     const ls = await cli(['ls']);
     const row = ls.stdout.split('\n').find((l) => l.startsWith(fileId.slice(0, 16)))!;
     expect(row).toMatch(new RegExp(`listed\\.bin\\s+3\\.0 MiB\\s+4\\s+${A}\\s+-\\s+-\\s+0$`));

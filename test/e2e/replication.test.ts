@@ -9,7 +9,6 @@ import { connect, type NatsConnection } from 'nats';
 import {
   Bitfield,
   DownloadAckRecordSchema,
-  EventSubjects,
   FileRecordSchema,
   type FileRecord,
   HaveReplySchema,
@@ -19,6 +18,7 @@ import {
   ReservationSchema,
   storeSubjects,
   StoreStatsSchema,
+  TFileDefSchema,
   gatewaySubjects,
   TrackerSubjects,
   type ReadRegion,
@@ -277,15 +277,27 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
 
   it('re-places the share of a peer killed mid-upload: every chunk still ends with 2 copies', async () => {
     const { path, data } = randomFile(dir, 'killed.bin', 48 * MiB);
-    // Kill node e (both processes, no goodbye) as soon as its chunk-store has verified its first pushed chunk.
+    // Kill node e (both processes, no goodbye) as soon as its chunk-store has verified its first pushed
+    // chunk of a new file (stores no longer publish per chunk: ask e's store, as any NATS client can).
     let killed = false;
-    const sub = rpc.subscribe(EventSubjects.chunkStored, z.object({ nodeId: z.string(), fileId: z.string() }), (e) => {
-      if (e.nodeId !== E || killed) return;
-      killed = true;
-      void swarm.stopNode(E, 'SIGKILL');
-    });
+    const filesOnE = async () => rpc.request(storeSubjects(E).files, {}, z.array(TFileDefSchema));
+    const before = new Set((await filesOnE()).map((f) => f.fileId));
+    let watching = true;
+    const watch = (async () => {
+      while (watching && !killed) {
+        const stored = await filesOnE().catch(() => []);
+        if (stored.some((f) => !before.has(f.fileId) && f.chunksPresent > 0)) {
+          killed = true;
+          await swarm.stopNode(E, 'SIGKILL');
+        }
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
     // Node small is full: only b, c, d, e are candidates with room.
-    const out = await cli(['share', path, '--node', A, '--replicas', '2']).finally(() => sub.unsubscribe());
+    const out = await cli(['share', path, '--node', A, '--replicas', '2']).finally(async () => {
+      watching = false;
+      await watch;
+    });
     expect(killed).toBe(true);
     const fileId = lastLine(out.stdout);
     files.killed = { fileId, data };

@@ -26,3 +26,4 @@ export * from './replication';
 export * from './grpc';
 export * from './version';
 export * from './nats/micro-server';
+export * from './nats/facts-stream';

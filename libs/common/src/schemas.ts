@@ -335,8 +335,6 @@ export const GatewayInfoSchema = z.object({
 export type GatewayInfo = z.infer<typeof GatewayInfoSchema>;
 
 // ---- events ----
-export const ChunkStoredEventSchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema, index: z.number().int().min(0) });
-export type ChunkStoredEvent = z.infer<typeof ChunkStoredEventSchema>;
 export const FileCompletedEventSchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema });
 export type FileCompletedEvent = z.infer<typeof FileCompletedEventSchema>;
 export const DownloadProgressEventSchema = DownloadStatusSchema.extend({ nodeId: NodeIdSchema });

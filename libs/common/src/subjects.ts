@@ -64,11 +64,13 @@ export function gatewaySubjects(nodeId: string) {
   } as const;
 }
 
-/** Facts, published fire-and-forget. Consumers must tolerate losing any of them (see docs/architecture.md). */
+/**
+ * Events. file.completed is a durable fact (the JetStream stream in nats/facts-stream.ts); the
+ * progress events are core NATS, fire-and-forget, and consumers tolerate losing any of them
+ * (see docs/architecture.md "Events, facts and soft state").
+ */
 export const EventSubjects = {
-  chunkStored: 'swarm.evt.chunk.stored',
   fileCompleted: 'swarm.evt.file.completed',
   downloadProgress: 'swarm.evt.download.progress',
-  peerSeen: 'swarm.evt.peer.seen',
   replicateProgress: 'swarm.evt.replicate.progress',
 } as const;

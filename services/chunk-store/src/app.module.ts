@@ -32,7 +32,7 @@ export class AppModule {
               leaseTtlMs: config.LEASE_TTL_MS,
               writerTimeoutMs: config.WRITER_TIMEOUT_MS,
               redis,
-              events: new NatsEventPublisher(nc),
+              events: new NatsEventPublisher(nc, logger),
               logger,
             }),
         },

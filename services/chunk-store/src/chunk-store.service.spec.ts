@@ -35,7 +35,6 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
     } as unknown as LeaseRepository,
     maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)) } as unknown as MappingRegistry,
     events: {
-      chunkStored: jest.fn(() => calls.push('events.chunkStored')),
       fileCompleted: jest.fn(() => calls.push('events.fileCompleted')),
     } as EventPublisher,
     rebuilder: { rebuild: jest.fn(), ensure: jest.fn(), stop: jest.fn() } as unknown as IndexRebuilder,
@@ -51,7 +50,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
   test('verified write: data synced, then the bit on disk, then in the index with the lock released, then the events', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk), bitsBefore: [0] });
     await expect(store.chunkClose('L', K64)).resolves.toEqual({ leaseId: 'L', fileId, index: 1, available: true, fileComplete: true });
-    expect(calls).toEqual(['leases.claim', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBitAndUnlock', 'events.chunkStored', 'events.fileCompleted']);
+    expect(calls).toEqual(['leases.claim', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBitAndUnlock', 'events.fileCompleted']);
   });
 
   test('a write lease that lost its lock (expired and taken over, or cleared by a restart): LEASE_EXPIRED, nothing touched', async () => {
@@ -96,10 +95,10 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     expect(calls).toEqual(['leases.claim', 'leases.unlock']);
   });
 
-  test('the file stays partial: chunk.stored only', async () => {
+  test('the file stays partial: no event (a stored chunk is not published, only a completed file)', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk) });
     await expect(store.chunkClose('L')).resolves.toMatchObject({ fileComplete: false });
-    expect(calls.filter((c) => c.startsWith('events.'))).toEqual(['events.chunkStored']);
+    expect(calls.filter((c) => c.startsWith('events.'))).toEqual([]);
   });
 
   test('an index that lost the file triggers a rebuild; the close still succeeds', async () => {

@@ -277,7 +277,6 @@ export class ChunkStoreService {
       await leases.unlock(lease.fileId, lease.index, leaseId);
       throw err;
     }
-    this.publish('chunkStored', { nodeId: this.nodeId, fileId: lease.fileId, index: lease.index });
     if (committed.completed) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: lease.fileId });
     return committed.reply;
   }

@@ -1,25 +1,32 @@
 import type { NatsConnection } from 'nats';
-import { type ChunkStoredEvent, EventSubjects, type FileCompletedEvent } from '@swarmshare/common';
+import { ensureFactsStream, EventSubjects, factId, type FileCompletedEvent, type Logger } from '@swarmshare/common';
 
-/** The facts this store publishes (fire-and-forget; consumers reconcile on their own). */
+/** The facts this store publishes (see docs/architecture.md "Events, facts and soft state"). */
 export interface EventPublisher {
-  chunkStored(event: ChunkStoredEvent): void;
   fileCompleted(event: FileCompletedEvent): void;
 }
 
 export class NatsEventPublisher implements EventPublisher {
-  constructor(private readonly nc: NatsConnection) {}
+  private stream?: Promise<void>;
 
-  chunkStored(event: ChunkStoredEvent): void {
-    this.publish(EventSubjects.chunkStored, event);
-  }
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly logger?: Logger,
+  ) {}
 
+  /**
+   * A registry-changing fact: into the JetStream facts stream, acknowledged by the server, and
+   * stored once however often it is republished (its id names the node and the file). If NATS cannot
+   * take it, the next announce tells the tracker the same thing.
+   */
   fileCompleted(event: FileCompletedEvent): void {
-    this.publish(EventSubjects.fileCompleted, event);
-  }
-
-  private publish(subject: string, body: unknown): void {
-    // publish() only buffers; while NATS is down it queues and flushes on reconnect.
-    this.nc.publish(subject, Buffer.from(JSON.stringify(body)));
+    const subject = EventSubjects.fileCompleted;
+    this.stream ??= ensureFactsStream(this.nc).catch((e: unknown) => {
+      this.stream = undefined;
+      throw e;
+    });
+    void this.stream
+      .then(() => this.nc.jetstream().publish(subject, Buffer.from(JSON.stringify(event)), { msgID: factId(subject, event.nodeId, event.fileId) }))
+      .catch((e: unknown) => this.logger?.warn({ err: (e as Error).message, ...event }, 'could not publish file.completed to JetStream; the next announce repairs it'));
   }
 }

@@ -53,18 +53,22 @@ export function memoryLogger(): { logger: Logger; lines: Array<Record<string, un
 
 /** Events from the real NATS, as the tracker would see them. */
 export class EventLog {
-  readonly stored: Array<{ nodeId: string; fileId: string; index: number }> = [];
   readonly completed: Array<{ nodeId: string; fileId: string }> = [];
 
   constructor(private readonly nc: NatsConnection) {
-    this.nc.subscribe(EventSubjects.chunkStored, { callback: (_e, m) => this.stored.push(JSON.parse(Buffer.from(m.data).toString())) });
     this.nc.subscribe(EventSubjects.fileCompleted, { callback: (_e, m) => this.completed.push(JSON.parse(Buffer.from(m.data).toString())) });
   }
 
-  /** Round-trip to the server so every event published before now has arrived. */
-  async settle(publisher: NatsConnection): Promise<void> {
-    await publisher.flush();
-    await this.nc.flush();
+  /**
+   * Wait until `fileId` has completed `count` times or `timeoutMs` passed (file.completed goes to
+   * JetStream asynchronously, after the stream is ensured), then a little longer to catch extras.
+   */
+  async completedOf(fileId: string, count = 1, timeoutMs = 5000): Promise<Array<{ nodeId: string; fileId: string }>> {
+    const of = () => this.completed.filter((e) => e.fileId === fileId);
+    const deadline = Date.now() + timeoutMs;
+    while (of().length < count && Date.now() < deadline) await sleep(20);
+    await sleep(200);
+    return of();
   }
 }
 

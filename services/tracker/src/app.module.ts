@@ -1,20 +1,22 @@
-import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown, Optional } from '@nestjs/common';
+import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
-import { type Logger, SERVICE_CONFIG, SERVICE_LOGGER, type TrackerConfig } from '@swarmshare/common';
+import { connectNats, type Logger, SERVICE_CONFIG, SERVICE_LOGGER, type TrackerConfig } from '@swarmshare/common';
 import { AdminController } from './admin/admin.controller';
-import { ADMIN_NATS, adminProviders } from './admin/admin.providers';
+import { adminProviders } from './admin/admin.providers';
+import { CLIENT_NATS } from './facts/client-nats';
+import { FactsConsumer } from './facts/facts.consumer';
 import { Clock } from './clock';
 import { connectRedis, REDIS } from './redis.provider';
 import { TrackerController } from './tracker.controller';
 import { TrackerRepository } from './tracker.repository';
 import { TrackerService } from './tracker.service';
 
-/** Drains the admin API's NATS client, when there is one, after the transports stop. */
+/** Drains the tracker's own NATS client after the transports stop. */
 @Injectable()
-class AdminNatsLifecycle implements OnApplicationShutdown {
-  constructor(@Optional() @Inject(ADMIN_NATS) private readonly nc?: NatsConnection) {}
+class ClientNatsLifecycle implements OnApplicationShutdown {
+  constructor(@Inject(CLIENT_NATS) private readonly nc: NatsConnection) {}
   async onApplicationShutdown(): Promise<void> {
-    await this.nc?.drain().catch(() => undefined);
+    await this.nc.drain().catch(() => undefined);
   }
 }
 
@@ -27,8 +29,10 @@ export class TrackerModule {
       module: TrackerModule,
       controllers: [TrackerController, ...(admin ? [AdminController] : [])],
       providers: [
+        { provide: CLIENT_NATS, useFactory: () => connectNats(config.NATS_URL, 'tracker-client') },
+        ClientNatsLifecycle,
+        FactsConsumer,
         ...(admin ? adminProviders(config) : []),
-        AdminNatsLifecycle,
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
         // Async: Nest finishes building the module (and runService logs "ready") only once Redis answers.

@@ -1,24 +1,18 @@
-import { Controller, Inject } from '@nestjs/common';
-import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
+import { Controller } from '@nestjs/common';
+import { MessagePattern, Payload } from '@nestjs/microservices';
 import {
   AnnounceSchema,
   DownloadCompletedSchema,
   DownloadStartedSchema,
   PeerUnreachableSchema,
   EmptyRequestSchema,
-  EventSubjects,
-  type FileCompletedEvent,
-  FileCompletedEventSchema,
   FileIdRequestSchema,
   type FileRecord,
   FindFileSchema,
-  type Logger,
   parseOrThrow,
   type PeerRecord,
   type AnnounceReply,
   RegisterFileSchema,
-  SERVICE_LOGGER,
-  toErrorBody,
   TrackerSubjects,
   type Candidate,
   CandidatesRequestSchema,
@@ -35,10 +29,7 @@ import { TrackerService } from './tracker.service';
  */
 @Controller()
 export class TrackerController {
-  constructor(
-    private readonly tracker: TrackerService,
-    @Inject(SERVICE_LOGGER) private readonly logger: Logger,
-  ) {}
+  constructor(private readonly tracker: TrackerService) {}
 
   @MessagePattern(TrackerSubjects.announce)
   announce(@Payload() data: unknown): Promise<AnnounceReply> {
@@ -123,22 +114,5 @@ export class TrackerController {
   listReservations(@Payload() data: unknown): Promise<Reservation[]> {
     parseOrThrow(EmptyRequestSchema, data, 'listReservations');
     return this.tracker.listReservations();
-  }
-
-  /** An event has no one to reply to: a bad one is logged and dropped (the next announce repairs anything missed). */
-  @EventPattern(EventSubjects.fileCompleted)
-  async fileCompleted(@Payload() data: unknown): Promise<void> {
-    let event: FileCompletedEvent;
-    try {
-      event = parseOrThrow(FileCompletedEventSchema, data, 'file.completed event');
-    } catch (err) {
-      this.logger.warn({ err: toErrorBody(err) }, 'dropped a malformed file.completed event');
-      return;
-    }
-    try {
-      await this.tracker.fileCompleted(event);
-    } catch (err) {
-      this.logger.error({ err: toErrorBody(err), ...event }, 'could not apply file.completed event');
-    }
   }
 }

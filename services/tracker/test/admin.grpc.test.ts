@@ -9,7 +9,7 @@ import { ADMIN_PROTO_LOADER_OPTIONS, ADMIN_PROTO_PATH, TrackerSubjects } from '@
 import type { NatsConnection } from 'nats';
 import { freePort } from '../../../test/support/infra';
 import type { RunningService } from '../../../test/support/services';
-import { announceBody, ensureBuilt, eventually, fileBody, nodeId, ok, rawNats, rawRedis, startTracker } from './support';
+import { announceBody, ensureBuilt, eventually, fileBody, nodeId, ok, flushDb, rawNats, startTracker } from './support';
 import { z } from 'zod';
 
 const DB = 9;
@@ -51,9 +51,7 @@ describe('tracker gRPC admin API', () => {
 
   beforeAll(async () => {
     ensureBuilt();
-    const redis = rawRedis(DB);
-    await redis.flushdb();
-    redis.disconnect();
+    await flushDb(DB);
     grpcPort = await freePort();
     tracker = await startTracker(DB, { GRPC_PORT: String(grpcPort), ADMIN_TOKEN: TOKEN });
     client = adminClient(grpcPort);

@@ -57,6 +57,16 @@ export function rawRedis(db: number): Redis {
   return new Redis(redisUrl(db), { lazyConnect: false });
 }
 
+/** Empty a test file's Redis database (and let go of the connection). */
+export async function flushDb(db: number): Promise<void> {
+  const redis = rawRedis(db);
+  try {
+    await redis.flushdb();
+  } finally {
+    redis.disconnect();
+  }
+}
+
 /** A request with the raw nats client: bytes in, the parsed reply envelope out. */
 export async function requestBytes(nc: NatsConnection, subject: string, body: Uint8Array, timeout = 5000): Promise<Reply<unknown>> {
   const msg = await nc.request(subject, body, { timeout });

@@ -9,7 +9,9 @@ npx tsc -p tsconfig.json
 echo "[test] jest"
 results=$(mktemp)
 status=0
-node --expose-gc node_modules/jest/bin/jest.js --runInBand --json --outputFile="$results" "$@" || status=$?
+# --forceExit: a failed test can leave a child process holding a handle, and a Jest that never exits
+# would hold CI until its time limit; the global teardown still runs first.
+node --expose-gc node_modules/jest/bin/jest.js --runInBand --forceExit --json --outputFile="$results" "$@" || status=$?
 # One plain closing line that any CI can read: "tests: N passed, N failed".
 node -e 'const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8")); console.log(`tests: ${r.numPassedTests} passed, ${r.numFailedTests} failed` + (r.numPendingTests ? `, ${r.numPendingTests} skipped` : ""))' "$results" || true
 rm -f "$results"

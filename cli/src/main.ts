@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError } from '@swarmshare/common';
+import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
 import { DEFAULT_DATA_DIR } from './cluster-file';
 import { openContext, type GlobalOptions } from './context';
 import { up } from './commands/up';
@@ -39,7 +39,9 @@ const program = new Command()
   .option('--timeout <ms>', 'timeout of each request to the swarm', '10000')
   // Each command's help lists the options every command takes (--data, --nats, --timeout) too.
   .configureHelp({ showGlobalOptions: true })
-  .showHelpAfterError();
+  .showHelpAfterError()
+  // A usage error (unknown option, bad value) exits 2, as documented in docs/cli.md; help and --version 0.
+  .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.usage));
 
 /** Run a command that talks to the swarm, turning errors into one clear line and exit code 1. */
 function withContext<A extends unknown[]>(fn: (ctx: Awaited<ReturnType<typeof openContext>>, ...args: A) => Promise<void>) {
@@ -124,5 +126,6 @@ program
 program.parseAsync().catch((e: unknown) => {
   const msg = e instanceof SwarmError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
   process.stderr.write(`swarmshare: ${msg}\n`);
-  process.exit(1);
+  // One exit status per class of error, so scripts can act on it (docs/cli.md, "Exit status").
+  process.exit(e instanceof SwarmError ? exitCodeFor(e.code) : EXIT_CODES.other);
 });

@@ -109,7 +109,7 @@ describe('the CLI against a real local swarm', () => {
     expect(await cli(['fetch', f.id.slice(0, 7), '--node', B])).toEqual({
       stdout: '',
       stderr: `swarmshare: BAD_REQUEST: "${f.id.slice(0, 7)}" is not a file id: a file id must be 64 lowercase hex characters, or a unique prefix of at least 8 of them (\`swarmshare ls\` lists the files)\n`,
-      code: 1,
+      code: 2,
     });
     const unknown = f.id.startsWith('00000000') ? 'ffffffff' : '00000000';
     expect((await cli(['fetch', unknown, '--node', B])).stderr).toBe(`swarmshare: NOT_FOUND: no file id starts with ${unknown}: \`swarmshare ls\` lists the files\n`);
@@ -122,12 +122,12 @@ describe('the CLI against a real local swarm', () => {
     expect(await cli(['fetch', f.id, '--node', 'z'])).toEqual({
       stdout: '',
       stderr: 'swarmshare: UNAVAILABLE: node z does not answer: is it running? (`swarmshare peers` lists live nodes)\n',
-      code: 1,
+      code: 4,
     });
     expect(await cli(['fetch', f.id, '--node', B, '-o', '/no/such/dir/out.bin'])).toEqual({
       stdout: '',
       stderr: 'swarmshare: NOT_FOUND: cannot write to /no/such/dir/out.bin: the directory /no/such/dir does not exist; create it first (mkdir -p /no/such/dir)\n',
-      code: 1,
+      code: 3,
     });
     // Node b never started a download of it.
     await expect(rpc.request(gatewaySubjects(B).status, { fileId: f.id }, DownloadStatusSchema)).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -136,14 +136,15 @@ describe('the CLI against a real local swarm', () => {
 
   it('share --alloc fails early: empty entries, the sharing node itself, an unknown node, all before hashing', async () => {
     const f = randomFile('alloc-bad.bin', 4 * MiB);
-    const check = async (alloc: string, stderr: string) => {
+    // Exit status by class (docs/cli.md): 2 for bad input, 4 for a peer that is not there.
+    const check = async (alloc: string, stderr: string, code: number) => {
       const r = await cli(['share', f.path, '--node', A, '--alloc', alloc]);
-      expect({ alloc, code: r.code, last: r.stderr.trim().split('\n').pop() }).toEqual({ alloc, code: 1, last: stderr });
+      expect({ alloc, code: r.code, last: r.stderr.trim().split('\n').pop() }).toEqual({ alloc, code, last: stderr });
       expect(r.stderr).not.toContain('hashing');
     };
-    await check(`${B}=1MiB,,${C}=1MiB`, `swarmshare: BAD_REQUEST: --alloc "${B}=1MiB,,${C}=1MiB" has an empty entry: separate NODE=SIZE entries with single commas, e.g. b=64MiB,c=32MiB`);
-    await check(`${A}=64MiB`, `swarmshare: BAD_REQUEST: --alloc names ${A}, the node that shares the file (--node ${A}): it keeps the original; allocate copies on other peers`);
-    await check(`zz-${sfx}=1MiB`, `swarmshare: UNAVAILABLE: --alloc names zz-${sfx}, which is not a live peer (\`swarmshare peers\` lists them)`);
+    await check(`${B}=1MiB,,${C}=1MiB`, `swarmshare: BAD_REQUEST: --alloc "${B}=1MiB,,${C}=1MiB" has an empty entry: separate NODE=SIZE entries with single commas, e.g. b=64MiB,c=32MiB`, 2);
+    await check(`${A}=64MiB`, `swarmshare: BAD_REQUEST: --alloc names ${A}, the node that shares the file (--node ${A}): it keeps the original; allocate copies on other peers`, 2);
+    await check(`zz-${sfx}=1MiB`, `swarmshare: UNAVAILABLE: --alloc names zz-${sfx}, which is not a live peer (\`swarmshare peers\` lists them)`, 4);
     // Nothing reached node a.
     const held = await rpc.request(TrackerSubjects.listFiles, {}, z.array(FileRecordSchema));
     expect(held.some((r) => r.name === 'alloc-bad.bin')).toBe(false);

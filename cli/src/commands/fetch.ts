@@ -111,7 +111,8 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
   } finally {
     bar.stop();
   }
-  if (status.state === 'failed') throw new SwarmError('UNAVAILABLE', `download failed on node ${o.node}: ${status.error ?? 'unknown reason'}`);
+  // The gateway's own code (NO_SPACE, HASH_MISMATCH, ...) is kept, so the exit status says what failed.
+  if (status.state === 'failed') throw new SwarmError(status.errorCode ?? 'UNAVAILABLE', `download failed on node ${o.node}: ${status.error ?? 'unknown reason'}`);
   const seconds = (Date.now() - started) / 1000;
   if (status.alreadyHeld) {
     ctx.info(`node ${o.node} already holds all ${status.chunkCount} chunks of ${record?.name ?? o.fileId.slice(0, 16)}: nothing downloaded, not counted as a download`);

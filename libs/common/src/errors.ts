@@ -26,6 +26,51 @@ export const ErrorCodes = [
 ] as const;
 export type ErrorCode = (typeof ErrorCodes)[number];
 
+/**
+ * The CLI's exit status for each class of error, so a script can act on it (docs/cli.md): retry
+ * what may pass later, fix the input, free space, or stop trusting a source.
+ */
+export const EXIT_CODES = {
+  /** Anything else: a bug or an unexpected failure. */
+  other: 1,
+  /** The command or its input is wrong: fix it and run again. */
+  usage: 2,
+  /** No such file, node or chunk. */
+  notFound: 3,
+  /** A service, node or holder is down or did not answer in time: retrying may help. */
+  unavailable: 4,
+  /** Not enough space on a node. */
+  noSpace: 5,
+  /** Data failed verification. */
+  integrity: 6,
+} as const;
+
+export function exitCodeFor(code: ErrorCode | undefined): number {
+  switch (code) {
+    case 'BAD_REQUEST':
+    case 'OUT_OF_RANGE':
+    case 'BAD_NAME':
+    case 'TOO_LARGE':
+    case 'CONFLICT':
+      return EXIT_CODES.usage;
+    case 'NOT_FOUND':
+      return EXIT_CODES.notFound;
+    case 'UNAVAILABLE':
+    case 'TIMEOUT':
+    case 'LOCKED':
+    case 'CANCELLED':
+    case 'LEASE_EXPIRED':
+      return EXIT_CODES.unavailable;
+    case 'NO_SPACE':
+      return EXIT_CODES.noSpace;
+    case 'HASH_MISMATCH':
+    case 'BAD_LENGTH':
+      return EXIT_CODES.integrity;
+    default:
+      return EXIT_CODES.other;
+  }
+}
+
 export interface ErrorBody {
   code: ErrorCode;
   message: string;

@@ -319,6 +319,8 @@ export const DownloadStatusSchema = z.object({
   /** Bytes received from each holder, by node id. */
   fromPeers: z.record(z.string(), z.number().int().min(0)),
   error: z.string().optional(),
+  /** The stable code of `error` (NO_SPACE, HASH_MISMATCH, UNAVAILABLE, ...), so a client can act on it. */
+  errorCode: z.enum(ErrorCodes).optional(),
   /** How holders were found (trackerless discovery), for the closing summary. */
   discovery: z.object({ mode: DiscoverModeSchema, holders: z.array(FoundHolderSchema).max(1000), messages: z.number().int().min(0).optional() }).optional(),
   /** The node held every chunk before this fetch: nothing was downloaded, and no download is counted. */

@@ -112,6 +112,7 @@ export class DownloadJob {
     } catch (e) {
       this.status.state = 'failed';
       this.status.error = (e as Error).message;
+      this.status.errorCode = e instanceof SwarmError ? e.code : 'INTERNAL';
       this.deps.logger?.warn({ fileId: this.fileId, err: this.status.error }, 'download failed');
       // Not a leecher any more, at once rather than when the tracker's view next expires.
       this.deps.tracker.downloadStopped(this.fileId, this.deps.nodeId).catch((err) => this.deps.logger?.debug?.({ err: (err as Error).message }, 'tracker did not take downloadStopped'));

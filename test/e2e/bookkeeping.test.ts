@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, type FileRecord, FileRecordSchema, gatewaySubjects, NatsRpc, TrackerSubjects } from '@swarmshare/common';
+import { DownloadStatusSchema, type FileRecord, FileRecordSchema, gatewaySubjects, NatsRpc, TrackerSubjects, sha256Hex } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -91,6 +91,6 @@ describe('bookkeeping converges at once after a failed download or a dead holder
     await until('a back among the seeders', (x) => ids(x.seeders).includes('a'));
     const out = join(dir, 'on-c.bin');
     await run(process.execPath, [CLI, 'fetch', fileId, '--node', 'c', '-o', out, '--nats', swarm.urls.natsUrl], { timeout: 60_000 });
-    expect(createHash('sha256').update(readFileSync(out)).digest('hex')).toBe(createHash('sha256').update(data).digest('hex'));
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
   });
 });

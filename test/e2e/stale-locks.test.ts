@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, gatewaySubjects, NatsRpc } from '@swarmshare/common';
+import { DownloadStatusSchema, gatewaySubjects, NatsRpc, sha256Hex } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { startNatsServer } from '../../cli/src/launcher/local-servers';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
@@ -21,8 +21,6 @@ const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
 const MiB = 1024 * 1024;
 const SIZE = 40 * MiB;
 const REFETCH_BOUND_MS = 45_000;
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('no stale write locks after a crash or a NATS outage', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ss-locks-'));
@@ -81,7 +79,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
     const t0 = Date.now();
     await run(process.execPath, [CLI, 'fetch', fileId, '--node', node, '-o', out, '--nats', swarm.urls.natsUrl], { timeout: REFETCH_BOUND_MS });
     const ms = Date.now() - t0;
-    expect(sha256(readFileSync(out))).toBe(sha256(data));
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
     return ms;
   }
 

@@ -1,12 +1,12 @@
 import { execFile } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
+import { randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects } from '@swarmshare/common';
+import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -20,8 +20,6 @@ const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
 const ANNOUNCE_MS = 500;
 const REBUILD_BOUND_MS = 10_000;
-
-const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe('the tracker rebuilds its registry from the nodes after Redis loses its data', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ss-rebuild-'));
@@ -76,13 +74,13 @@ describe('the tracker rebuilds its registry from the nodes after Redis loses its
       size: data.length,
       chunkSize: before.chunkSize,
       chunkCount: before.chunkCount,
-      hash: sha256(data),
+      hash: sha256Hex(data),
     });
     expect(after!.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
 
     expect((await cli('ls')).stdout).toContain('rebuilt.bin');
     const out = join(dir, 'on-c.bin');
     await cli('fetch', fileId, '--node', 'c', '-o', out);
-    expect(sha256(readFileSync(out))).toBe(sha256(data));
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
   });
 });

@@ -166,6 +166,35 @@ export const LocationManyReplySchema = manyReplySchema(LeaseSchema);
 export type LocationManyReply = z.infer<typeof LocationManyReplySchema>;
 export const FileIdRequestSchema = z.object({ fileId: FileIdSchema }).strict();
 export type FileIdRequest = z.infer<typeof FileIdRequestSchema>;
+/** Most chunk indexes one verify/repair request names; more means "check the whole file" (omit them). */
+export const MAX_VERIFY_INDEXES = 1024;
+/**
+ * Re-hash present chunks of a file from the bytes on disk (all of them when `indexes` is omitted);
+ * a chunk that fails is marked missing. See docs/architecture.md "Corrupt chunks".
+ */
+export const VerifyChunksRequestSchema = z
+  .object({
+    fileId: FileIdSchema,
+    indexes: z.array(z.number().int().min(0)).min(1).max(MAX_VERIFY_INDEXES).optional(),
+  })
+  .strict();
+export type VerifyChunksRequest = z.infer<typeof VerifyChunksRequestSchema>;
+/** `checked`: present chunks re-hashed; `corrupt`: those that failed, now missing (bitmap and index). */
+export const VerifyChunksReplySchema = z.object({
+  fileId: FileIdSchema,
+  checked: z.number().int().min(0),
+  corrupt: z.array(z.number().int().min(0)),
+});
+export type VerifyChunksReply = z.infer<typeof VerifyChunksReplySchema>;
+/** The gateway's repair: verify (as above), then fetch what failed again from the swarm. */
+export const RepairReplySchema = VerifyChunksReplySchema.extend({
+  /** The download that fetches the corrupt chunks again; absent when nothing was corrupt. */
+  download: z.object({ state: z.string() }).passthrough().optional(),
+});
+export type RepairReply = z.infer<typeof RepairReplySchema>;
+/** A chunk-store found corrupt chunks of a file (scrub, or a check it was asked for); its gateway repairs them. */
+export const ChunksCorruptEventSchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema, indexes: z.array(z.number().int().min(0)).min(1) });
+export type ChunksCorruptEvent = z.infer<typeof ChunksCorruptEventSchema>;
 export const HaveReplySchema = z.object({
   fileId: FileIdSchema,
   chunkCount: z.number().int().min(0),

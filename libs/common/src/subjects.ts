@@ -49,6 +49,10 @@ export function storeSubjects(nodeId: string) {
     stats: `${p}.stats`,
     /** The node's gateway says hello and heartbeats: its write locks live as long as it does. */
     writer: `${p}.writer`,
+    /** Re-hash present chunks from disk; those that fail become missing (corrupt-chunk repair). */
+    verify: `${p}.verify`,
+    /** Event: the store found corrupt chunks (scrub or verify); its gateway fetches them again. */
+    corrupt: `${p}.evt.corrupt`,
   } as const;
 }
 
@@ -61,6 +65,8 @@ export function gatewaySubjects(nodeId: string) {
     /** Replication (issue 3): push a file this node holds to chosen peers, then register it. */
     replicate: `${p}.replicate`,
     replicateStatus: `${p}.replicate.status`,
+    /** Check chunks of a file this node holds and fetch the corrupt ones again (fetch -o does this on a mismatch). */
+    repair: `${p}.repair`,
   } as const;
 }
 

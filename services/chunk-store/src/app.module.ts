@@ -1,11 +1,12 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import type Redis from 'ioredis';
 import type { NatsConnection } from 'nats';
-import { type ChunkStoreConfig, connectNats, type Logger, SERVICE_CONFIG, SERVICE_LOGGER } from '@swarmshare/common';
+import { type ChunkStoreConfig, connectNats, type Logger, Metrics, SERVICE_CONFIG, SERVICE_LOGGER } from '@swarmshare/common';
 import { createChunkStore } from './chunk-store.factory';
 import { ChunkStoreService } from './chunk-store.service';
 import { NatsEventPublisher } from './event-publisher';
 import { createRedisClient } from './redis-client';
+import { Scrubber } from './scrubber';
 import { createStoreController } from './store.controller';
 import { EVENTS_NATS, REDIS, StoreLifecycle } from './store.lifecycle';
 
@@ -35,6 +36,11 @@ export class AppModule {
               events: new NatsEventPublisher(nc, logger),
               logger,
             }),
+        },
+        {
+          provide: Scrubber,
+          inject: [ChunkStoreService, Metrics],
+          useFactory: (store: ChunkStoreService, metrics: Metrics) => new Scrubber(store, { bytesPerSec: config.SCRUB_BYTES_PER_SEC }, logger, metrics),
         },
         StoreLifecycle,
       ],

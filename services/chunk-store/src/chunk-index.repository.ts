@@ -121,6 +121,14 @@ export class ChunkIndexRepository {
     return r === 1;
   }
 
+  /** Chunks that failed a re-hash are missing again (only while the file is indexed, like setBit). */
+  async clearBits(fileId: string, indexes: number[]): Promise<void> {
+    if (indexes.length === 0 || (await this.redis.exists(this.keys.file(fileId))) === 0) return;
+    const p = this.redis.pipeline();
+    for (const i of indexes) p.setbit(this.keys.bits(fileId), i, 0);
+    for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+  }
+
   /** Marker states: "rebuilding <token>" while a rebuild runs, "indexed <token>" once it finished. */
   async beginRebuild(token: string): Promise<void> {
     await this.redis.set(this.keys.indexed(), `rebuilding ${token}`);

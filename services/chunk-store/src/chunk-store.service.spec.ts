@@ -36,6 +36,7 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
     maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)) } as unknown as MappingRegistry,
     events: {
       fileCompleted: jest.fn(() => calls.push('events.fileCompleted')),
+      chunksCorrupt: jest.fn(() => calls.push('events.chunksCorrupt')),
     } as EventPublisher,
     rebuilder: { rebuild: jest.fn(), ensure: jest.fn(), stop: jest.fn() } as unknown as IndexRebuilder,
     fileLocks: new KeyedMutex(),

@@ -18,6 +18,7 @@ import {
   type StoreStats,
   SwarmError,
   type TFileDef,
+  type VerifyChunksReply,
 } from '@swarmshare/common';
 import type { ChunkIndexRepository, IndexedFile, IndexedFileWithBits } from './chunk-index.repository';
 import type { EventPublisher } from './event-publisher';
@@ -316,6 +317,46 @@ export class ChunkStoreService {
       size: file.size,
       chunkSize: file.chunkSize,
     };
+  }
+
+  /**
+   * Re-hash present chunks from the bytes on disk (all of the file's when `indexes` is unset). A
+   * chunk that fails is marked missing, bitmap first and then the index, so it is no longer served
+   * or advertised and a download can write it again; the node's gateway is told to fetch it.
+   * Hashing runs on the thread pool (WebCrypto), one chunk at a time, so a big file does not hold
+   * more than one chunk in memory.
+   */
+  async verifyChunks(fileId: string, indexes?: number[], by: 'request' | 'scrub' = 'request'): Promise<VerifyChunksReply> {
+    this.assertOpen();
+    const file = await this.lookup(fileId);
+    for (const i of indexes ?? []) {
+      if (i >= file.chunkCount) throw new SwarmError('OUT_OF_RANGE', `chunk ${i} is out of range: file ${short(fileId)} has ${file.chunkCount} chunks`);
+    }
+    const candidates = (indexes ?? file.bits.indexes()).filter((i) => file.bits.get(i));
+    const corrupt: number[] = [];
+    for (const i of candidates) {
+      if (!(await this.chunkIsSound(file, i))) corrupt.push(i);
+    }
+    if (corrupt.length > 0) await this.markMissing(file, corrupt, by);
+    return { fileId, checked: candidates.length, corrupt };
+  }
+
+  /** Whether chunk `index`'s bytes on disk still hash to the manifest's digest. */
+  async chunkIsSound(file: IndexedFile, index: number): Promise<boolean> {
+    const offset = index * file.chunkSize;
+    const data = await this.deps.disk.readChunk(file.fileId, offset, chunkLength(file.size, file.chunkSize, index));
+    const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+    return actual === (await this.expectedHash(file.fileId, index));
+  }
+
+  private async markMissing(file: IndexedFile, indexes: number[], by: string): Promise<void> {
+    const { fileId, chunkCount } = file;
+    await this.deps.fileLocks.run(fileId, async () => {
+      await this.deps.disk.clearBits(fileId, indexes, chunkCount);
+      await this.deps.index.clearBits(fileId, indexes);
+    });
+    this.deps.logger.error({ fileId, chunks: indexes.slice(0, 32), count: indexes.length, by }, 'chunks failed their hash on disk: marked missing, the gateway fetches them again');
+    this.publish('chunksCorrupt', { nodeId: this.nodeId, fileId, indexes });
   }
 
   /** The seed's tfile_def array. */

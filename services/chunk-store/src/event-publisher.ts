@@ -1,9 +1,11 @@
 import type { NatsConnection } from 'nats';
-import { ensureFactsStream, EventSubjects, factId, type FileCompletedEvent, type Logger } from '@swarmshare/common';
+import { type ChunksCorruptEvent, ensureFactsStream, EventSubjects, factId, type FileCompletedEvent, type Logger, storeSubjects } from '@swarmshare/common';
 
 /** The facts this store publishes (see docs/architecture.md "Events, facts and soft state"). */
 export interface EventPublisher {
   fileCompleted(event: FileCompletedEvent): void;
+  /** Chunks found corrupt and marked missing: the node's gateway fetches them again (core NATS; a lost one waits for the next fetch or scrub). */
+  chunksCorrupt(event: ChunksCorruptEvent): void;
 }
 
 export class NatsEventPublisher implements EventPublisher {
@@ -28,5 +30,9 @@ export class NatsEventPublisher implements EventPublisher {
     void this.stream
       .then(() => this.nc.jetstream().publish(subject, Buffer.from(JSON.stringify(event)), { msgID: factId(subject, event.nodeId, event.fileId) }))
       .catch((e: unknown) => this.logger?.warn({ err: (e as Error).message, ...event }, 'could not publish file.completed to JetStream; the next announce repairs it'));
+  }
+
+  chunksCorrupt(event: ChunksCorruptEvent): void {
+    this.nc.publish(storeSubjects(event.nodeId).corrupt, Buffer.from(JSON.stringify(event)));
   }
 }

@@ -127,17 +127,42 @@ export class FileRecordRepository {
    * and must have made the chunks' bytes durable first (syncData).
    */
   async setBits(fileId: string, indexes: number[], count: number): Promise<{ changed: number[]; bits: Bitfield }> {
+    return this.writeBits(fileId, indexes, count, true);
+  }
+
+  /**
+   * Persist chunks as missing again (they failed a re-hash): one write and one fdatasync of the
+   * bitmap. Returns the indexes that were present. Callers serialise per file.
+   */
+  async clearBits(fileId: string, indexes: number[], count: number): Promise<{ changed: number[]; bits: Bitfield }> {
+    return this.writeBits(fileId, indexes, count, false);
+  }
+
+  /** Set (or clear) bits that differ, with one write of the bytes they span and one fdatasync. */
+  private async writeBits(fileId: string, indexes: number[], count: number, value: boolean): Promise<{ changed: number[]; bits: Bitfield }> {
     const fh = await fs.open(this.bitmapPath(fileId), 'r+');
     try {
       const bits = new Bitfield(count, await fh.readFile());
-      const changed = indexes.filter((i) => !bits.get(i));
+      const changed = indexes.filter((i) => bits.get(i) !== value);
       if (changed.length === 0) return { changed, bits };
-      for (const i of changed) bits.set(i);
+      for (const i of changed) bits.set(i, value);
       const lo = Math.min(...changed) >> 3;
       const hi = Math.max(...changed) >> 3;
       await fh.write(bits.bytes, lo, hi - lo + 1, lo);
       await fh.datasync();
       return { changed, bits };
+    } finally {
+      await fh.close();
+    }
+  }
+
+  /** Read chunk bytes from the data file (a re-hash reads what is on disk, not a mapping). */
+  async readChunk(fileId: string, offset: number, length: number): Promise<Buffer> {
+    const fh = await fs.open(this.dataPath(fileId), 'r');
+    try {
+      const buf = Buffer.allocUnsafe(length);
+      const { bytesRead } = await fh.read(buf, 0, length, offset);
+      return bytesRead === length ? buf : buf.subarray(0, bytesRead);
     } finally {
       await fh.close();
     }

@@ -15,6 +15,7 @@ import {
   storeSubjects,
   SwarmError,
   toErrorBody,
+  VerifyChunksRequestSchema,
   WriterHeartbeatRequestSchema,
 } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
@@ -84,6 +85,15 @@ export function createStoreController(nodeId: string): Type<unknown> {
         if (e instanceof SwarmError && (e.code === 'HASH_MISMATCH' || e.code === 'BAD_LENGTH')) this.metrics.chunksRejected.inc();
         throw e;
       }
+    }
+
+    /** Re-hash chunks from disk; corrupt ones become missing and are counted. */
+    @MessagePattern(s.verify)
+    async verify(@Payload() data: unknown) {
+      const { fileId, indexes } = parseOrThrow(VerifyChunksRequestSchema, data);
+      const reply = await this.store.verifyChunks(fileId, indexes);
+      this.metrics.chunksCorrupt.inc({ found_by: 'request' }, reply.corrupt.length);
+      return reply;
     }
 
     @MessagePattern(s.have)

@@ -4,6 +4,7 @@ import type { NatsConnection } from 'nats';
 import { type Logger, SERVICE_LOGGER } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
 import { waitForRedis } from './redis-client';
+import { Scrubber } from './scrubber';
 
 export const REDIS = Symbol('REDIS');
 export const EVENTS_NATS = Symbol('EVENTS_NATS');
@@ -17,6 +18,7 @@ export const EVENTS_NATS = Symbol('EVENTS_NATS');
 export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   constructor(
     private readonly store: ChunkStoreService,
+    private readonly scrubber: Scrubber,
     @Inject(REDIS) private readonly redis: Redis,
     @Inject(EVENTS_NATS) private readonly nc: NatsConnection,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
@@ -25,6 +27,7 @@ export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   async onModuleInit(): Promise<void> {
     await waitForRedis(this.redis);
     await this.store.start();
+    this.scrubber.start();
     // A Redis that restarted empty is noticed right at reconnect, not only by the periodic check.
     this.redis.on('ready', () => {
       this.store.checkIndex().catch((err) => this.logger.warn({ err: (err as Error).message }, 'index check after reconnect failed'));
@@ -32,6 +35,7 @@ export class StoreLifecycle implements OnModuleInit, OnApplicationShutdown {
   }
 
   async onApplicationShutdown(): Promise<void> {
+    await this.scrubber.stop();
     try {
       this.store.close();
     } catch (err) {

@@ -59,6 +59,8 @@ export const ChunkStoreConfigSchema = z.object({
   LEASE_TTL_MS: envInt(1000, 3_600_000).default(60_000),
   /** A writer (the gateway) silent for this long is taken for dead and its chunk locks are released. */
   WRITER_TIMEOUT_MS: envInt(3000, 600_000).default(5000),
+  /** Background scrub: bytes of stored chunks re-hashed per second (a bad one is marked missing and fetched again); 0 = off. */
+  SCRUB_BYTES_PER_SEC: envSize(0).default(0),
 });
 export type ChunkStoreConfig = z.infer<typeof ChunkStoreConfigSchema>;
 

@@ -7,6 +7,8 @@ export const METRIC_NAMES = {
   peerBytesReceived: 'swarmshare_peer_bytes_received_total',
   chunksVerified: 'swarmshare_chunks_verified_total',
   chunksRejected: 'swarmshare_chunks_rejected_total',
+  chunksCorrupt: 'swarmshare_chunks_corrupt_total',
+  scrubBytes: 'swarmshare_scrub_bytes_total',
   activeTransfers: 'swarmshare_active_transfers',
   natsRequests: 'swarmshare_nats_requests_total',
   natsRequestDuration: 'swarmshare_nats_request_duration_seconds',
@@ -54,6 +56,10 @@ export class Metrics {
   readonly chunksVerified: Counter;
   /** Chunks refused: hash mismatch or wrong length. */
   readonly chunksRejected: Counter;
+  /** Stored chunks that failed a re-hash and were marked missing, by what found them (request|scrub). */
+  readonly chunksCorrupt: Counter<'found_by'>;
+  /** Bytes the background scrub re-hashed (SCRUB_BYTES_PER_SEC). */
+  readonly scrubBytes: Counter;
   /** Chunk transfers in progress, by direction. */
   readonly activeTransfers: Gauge<'direction'>;
   /** NATS messages handled, by subject, kind (request|event) and outcome (ok or an error code). */
@@ -76,6 +82,8 @@ export class Metrics {
     this.peerBytesReceived = new Counter({ name: METRIC_NAMES.peerBytesReceived, help: 'Bytes of chunk data received from each peer', labelNames: ['peer'], registers });
     this.chunksVerified = new Counter({ name: METRIC_NAMES.chunksVerified, help: 'Chunks whose SHA-256 matched the manifest', registers });
     this.chunksRejected = new Counter({ name: METRIC_NAMES.chunksRejected, help: 'Chunks rejected: hash mismatch or wrong length', registers });
+    this.chunksCorrupt = new Counter({ name: METRIC_NAMES.chunksCorrupt, help: 'Stored chunks that failed a re-hash and were marked missing, by what found them', labelNames: ['found_by'], registers });
+    this.scrubBytes = new Counter({ name: METRIC_NAMES.scrubBytes, help: 'Bytes the background scrub re-hashed', registers });
     this.activeTransfers = new Gauge({ name: METRIC_NAMES.activeTransfers, help: 'Chunk transfers in progress', labelNames: ['direction'], registers });
     this.natsRequests = new Counter({ name: METRIC_NAMES.natsRequests, help: 'NATS messages handled, by subject, kind and outcome', labelNames: ['subject', 'kind', 'outcome'], registers });
     this.natsRequestDuration = new Histogram({

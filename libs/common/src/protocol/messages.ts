@@ -43,6 +43,8 @@ export enum MsgType {
   QUERY_HIT = 0x23,
   /** Have-update (feature "have-updates"): "I have just stored these chunks of a file you asked me about". Not answered. */
   HAVE_UPDATE = 0x30,
+  /** Corrupt notice (feature "corrupt-notice"): "chunk N you sent me failed its hash". Not answered. */
+  CORRUPT = 0x31,
 }
 
 /** HELLO feature that announces the discovery messages (0x20-0x23). */
@@ -66,6 +68,12 @@ export const MAX_HAVE_UPDATE_INDEXES = 1024;
  * a peer that did not list it: an old peer would count the chunk as missing at this holder.
  */
 export const TRY_PEERS_FEATURE = 'try-peers';
+
+/**
+ * HELLO feature: "tell me when a chunk I served you failed its hash (CORRUPT, 0x31)". The holder
+ * re-hashes that chunk and, if its copy is bad, stops advertising it and fetches it again.
+ */
+export const CORRUPT_NOTICE_FEATURE = 'corrupt-notice';
 
 /** Data frames carry a fixed binary header then raw chunk bytes, streamed, never parsed as JSON. */
 export const DATA_HEADER_LENGTH: Partial<Record<MsgType, number>> = {
@@ -139,6 +147,8 @@ export const ControlSchemas = {
       .min(1)
       .max(MAX_HAVE_UPDATE_INDEXES, `a HAVE_UPDATE carries at most ${MAX_HAVE_UPDATE_INDEXES} chunk indexes`),
   }),
+  // Not answered; the holder re-hashes at most one notice per chunk at a time (bounded on its side).
+  [MsgType.CORRUPT]: z.object({ fileId: FileIdSchema, index: z.number().int().min(0).max(MAX_CHUNKS - 1) }),
 } as const;
 
 export type ControlType = keyof typeof ControlSchemas;

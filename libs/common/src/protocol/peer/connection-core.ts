@@ -14,6 +14,7 @@ import {
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
   PROTOCOL_VERSION,
+  CORRUPT_NOTICE_FEATURE,
   RECEIPT_FEATURE,
   decodeDataHeader,
 } from '../messages';
@@ -144,8 +145,9 @@ export class ConnectionCore {
     const ms = opts.handshakeTimeoutMs ?? HANDSHAKE_TIMEOUT_MS;
     this.handshakeTimer = setTimeout(() => this.fail('TIMEOUT', `no HELLO within ${ms} ms`), ms);
     this.handshakeTimer.unref();
-    // A handler that takes download acks announces the RECEIPT feature (issue 3).
-    const features = [...(opts.features ?? []), ...(opts.handler?.receipt && !opts.features?.includes(RECEIPT_FEATURE) ? [RECEIPT_FEATURE] : [])];
+    // A handler that takes download acks announces RECEIPT (issue 3); one that checks reported chunks, CORRUPT.
+    const implied = [opts.handler?.receipt && RECEIPT_FEATURE, opts.handler?.corrupt && CORRUPT_NOTICE_FEATURE].filter((f): f is string => !!f);
+    const features = [...new Set([...(opts.features ?? []), ...implied])];
     this.sendControl(MsgType.HELLO, { version: PROTOCOL_VERSION, nodeId: opts.nodeId, listen: opts.listen, features });
   }
 

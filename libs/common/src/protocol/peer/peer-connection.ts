@@ -6,6 +6,7 @@ import { encodeDataPrefix } from '../codec';
 import { DISCOVERY_FEATURE, MAX_DATA_PAYLOAD, MsgType, RECEIPT_FEATURE } from '../messages';
 import { ConnectionCore, type NeighbourRef, type PeerConnectionOptions, type QueryBody, type QueryHitBody } from './connection-core';
 import { ChunkServing } from './features/chunk-serving';
+import { CorruptNotices } from './features/corrupt-notices';
 import { DiscoveryMessages } from './features/discovery-messages';
 import { HaveExchange } from './features/have-exchange';
 import { Receipts } from './features/receipts';
@@ -37,6 +38,7 @@ export const READ_BUFFER_BYTES = 256 * 1024;
  */
 export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
   private readonly haves = this.use(new HaveExchange(this));
+  private readonly corruptNotices = this.use(new CorruptNotices(this));
 
   constructor(socket: Socket, opts: PeerConnectionOptions) {
     super(socket, opts);
@@ -110,6 +112,11 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
     if (!this.remote?.features.includes(RECEIPT_FEATURE)) return false;
     await this.ask('ok', (id) => this.sendControl(MsgType.RECEIPT, { id, fileId, bytes, chunks }));
     return true;
+  }
+
+  /** CORRUPT: tell the holder chunk `index` it served us failed its hash; false if it does not take notices. */
+  reportCorrupt(fileId: string, index: number): boolean {
+    return this.corruptNotices.send(fileId, index);
   }
 
   /**

@@ -71,6 +71,11 @@ export interface PeerRequestHandler {
   openWrite(fileId: string, index: number): Promise<WriteRegion>;
   /** RECEIPT: peer `from` finished a download and got `bytes` (`chunks` chunks) of the file from us. Optional: without it the feature is not announced. */
   receipt?(r: { fileId: string; bytes: number; chunks: number }, from: string): Promise<void>;
+  /**
+   * CORRUPT: peer `from` says chunk `index` it got from us failed its hash. Optional: without it the
+   * "corrupt-notice" feature is not announced. Must return at once (the check runs in the background).
+   */
+  corrupt?(r: { fileId: string; index: number }, from: string): void;
   /** Have-updates: the peer on `target` asked for this file's HAVE; tell it about chunks stored from now on. Optional. */
   watchHave?(fileId: string, target: HaveUpdateTarget): void;
 }

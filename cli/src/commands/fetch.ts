@@ -7,6 +7,7 @@ import {
   DiscoverModeSchema,
   type FileRecord,
   PeerAddressSchema,
+  RepairReplySchema,
   DownloadProgressEventSchema,
   type DownloadStatus,
   DownloadStatusSchema,
@@ -123,7 +124,7 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
   }
 
   if (o.output) {
-    await exportFile(ctx, o.node, o.fileId, o.output, record?.hash);
+    await exportRepairing(ctx, o, record?.hash);
     // Without the tracker there is no whole-file hash to compare, but every chunk was checked against a manifest that matches the file id.
     ctx.info(record ? `wrote ${o.output} (whole-file SHA-256 matches the tracker's)` : `wrote ${o.output} (every chunk matches the manifest of ${o.fileId.slice(0, 16)})`);
   }
@@ -193,6 +194,45 @@ async function waitForDownload(ctx: CliContext, o: FetchOptions, onProgress: (s:
   });
 }
 
+/** A chunk read back from the node does not match its hash: its copy on disk is corrupt. */
+class CorruptReadError extends SwarmError {
+  constructor(
+    readonly index: number,
+    node: string,
+  ) {
+    super('HASH_MISMATCH', `chunk ${index} read from node ${node} does not match its hash`);
+  }
+}
+
+/** How long the node may take to re-hash the whole file when a chunk it holds reads back corrupt. */
+const REPAIR_CHECK_TIMEOUT_MS = 600_000;
+
+/**
+ * Export OUT; if a chunk the node holds reads back corrupt, the node re-hashes its copy of the file
+ * (corrupt chunks become missing), fetches what failed from the swarm, and the export runs again,
+ * once. So OUT is written only from bytes that match, and a node that cannot repair says so.
+ */
+async function exportRepairing(ctx: CliContext, o: FetchOptions, contentHash?: string): Promise<void> {
+  try {
+    return await exportFile(ctx, o.node, o.fileId, o.output!, contentHash);
+  } catch (e) {
+    if (!(e instanceof CorruptReadError)) throw e;
+    ctx.info(`${e.message}: node ${o.node} re-hashes its copy and fetches the corrupt chunks again`);
+  }
+  const r = await ctx.rpc.request(gatewaySubjects(o.node).repair, { fileId: o.fileId }, RepairReplySchema, REPAIR_CHECK_TIMEOUT_MS);
+  if (r.corrupt.length === 0) {
+    throw new SwarmError('HASH_MISMATCH', `node ${o.node} re-hashed all ${r.checked} chunks it holds and found them sound, so the bytes were damaged between the node and this command; try again`);
+  }
+  const listed = r.corrupt.slice(0, 10).join(', ') + (r.corrupt.length > 10 ? ', ...' : '');
+  ctx.info(`node ${o.node} found ${r.corrupt.length} corrupt chunk(s) (${listed}), marked them missing and is fetching them again`);
+  const status = await waitForDownload(ctx, o, () => undefined);
+  if (status.state === 'failed') {
+    throw new SwarmError(status.errorCode ?? 'UNAVAILABLE', `node ${o.node} could not fetch its corrupt chunks again: ${status.error ?? 'unknown reason'}`);
+  }
+  ctx.info(`node ${o.node} repaired ${r.corrupt.length} chunk(s)`);
+  await exportFile(ctx, o.node, o.fileId, o.output!, contentHash);
+}
+
 /** Read the file out of a node chunk by chunk, verifying each chunk and the whole content. */
 async function exportFile(ctx: CliContext, node: string, fileId: string, output: string, contentHash?: string): Promise<void> {
   const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
@@ -217,7 +257,7 @@ async function exportFile(ctx: CliContext, node: string, fileId: string, output:
     for (let i = 0; i < count; i++) {
       const data = await reads[i];
       if (i + READS_IN_FLIGHT < count) reads.push(issue(i + READS_IN_FLIGHT));
-      if (sha256Hex(data) !== manifest.hashes[i]) throw new SwarmError('HASH_MISMATCH', `chunk ${i} read from node ${node} does not match its hash`);
+      if (sha256Hex(data) !== manifest.hashes[i]) throw new CorruptReadError(i, node);
       whole.update(data);
       await fh.write(data, 0, data.length, i * manifest.chunkSize);
       delete reads[i];

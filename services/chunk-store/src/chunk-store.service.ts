@@ -322,7 +322,8 @@ export class ChunkStoreService {
   /**
    * Re-hash present chunks from the bytes on disk (all of the file's when `indexes` is unset). A
    * chunk that fails is marked missing, bitmap first and then the index, so it is no longer served
-   * or advertised and a download can write it again; the node's gateway is told to fetch it.
+   * or advertised and a download can write it again; the caller fetches it again (the gateway), or,
+   * for the scrub, the node's gateway is told by an event.
    * Hashing runs on the thread pool (WebCrypto), one chunk at a time, so a big file does not hold
    * more than one chunk in memory.
    */
@@ -356,7 +357,8 @@ export class ChunkStoreService {
       await this.deps.index.clearBits(fileId, indexes);
     });
     this.deps.logger.error({ fileId, chunks: indexes.slice(0, 32), count: indexes.length, by }, 'chunks failed their hash on disk: marked missing, the gateway fetches them again');
-    this.publish('chunksCorrupt', { nodeId: this.nodeId, fileId, indexes });
+    // Whoever asked (the gateway) has the reply; what the scrub found, the gateway hears as an event.
+    if (by === 'scrub') this.publish('chunksCorrupt', { nodeId: this.nodeId, fileId, indexes });
   }
 
   /** The seed's tfile_def array. */

@@ -25,6 +25,7 @@ import { HaveUpdates } from './serve/have-updates';
 import { createGatewayController } from './gateway.controller';
 import { GatewayLifecycle } from './gateway.lifecycle';
 import { LocalPeerHandler } from './serve/local-peer-handler';
+import { ChunkRepairer } from './repair/chunk-repairer';
 import { PeerConnector } from './transport/peer-connector';
 import { PeerServer } from './transport/peer-server';
 import { ProgressThrottle } from './download/progress-throttle';
@@ -78,9 +79,14 @@ export class PeerGatewayModule {
           inject: [ChunkStoreClient],
         },
         {
+          provide: ChunkRepairer,
+          useFactory: (store: ChunkStoreClient, regions: ChunkRegions) => new ChunkRepairer(store, regions, logger),
+          inject: [ChunkStoreClient, ChunkRegions],
+        },
+        {
           provide: LocalPeerHandler,
           // Replication: a STORE_OFFER with a reservation is accepted only once this node's reservation holds.
-          useFactory: (store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient) =>
+          useFactory: (store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient, repairer: ChunkRepairer) =>
             new LocalPeerHandler(
               store,
               regions,
@@ -88,6 +94,7 @@ export class PeerGatewayModule {
               (r, from) => tracker.downloadAcked({ fileId: r.fileId, nodeId: from, holder: nodeId, bytes: r.bytes, chunks: r.chunks }),
               {
                 haveUpdates,
+                repairer,
                 superSeed: new SuperSeeder({
                   windowMs: config.SUPER_SEED_MS,
                   isComplete: async (fileId) => {
@@ -97,7 +104,7 @@ export class PeerGatewayModule {
                 }),
               },
             ),
-          inject: [ChunkStoreClient, ChunkRegions, TrackerClient],
+          inject: [ChunkStoreClient, ChunkRegions, TrackerClient, ChunkRepairer],
         },
         {
           provide: Discovery,
@@ -160,8 +167,8 @@ export class PeerGatewayModule {
         },
         {
           provide: DownloadsService,
-          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector, discovery: Discovery, metrics: Metrics) =>
-            new DownloadsService((fileId, opts) => {
+          useFactory: (rpc: NatsRpc, tracker: TrackerClient, store: ChunkStoreClient, regions: ChunkRegions, connector: PeerConnector, discovery: Discovery, metrics: Metrics, repairer: ChunkRepairer) => {
+            const downloads = new DownloadsService((fileId, opts) => {
               const discover = opts?.discover;
               // Trackerless: flood or iterative; unset: the tracker when it answers, else iterative.
               const holderSource =
@@ -192,10 +199,15 @@ export class PeerGatewayModule {
                 maxPeers: config.MAX_PEERS_PER_DOWNLOAD,
                 downloadLimit,
                 haveRefreshMs: config.HAVE_REFRESH_MS,
+                repair: opts?.repair,
                 logger: logger.child({ fileId }),
               });
-            }, logger, metrics),
-          inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector, Discovery, Metrics],
+            }, logger, metrics);
+            // Chunks found corrupt here are fetched again from the swarm.
+            repairer.onCorrupt((fileId) => downloads.repair(fileId));
+            return downloads;
+          },
+          inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector, Discovery, Metrics, ChunkRepairer],
         },
         {
           provide: ReplicationsService,

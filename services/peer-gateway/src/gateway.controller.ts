@@ -1,6 +1,7 @@
 import { Controller, Inject, type Type } from '@nestjs/common';
-import { MessagePattern, Payload } from '@nestjs/microservices';
+import { EventPattern, MessagePattern, Payload } from '@nestjs/microservices';
 import {
+  ChunksCorruptEventSchema,
   type DownloadStatus,
   EmptyRequestSchema,
   FetchRequestSchema,
@@ -8,7 +9,11 @@ import {
   type GatewayInfo,
   gatewaySubjects,
   parseOrThrow,
+  type RepairReply,
+  storeSubjects,
+  VerifyChunksRequestSchema,
 } from '@swarmshare/common';
+import { ChunkRepairer } from './repair/chunk-repairer';
 import { Discovery } from './discovery/discovery';
 import { DownloadsService } from './download/downloads.service';
 import { PeerConnector } from './transport/peer-connector';
@@ -28,7 +33,26 @@ export function createGatewayController(nodeId: string): Type<unknown> {
       @Inject(PeerServer) private readonly server: PeerServer,
       @Inject(PeerConnector) private readonly connector: PeerConnector,
       @Inject(Discovery) private readonly discovery: Discovery,
+      @Inject(ChunkRepairer) private readonly repairer: ChunkRepairer,
     ) {}
+
+    /**
+     * Re-hash chunks of a file this node holds (all of them when none are named); corrupt ones are
+     * fetched again. `fetch -o` asks this when a chunk it read does not match, then waits for the download.
+     */
+    @MessagePattern(s.repair)
+    async repair(@Payload() data: unknown): Promise<RepairReply> {
+      const { fileId, indexes } = parseOrThrow(VerifyChunksRequestSchema, data, 'repair request');
+      const r = await this.repairer.check(fileId, indexes);
+      return r.corrupt.length ? { ...r, download: this.downloads.status(fileId) } : r;
+    }
+
+    /** The store found corrupt chunks by itself (scrub): fetch them again. */
+    @EventPattern(storeSubjects(nodeId).corrupt)
+    corrupt(@Payload() data: unknown): void {
+      const e = parseOrThrow(ChunksCorruptEventSchema, data, 'corrupt-chunks event');
+      if (e.nodeId === nodeId) this.repairer.found(e.fileId, e.indexes);
+    }
 
     /** Start (or join) the download of a file; returns at once. Progress: status, or the progress events. */
     @MessagePattern(s.fetch)

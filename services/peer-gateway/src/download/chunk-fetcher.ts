@@ -183,7 +183,7 @@ export class ChunkFetcher {
     } catch (e) {
       s.requeue(winner.holder.nodeId, index);
       const code = (e as SwarmError).code;
-      if (code === 'HASH_MISMATCH') this.pool.drop(winner.holder.nodeId, `served a corrupt chunk ${index}`);
+      if (code === 'HASH_MISMATCH') this.pool.corrupt(winner.holder, index);
       else return this.localFailure(winner.holder, index, length, e, true);
       return this.fill();
     }

@@ -30,6 +30,8 @@ export interface DownloadJobDeps extends HolderPoolDeps, ChunkFetcherDeps {
   chunkTimeoutMs?: number;
   /** Endgame starts when at most this many chunks are missing (default: 5% of the file, 4 to 32). */
   endgameChunks?: number;
+  /** Re-fetching chunks found corrupt here: no receipts and no download counted (the node held the file already). */
+  repair?: boolean;
 }
 
 /** How long a holder gets to ack a RECEIPT (it asks the tracker first). */
@@ -201,6 +203,8 @@ export class DownloadJob {
     const t = this.fetcher.timing;
     const avg = (ms: number) => (t.chunks ? Math.round((ms / t.chunks) * 10) / 10 : 0);
     this.deps.logger?.info({ fileId: this.fileId, chunks: t.chunks, leaseMs: avg(t.lease), wireMs: avg(t.wire), commitMs: avg(t.commit), duplicatesCancelled: this.cancelledDuplicates, tryPeersRefusals: this.tryPeersRefusals }, 'download timing (mean per chunk)');
+    // A repair is upkeep of a file this node held: its next announce lists it complete again.
+    if (this.deps.repair) return;
     const from = [...pool.holders.values(), ...pool.formerHolders].filter((h) => h.bytes > 0).map((h) => ({ nodeId: h.nodeId, bytes: h.bytes }));
     await this.sendReceipts();
     const told = this.deps.tracker

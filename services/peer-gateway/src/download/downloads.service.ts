@@ -7,6 +7,8 @@ export type DownloadJobFactory = (fileId: string, opts?: FetchOptions) => Downlo
 export interface FetchOptions {
   /** How to find holders; unset = the tracker when it answers, else iterative lookup. */
   discover?: DiscoverMode;
+  /** Fetching chunks found corrupt here again: not a download (not counted, no receipts). */
+  repair?: boolean;
 }
 
 /**
@@ -17,6 +19,8 @@ export interface FetchOptions {
  */
 export class DownloadsService {
   private readonly jobs = new Map<string, DownloadJob>();
+  /** Files whose chunks went missing while a download of them ran: fetched again when it ends. */
+  private readonly again = new Set<string>();
   private closing = false;
 
   constructor(
@@ -31,7 +35,8 @@ export class DownloadsService {
     const existing = this.jobs.get(fileId);
     if (existing && (existing.status.state === 'running' || existing.status.state === 'queued')) return snapshot(existing);
     // A finished download is not replayed: this call's facts are that the node holds the file
-    // (chunks are never deleted), nothing moved, and nothing is counted again.
+    // (a chunk that goes missing again, being corrupt, starts a repair: see repair()), nothing
+    // moved, and nothing is counted again.
     if (existing?.status.state === 'complete') {
       const { discovery: _earlier, ...held } = snapshot(existing);
       return { ...held, fromPeers: {}, alreadyHeld: true };
@@ -40,8 +45,30 @@ export class DownloadsService {
     this.jobs.set(fileId, job);
     this.logger?.info({ fileId }, existing ? 'download started again' : 'download started');
     const done = this.metrics?.trackTransfer('download');
-    void job.start().finally(() => done?.());
+    void job.start().finally(() => {
+      done?.();
+      if (this.again.delete(fileId) && this.jobs.get(fileId) === job) this.repair(fileId);
+    });
     return snapshot(job);
+  }
+
+  /**
+   * Chunks of a file went missing here (they failed a re-hash): fetch them again from the swarm. A
+   * download of it running now may have counted them present already, so it runs again when it ends.
+   */
+  repair(fileId: string): void {
+    if (this.closing) return;
+    const existing = this.jobs.get(fileId);
+    if (existing && (existing.status.state === 'running' || existing.status.state === 'queued')) {
+      this.again.add(fileId);
+      return;
+    }
+    this.jobs.delete(fileId);
+    try {
+      this.fetch(fileId, { repair: true });
+    } catch (e) {
+      this.logger?.warn({ fileId, err: (e as Error).message }, 'could not start the repair download');
+    }
   }
 
   status(fileId: string): DownloadStatus {

@@ -32,6 +32,8 @@ export interface HolderLink {
   receipt(fileId: string, bytes: number, chunks: number): Promise<boolean>;
   /** Have-updates: hear the chunks the holder stores after its HAVE; returns the unsubscribe function. */
   onHaveUpdate(listener: (fileId: string, indexes: number[]) => void): () => void;
+  /** CORRUPT: tell the holder a chunk it served failed its hash; false if it does not take notices. */
+  reportCorrupt(fileId: string, index: number): boolean;
 }
 
 /**
@@ -54,6 +56,8 @@ export interface Holder {
   bytes: number;
   /** Verified chunks it delivered (for its RECEIPT). */
   chunks?: number;
+  /** Chunks it delivered that failed their hash. */
+  corrupt?: number;
   /** In the scheduler (its HAVE arrived). */
   admitted: boolean;
   /** Measured delivery rate, sizes its pipeline. */
@@ -66,6 +70,9 @@ export interface Holder {
   /** Unsubscribes from its have-updates. */
   stopUpdates?: () => void;
 }
+
+/** A holder that serves this many chunks that fail their hash is dropped for the rest of the download. */
+export const MAX_CORRUPT_CHUNKS = 3;
 
 export interface HolderPoolDeps {
   nodeId: string;
@@ -335,6 +342,20 @@ export class HolderPool {
     h.link.close(reason);
     if (this.scheduler && !this.owner.ended) void this.replenish();
     this.owner.changed();
+  }
+
+  /**
+   * `h` served chunk `index` and it failed its hash. One bad chunk is not a lying holder (its disk
+   * may have rotted): it is told (CORRUPT, so it can check and repair its copy) and not asked for
+   * that chunk again, but keeps serving the rest, until it has served MAX_CORRUPT_CHUNKS bad ones.
+   */
+  corrupt(h: Holder, index: number): void {
+    h.corrupt = (h.corrupt ?? 0) + 1;
+    const told = h.link.reportCorrupt(this.fileId, index);
+    if (h.corrupt >= MAX_CORRUPT_CHUNKS) return this.drop(h.nodeId, `served ${h.corrupt} corrupt chunks (the last: chunk ${index})`);
+    this.dropped.push(`${h.nodeId}: served a corrupt chunk ${index}`);
+    this.deps.logger?.warn({ fileId: this.fileId, holder: h.nodeId, index, told }, 'holder served a corrupt chunk: not asking it for that chunk again');
+    this.scheduler?.lacks(h.nodeId, index);
   }
 
   /** Replace dropped holders with candidates not tried yet. */

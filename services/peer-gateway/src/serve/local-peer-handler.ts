@@ -11,6 +11,7 @@ import {
 } from '@swarmshare/common';
 import type { ChunkRegions } from '../storage-io/chunk-regions';
 import type { ChunkStoreClient } from '../storage-io/chunk-store.client';
+import type { ChunkRepairer } from '../repair/chunk-repairer';
 import type { HaveUpdates } from './have-updates';
 import type { SuperSeeder } from './super-seed';
 
@@ -26,11 +27,19 @@ export class LocalPeerHandler implements PeerRequestHandler {
     private readonly reserve?: (r: OfferReservation) => Promise<void>,
     /** Download acks: a downloader's RECEIPT, passed on to the tracker. */
     private readonly onReceipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string) => Promise<void>,
-    /** Swarm shaping: super-seeding of complete files, and have-updates to peers that asked for a HAVE. */
-    private readonly swarm: { superSeed?: SuperSeeder; haveUpdates?: HaveUpdates } = {},
+    /**
+     * Swarm shaping and upkeep: super-seeding of complete files, have-updates to peers that asked
+     * for a HAVE, and the repairer that re-hashes a chunk a peer reports corrupt.
+     */
+    private readonly swarm: { superSeed?: SuperSeeder; haveUpdates?: HaveUpdates; repairer?: Pick<ChunkRepairer, 'notice'> } = {},
   ) {
     if (onReceipt) this.receipt = (r, from) => onReceipt(r, from);
+    const repairer = swarm.repairer;
+    if (repairer) this.corrupt = (r, from) => repairer.notice(r.fileId, r.index, from);
   }
+
+  /** Set only when a repairer is wired, so the "corrupt-notice" feature is announced only then. */
+  corrupt?: (r: { fileId: string; index: number }, from: string) => void;
 
   /**
    * Replication: per file, the reservations offered for it (uploadId -> bytes) and the pushed bytes

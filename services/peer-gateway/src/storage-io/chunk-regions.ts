@@ -37,7 +37,8 @@ interface ReadableFile {
  * socket and page cache without passing through JS memory.
  *
  * - Writes take a lease from the store per chunk (its lock, then verification on close).
- * - Reads need no lease: a present chunk is verified and never changes (nothing deletes chunks), so
+ * - Reads need no lease: a present chunk is verified and never changes (only a failed re-hash makes
+ *   it missing again, and the repairer then calls forgetChunks), so
  *   the gateway keeps each served file's layout (path, present bits) and a read-only mapping per
  *   window of it, and asks the store again only for a chunk it has not seen present yet. This keeps
  *   the control plane (a NATS request and Redis calls) off the path of every PIECE a holder sends.
@@ -97,6 +98,13 @@ export class ChunkRegions {
         this.logger?.warn({ fileId, index, err: (e as Error).message }, 'a stored-chunk listener failed');
       }
     }
+  }
+
+  /** The store marked these chunks missing (they failed a re-hash): stop serving them from the cached layout. */
+  forgetChunks(fileId: string, indexes: number[]): void {
+    const f = this.readable.get(fileId);
+    if (!f) return;
+    for (const i of indexes) if (i < f.bits.length) f.bits.set(i, false);
   }
 
   private refreshLayout(fileId: string, known?: ReadableFile): Promise<ReadableFile> {

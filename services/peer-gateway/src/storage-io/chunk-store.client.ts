@@ -24,6 +24,8 @@ import {
   type TFileDef,
   storeSubjects,
   WriterHeartbeatReplySchema,
+  type VerifyChunksReply,
+  VerifyChunksReplySchema,
 } from '@swarmshare/common';
 import { randomBytes } from 'node:crypto';
 import { RequestBatcher } from './request-batcher';
@@ -96,6 +98,11 @@ export class ChunkStoreClient {
 
   manifest(fileId: string): Promise<Manifest> {
     return this.rpc.request(this.s.manifest, { fileId }, ManifestSchema);
+  }
+
+  /** Re-hash chunks from disk (the whole file when `indexes` is unset: up to 10 minutes); corrupt ones become missing. */
+  verify(fileId: string, indexes?: number[]): Promise<VerifyChunksReply> {
+    return this.rpc.request(this.s.verify, indexes ? { fileId, indexes } : { fileId }, VerifyChunksReplySchema, indexes ? undefined : 600_000);
   }
 
   stats(): Promise<StoreStats> {

@@ -1,0 +1,78 @@
+import { execFile, execFileSync } from 'node:child_process';
+import { randomFillSync } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { sha256Hex } from '@swarmshare/common';
+import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
+import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+
+/**
+ * Issue 12, item 7: a node whose disk is full. Node b's data directory is a 48 MiB tmpfs (mounting
+ * it needs root, which CI has; the test fails, never skips, without it). A file that does not fit
+ * fails with NO_SPACE (exit 5) before any chunk moves and leaves nothing behind; once space is freed
+ * the same command, run again, completes byte-identical.
+ */
+const run = promisify(execFile);
+const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
+const MiB = 1024 * 1024;
+
+describe('chaos: a full disk', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'ss-chaos-disk-'));
+  const bDir = join(dir, 'nodes', 'b');
+  let swarm: LocalSwarm;
+  let mounted = false;
+
+  beforeAll(async () => {
+    if (process.getuid?.() !== 0) throw new Error('this test mounts a tmpfs and must run as root (CI does)');
+    mkdirSync(bDir, { recursive: true });
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', bDir]);
+    mounted = true;
+    swarm = await LocalSwarm.start({ nodes: 2, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
+  });
+
+  afterAll(async () => {
+    await swarm?.stop();
+    if (mounted) execFileSync('umount', ['-l', bDir]);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 60_000 });
+  const share = async (name: string, size: number) => {
+    const data = Buffer.allocUnsafe(size);
+    randomFillSync(data);
+    const input = join(dir, name);
+    writeFileSync(input, data);
+    return { data, fileId: (await cli('share', input, '--node', 'a')).stdout.trim().split('\n').pop()! };
+  };
+  const freeOnB = () => {
+    const s = statfsSync(bDir);
+    return s.bavail * s.bsize;
+  };
+
+  it('a file larger than the free space fails with NO_SPACE (exit 5) before any byte moves, and leaves nothing behind', async () => {
+    const big = await share('big.bin', 40 * MiB);
+    // Fill b's disk so the file no longer fits: 20 MiB of other data.
+    writeFileSync(join(bDir, 'ballast'), Buffer.alloc(20 * MiB, 1));
+    const before = freeOnB();
+    const t0 = Date.now();
+    const err = await cli('fetch', big.fileId, '--node', 'b', '-o', join(dir, 'big-on-b.bin')).then(
+      () => undefined,
+      (e: { code?: number; stderr?: string }) => e,
+    );
+    expect(err?.code).toBe(5);
+    expect(err?.stderr).toMatch(/NO_SPACE/);
+    expect(err?.stderr).toMatch(/free space or raise STORE_CAPACITY/);
+    // Nothing kept on b: no preallocated data file, the free space as it was.
+    expect(readdirSync(join(bDir, 'files')).filter((f) => f === big.fileId)).toEqual([]);
+    expect(freeOnB()).toBe(before);
+    process.stdout.write(`chaos: full disk: NO_SPACE reported in ${Date.now() - t0} ms\n`);
+
+    // Space freed: the same command now completes, byte-identical.
+    rmSync(join(bDir, 'ballast'));
+    const out = join(dir, 'big-on-b.bin');
+    await cli('fetch', big.fileId, '--node', 'b', '-o', out);
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(big.data));
+  });
+});

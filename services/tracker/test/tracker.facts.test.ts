@@ -5,10 +5,15 @@
  * The gateway side is the gateway's own TrackerClient.
  */
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { z } from 'zod';
 import {
   DownloadAckRecordSchema,
+  ensureFactsStream,
   EventSubjects,
+  FACT_SUBJECTS,
   FACTS_STREAM,
   FactPublisher,
   factId,
@@ -18,7 +23,8 @@ import {
   TRACKER_FACTS_CONSUMER,
   TrackerSubjects,
 } from '@swarmshare/common';
-import type { NatsConnection } from 'nats';
+import { connect, type NatsConnection, nanos, RetentionPolicy, StorageType } from 'nats';
+import { startNatsServer } from '../../../test/support/infra';
 import { TrackerClient } from '../../peer-gateway/src/tracker/tracker.client';
 import type { RunningService } from '../../../test/support/services';
 import { announceBody, ensureBuilt, eventually, failure, fileBody, nodeId, ok, flushDb, rawNats, startTracker } from './support';
@@ -155,5 +161,25 @@ describe('durable facts (JetStream)', () => {
     await expect(client.downloadCompleted({ fileId: unknown, nodeId: nodeId('rd'), from: [] })).rejects.toMatchObject({ code: 'NOT_FOUND' });
     expect((await (await nc.jetstreamManager()).streams.info(FACTS_STREAM)).state.messages).toBe(before);
     await failure(nc, TrackerSubjects.getFile, { fileId: unknown });
+  });
+
+  it('adds the newer fact subjects to a stream an older version made, keeping its facts', async () => {
+    // A nats-server of its own: the shared one's stream is already current.
+    const dir = mkdtempSync(join(tmpdir(), 'ss-facts-upgrade-'));
+    const server = await startNatsServer(undefined, dir);
+    const own = await connect({ servers: server.url });
+    try {
+      const jsm = await own.jetstreamManager();
+      await jsm.streams.add({ name: FACTS_STREAM, subjects: [EventSubjects.fileCompleted], retention: RetentionPolicy.Limits, storage: StorageType.File, duplicate_window: nanos(120_000) });
+      await own.jetstream().publish(EventSubjects.fileCompleted, Buffer.from('{}'), { msgID: 'old-fact' });
+      await ensureFactsStream(own);
+      const info = await jsm.streams.info(FACTS_STREAM);
+      expect([...(info.config.subjects ?? [])].sort()).toEqual([...FACT_SUBJECTS].sort());
+      expect(info.state.messages).toBe(1);
+    } finally {
+      await own.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,14 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { connect, type NatsConnection } from 'nats';
-import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
-import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
+import { type FileRecord, FileRecordSchema, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+import { ownSwarm } from '../support/own-swarm';
 
 /**
  * Issue 12, fault 3: the tracker's registry is rebuilt from the nodes after Redis loses its data.
@@ -22,37 +20,22 @@ const ANNOUNCE_MS = 500;
 const REBUILD_BOUND_MS = 10_000;
 
 describe('the tracker rebuilds its registry from the nodes after Redis loses its data', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ss-rebuild-'));
-  let swarm: LocalSwarm;
-  let nc: NatsConnection;
-  let rpc: NatsRpc;
+  const own = ownSwarm('ss-rebuild-', { nodes: 3, extraEnv: { ANNOUNCE_INTERVAL_MS: String(ANNOUNCE_MS) } });
 
-  beforeAll(async () => {
-    swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: String(ANNOUNCE_MS) } });
-    nc = await connect({ servers: swarm.urls.natsUrl });
-    rpc = new NatsRpc(nc, 10_000);
-  });
-
-  afterAll(async () => {
-    await nc?.close();
-    await swarm?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
-
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 120_000 });
-  const getFile = (fileId: string) => rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', own.swarm.urls.natsUrl], { timeout: 120_000 });
+  const getFile = (fileId: string) => own.rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
 
   it('after FLUSHALL, the file is registered again with its facts, and fetch works', async () => {
     const data = Buffer.allocUnsafe(6 * 1024 * 1024 + 777);
     randomFillSync(data);
-    const input = join(dir, 'rebuilt.bin');
+    const input = join(own.dir, 'rebuilt.bin');
     writeFileSync(input, data);
     const fileId = (await cli('share', input, '--node', 'a')).stdout.trim().split('\n').pop()!;
-    await cli('fetch', fileId, '--node', 'b', '-o', join(dir, 'on-b.bin'));
+    await cli('fetch', fileId, '--node', 'b', '-o', join(own.dir, 'on-b.bin'));
     const before = await getFile(fileId);
     expect(before.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
 
-    const redis = new Redis(swarm.urls.redisUrl);
+    const redis = new Redis(own.swarm.urls.redisUrl);
     await redis.flushall();
     await redis.quit();
     await expect(getFile(fileId)).rejects.toMatchObject({ code: 'NOT_FOUND' });
@@ -79,7 +62,7 @@ describe('the tracker rebuilds its registry from the nodes after Redis loses its
     expect(after!.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
 
     expect((await cli('ls')).stdout).toContain('rebuilt.bin');
-    const out = join(dir, 'on-c.bin');
+    const out = join(own.dir, 'on-c.bin');
     await cli('fetch', fileId, '--node', 'c', '-o', out);
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
   });

@@ -93,7 +93,7 @@ describe('service endpoints', () => {
     }
     const text = (await httpGet(port, OBSERVABILITY_ROUTES.metrics)).body;
     expect(promSample(text, METRIC_NAMES.natsRequests, { service: 'tracker', subject: TrackerSubjects.listFiles, kind: 'request', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
-    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: TrackerSubjects.listFiles, kind: 'request', outcome: 'ok' })).toBeGreaterThanOrEqual(1);
+    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: TrackerSubjects.listFiles, kind: 'request' })).toBeGreaterThanOrEqual(1);
     expect(promSample(text, METRIC_NAMES.natsRequests, { subject: TrackerSubjects.getFile, outcome: 'NOT_FOUND' })).toBeGreaterThanOrEqual(1);
     await stopCleanly(svc);
   });

@@ -28,6 +28,7 @@ import { httpGet, promSample, waitFor } from './helpers';
 const P = `test.obs.${process.pid}`;
 let customUp = true;
 let eventsSeen = 0;
+const SLOW_MS = 150;
 
 @Controller()
 class ProbeController {
@@ -46,6 +47,13 @@ class ProbeController {
   @MessagePattern(`${P}.fail`)
   fail(): never {
     throw new SwarmError('NOT_FOUND', 'there is nothing here');
+  }
+
+  /** Answers after an await: the recorded time must cover it (nats.js 2.x alone times the synchronous call). */
+  @MessagePattern(`${P}.slow`)
+  async slow(): Promise<string> {
+    await new Promise((r) => setTimeout(r, SLOW_MS));
+    return 'late';
   }
 
   @EventPattern(`${P}.evt`)
@@ -134,11 +142,30 @@ describe('runService observability', () => {
     expect(promSample(text, METRIC_NAMES.natsRequests, { subject: `${P}.echo`, kind: 'request', outcome: 'ok', service: 'probe' })).toBe(1);
     expect(promSample(text, METRIC_NAMES.natsRequests, { subject: `${P}.fail`, kind: 'request', outcome: 'NOT_FOUND' })).toBe(1);
     expect(promSample(text, METRIC_NAMES.natsRequests, { subject: `${P}.evt`, kind: 'event', outcome: 'ok' })).toBe(1);
-    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: `${P}.echo`, kind: 'request', outcome: 'ok' })).toBe(1);
-    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_bucket`, { subject: `${P}.echo`, le: '+Inf' })).toBe(1);
+    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: `${P}.echo`, kind: 'request' })).toBe(1);
+    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: `${P}.evt`, kind: 'event' })).toBe(1);
     expect(promSample(text, METRIC_NAMES.natsConnected)).toBe(1);
     expect(promSample(text, METRIC_NAMES.natsReconnects)).toBe(0);
     expect(promSample(text, 'process_cpu_user_seconds_total', { service: 'probe' })).toBeGreaterThan(0);
+  });
+
+  it('counts requests once, in the services API: $SRV.STATS and /metrics show the same errors and awaited time', async () => {
+    type Ep = { subject: string; num_requests: number; num_errors: number; last_error?: string; processing_time: number; data?: { errors?: Record<string, number> } };
+    const srvStats = async () => (JSON.parse(Buffer.from((await nc.request('$SRV.STATS.swarmshare-probe', new Uint8Array(0), { timeout: 5000 })).data).toString()) as { endpoints: Ep[] }).endpoints;
+    const failsBefore = (await srvStats()).find((e) => e.subject === `${P}.fail`)!.num_errors;
+    await nc.request(`${P}.slow`, Buffer.from('{}'), { timeout: 5000 });
+    await nc.request(`${P}.fail`, Buffer.from('{}'), { timeout: 5000 });
+    const stats = await srvStats();
+    const ep = (subject: string) => stats.find((e) => e.subject === subject)!;
+    expect(ep(`${P}.slow`)).toMatchObject({ num_requests: 1, num_errors: 0 });
+    expect(ep(`${P}.slow`).processing_time).toBeGreaterThanOrEqual(SLOW_MS * 1e6);
+    const fail = ep(`${P}.fail`);
+    expect(fail).toMatchObject({ num_errors: failsBefore + 1, last_error: 'NOT_FOUND: there is nothing here', data: { errors: { NOT_FOUND: failsBefore + 1 } } });
+    expect(fail.num_requests).toBe(fail.num_errors);
+    const text = await metricsText();
+    expect(promSample(text, METRIC_NAMES.natsRequests, { subject: `${P}.fail`, kind: 'request', outcome: 'NOT_FOUND' })).toBe(fail.num_requests);
+    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_count`, { subject: `${P}.slow`, kind: 'request' })).toBe(1);
+    expect(promSample(text, `${METRIC_NAMES.natsRequestDuration}_sum`, { subject: `${P}.slow`, kind: 'request' })).toBe(ep(`${P}.slow`).processing_time / 1e9);
   });
 
   it('turns unready while Redis is stopped and ready again when it returns on the same port', async () => {

@@ -6,6 +6,7 @@ import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
 import { createLogger, type Logger, PinoNestLogger } from './logging';
 import { microNatsOptions } from './nats/connect';
+import type { MicroNatsServer } from './nats/micro-server';
 import { SWARMSHARE_VERSION } from './version';
 import { SwarmRpcExceptionFilter } from './nats/rpc-exception.filter';
 import { dataDirWritableCheck, redisPingCheck, tcpListeningCheck } from './observability/default-checks';
@@ -53,7 +54,7 @@ class SwarmServiceRootModule {}
  * Observability (libs/common/src/observability): every service gets a global HealthRegistry and
  * Metrics to inject; a 'nats' readiness check fed by the transport's status (reconnects counted);
  * default 'redis' / 'data-dir-writable' / 'peer-port' checks from its config keys (a check the service
- * registers under the same name replaces them); every NATS handler timed by subject. With
+ * registers under the same name replaces them); every NATS request counted and timed by the services API (/metrics reads its stats). With
  * HTTP_PORT > 0, /healthz, /readyz and /metrics are served from before the NATS connection is made
  * (so liveness answers while NATS is still unreachable) until shutdown, and the ready log line
  * carries `httpPort`.
@@ -102,6 +103,8 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
   const health = app.get(HealthRegistry);
   const metrics = app.get(Metrics);
   const lifecycle = app.get(ObservabilityLifecycle);
+  // Request counts, errors and times are the micro service's endpoint stats; /metrics reads them there.
+  metrics.useRequestStats(() => (natsOptions.strategy as MicroNatsServer).requestStats());
   const interceptor = app.get(NatsMetricsInterceptor);
   interceptor.useLogger(logger);
   app.useGlobalInterceptors(interceptor);

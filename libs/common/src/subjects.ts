@@ -71,7 +71,7 @@ export function gatewaySubjects(nodeId: string) {
 }
 
 /**
- * Events. file.completed is a durable fact (the JetStream stream in nats/facts-stream.ts); the
+ * Events. file.completed is a durable fact (the JetStream stream in nats/facts-stream.ts, with FactSubjects); the
  * progress events are core NATS, fire-and-forget, and consumers tolerate losing any of them
  * (see docs/architecture.md "Events, facts and soft state").
  */
@@ -79,4 +79,16 @@ export const EventSubjects = {
   fileCompleted: 'swarm.evt.file.completed',
   downloadProgress: 'swarm.evt.download.progress',
   replicateProgress: 'swarm.evt.replicate.progress',
+} as const;
+
+/**
+ * Facts a gateway could not hand the tracker by request (no tracker answered, or it timed out):
+ * published to the JetStream facts stream instead, and applied when a tracker consumes them. The
+ * bodies are the tracker requests' bodies (downloadCompleted, downloadAcked, registerFile with holders).
+ */
+export const FactSubjects = {
+  downloadCompleted: 'swarm.evt.download.completed',
+  downloadAcked: 'swarm.evt.download.acked',
+  /** A replicated upload finished: its placements (holders) registered with the file. */
+  replicationFinished: 'swarm.evt.replication.finished',
 } as const;

@@ -1,5 +1,5 @@
 import type { NatsConnection } from 'nats';
-import { type ChunksCorruptEvent, ensureFactsStream, EventSubjects, factId, type FileCompletedEvent, type Logger, storeSubjects } from '@swarmshare/common';
+import { type ChunksCorruptEvent, EventSubjects, FactPublisher, factId, type FileCompletedEvent, type Logger, storeSubjects } from '@swarmshare/common';
 
 /** The facts this store publishes (see docs/architecture.md "Events, facts and soft state"). */
 export interface EventPublisher {
@@ -9,12 +9,14 @@ export interface EventPublisher {
 }
 
 export class NatsEventPublisher implements EventPublisher {
-  private stream?: Promise<void>;
+  private readonly facts: FactPublisher;
 
   constructor(
-    private readonly nc: NatsConnection,
+    nc: NatsConnection,
     private readonly logger?: Logger,
-  ) {}
+  ) {
+    this.facts = new FactPublisher(nc);
+  }
 
   /**
    * A registry-changing fact: into the JetStream facts stream, acknowledged by the server, and
@@ -23,12 +25,8 @@ export class NatsEventPublisher implements EventPublisher {
    */
   fileCompleted(event: FileCompletedEvent): void {
     const subject = EventSubjects.fileCompleted;
-    this.stream ??= ensureFactsStream(this.nc).catch((e: unknown) => {
-      this.stream = undefined;
-      throw e;
-    });
-    void this.stream
-      .then(() => this.nc.jetstream().publish(subject, Buffer.from(JSON.stringify(event)), { msgID: factId(subject, event.nodeId, event.fileId) }))
+    void this.facts
+      .publish(subject, event, factId(subject, event.nodeId, event.fileId))
       .catch((e: unknown) => this.logger?.warn({ err: (e as Error).message, ...event }, 'could not publish file.completed to JetStream; the next announce repairs it'));
   }
 

@@ -2,6 +2,7 @@ import { type DynamicModule, Module } from '@nestjs/common';
 import {
   connectNats,
   EventSubjects,
+  FactPublisher,
   HAVE_UPDATES_FEATURE,
   type Logger,
   Metrics,
@@ -65,7 +66,8 @@ export class PeerGatewayModule {
         { provide: NATS_CONNECTION, useFactory: () => connectNats(config.NATS_URL, `peer-gateway-${nodeId}-client`) },
         { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [NATS_CONNECTION] },
         { provide: ChunkStoreClient, useFactory: (rpc: NatsRpc) => new ChunkStoreClient(rpc, nodeId), inject: [NatsRpc] },
-        { provide: TrackerClient, useFactory: (rpc: NatsRpc) => new TrackerClient(rpc), inject: [NatsRpc] },
+        // Registry facts the tracker cannot take by request go to the JetStream facts stream instead.
+        { provide: TrackerClient, useFactory: (rpc: NatsRpc, nc: NatsConnection) => new TrackerClient(rpc, new FactPublisher(nc, config.REQUEST_TIMEOUT_MS)), inject: [NatsRpc, NATS_CONNECTION] },
         // Our downloads apply HAVE_UPDATEs and take TRY_PEERS refusals: peers may send us both.
         // Discovery adds its feature and hooks when it is made (it dials through the transport).
         { provide: ConnectionExtensions, useFactory: () => new ConnectionExtensions([HAVE_UPDATES_FEATURE, TRY_PEERS_FEATURE]) },

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type OnApplicationShutdown } from '@nestjs/common';
-import type { PeerRecord } from '@swarmshare/common';
+import { type PeerRecord, sha256Hex } from '@swarmshare/common';
 import type Redis from 'ioredis';
 import type { Held, HeldState } from './announce-plan';
 import type { TrackedPeer } from './liveness';
@@ -23,6 +23,7 @@ import { REDIS } from './redis.provider';
  *   {file:<id>}:acks           hash  "<downloader>><holder>" -> bytes the holder acked serving
  *   {peers}:resv:<nodeId>      hash  uploadId -> "bytes:expiresAtMs": space reserved on the node
  *   {peers}:upload:<uploadId>  set   nodeIds the upload reserved on (for release)
+ *   {facts}:applied:<factId>   string  a fact from the facts stream was applied (expires with the stream's facts)
  *
  * Soft-state contract: peer entries and swarm membership are rebuilt by peers re-announcing every
  * few seconds; file records (meta and indexes) are not, and must be registered again after Redis
@@ -48,6 +49,8 @@ export const Keys = {
   // space and every reservation on it, so two racing uploads can never both fit in the same bytes.
   peerReservations: (nodeId: string) => `{peers}:resv:${nodeId}`,
   uploadNodes: (uploadId: string) => `{peers}:upload:${uploadId}`,
+  // Long ids (anyone may publish a fact) are hashed, so a key stays small.
+  factApplied: (factId: string) => `{facts}:applied:${factId.length <= 200 ? factId : sha256Hex(Buffer.from(factId))}`,
 } as const;
 
 /**
@@ -302,6 +305,18 @@ export class TrackerRepository implements OnApplicationShutdown {
       const [nodeId, holder] = k.split('>');
       return { nodeId, holder, bytes: Number(v) };
     });
+  }
+
+  // ---- facts stream ----
+
+  /** True if the fact with this id was applied (within the last `markFactApplied` ttl). */
+  async factApplied(factId: string): Promise<boolean> {
+    return (await this.redis.exists(Keys.factApplied(factId))) === 1;
+  }
+
+  /** Remember that the fact was applied, for `ttlMs` (as long as the stream may deliver it again). */
+  async markFactApplied(factId: string, ttlMs: number): Promise<void> {
+    await this.redis.set(Keys.factApplied(factId), '1', 'PX', ttlMs);
   }
 
   // ---- reservations ----

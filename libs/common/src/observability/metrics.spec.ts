@@ -1,4 +1,5 @@
 import { promSample } from '../../../../test/support/prometheus';
+import type { RequestStats } from '../nats/micro-server';
 import { Metrics, METRIC_NAMES } from './metrics';
 
 /** Exactly these labels: a series with more labels must not satisfy an assertion. */
@@ -13,8 +14,12 @@ describe('Metrics', () => {
     m.chunksRejected.inc();
     m.natsReconnects.inc();
     m.natsConnected.set(1);
-    m.observeNats('swarm.tracker.file.list', 'request', 'ok', 0.004);
-    m.observeNats('swarm.tracker.file.get', 'request', 'NOT_FOUND', 0.002);
+    // Requests come from the services API's endpoint stats; events from the interceptor.
+    m.useRequestStats(async (): Promise<RequestStats[]> => [
+      { subject: 'swarm.tracker.file.list', requests: 1, errors: {}, seconds: 0.004 },
+      { subject: 'swarm.tracker.file.get', requests: 3, errors: { NOT_FOUND: 1 }, seconds: 0.006 },
+    ]);
+    m.observeNatsEvent('swarm.evt.file.completed', 'ok', 0.001);
     const text = await m.text();
     for (const name of Object.values(METRIC_NAMES)) expect(text).toContain(`# TYPE ${name} `);
     const l = { service: 'peer-gateway', node: 'a' };
@@ -24,11 +29,16 @@ describe('Metrics', () => {
     expect(sample(text, 'swarmshare_chunks_rejected_total', l)).toBe(1);
     expect(sample(text, 'swarmshare_nats_reconnects_total', l)).toBe(1);
     expect(sample(text, 'swarmshare_nats_connected', l)).toBe(1);
-    expect(sample(text, 'swarmshare_nats_requests_total', { ...l, subject: 'swarm.tracker.file.get', kind: 'request', outcome: 'NOT_FOUND' })).toBe(1);
-    const list = { ...l, subject: 'swarm.tracker.file.list', kind: 'request', outcome: 'ok' };
-    expect(sample(text, 'swarmshare_nats_request_duration_seconds_bucket', { ...list, le: '0.0025' })).toBe(0);
-    expect(sample(text, 'swarmshare_nats_request_duration_seconds_bucket', { ...list, le: '0.005' })).toBe(1);
-    expect(sample(text, 'swarmshare_nats_request_duration_seconds_count', list)).toBe(1);
+    const get = { ...l, subject: 'swarm.tracker.file.get', kind: 'request' };
+    expect(sample(text, 'swarmshare_nats_requests_total', { ...get, outcome: 'NOT_FOUND' })).toBe(1);
+    expect(sample(text, 'swarmshare_nats_requests_total', { ...get, outcome: 'ok' })).toBe(2);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_count', get)).toBe(3);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_sum', get)).toBeCloseTo(0.006);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_count', { ...l, subject: 'swarm.tracker.file.list', kind: 'request' })).toBe(1);
+    const evt = { ...l, subject: 'swarm.evt.file.completed', kind: 'event' };
+    expect(sample(text, 'swarmshare_nats_requests_total', { ...evt, outcome: 'ok' })).toBe(1);
+    expect(sample(text, 'swarmshare_nats_request_duration_seconds_count', evt)).toBe(1);
+    expect(text).toContain('# TYPE swarmshare_nats_request_duration_seconds summary');
     expect(text).toMatch(/^process_cpu_user_seconds_total\{/m);
     expect(text).toMatch(/^nodejs_eventloop_lag_seconds\{/m);
     expect(m.contentType).toMatch(/^text\/plain; version=0\.0\.4/);

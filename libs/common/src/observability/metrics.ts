@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, type MetricObjectWithValues, type MetricValueWithName, Registry } from 'prom-client';
+import type { RequestStats } from '../nats/micro-server';
 
 /** Every metric name Swarmshare exports besides prom-client's default process_* and nodejs_* ones. */
 export const METRIC_NAMES = {
@@ -15,9 +16,6 @@ export const METRIC_NAMES = {
   natsReconnects: 'swarmshare_nats_reconnects_total',
   natsConnected: 'swarmshare_nats_connected',
 } as const;
-
-/** Seconds; NATS requests are usually sub-millisecond to a few hundred ms. */
-export const NATS_LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 export type TransferDirection = 'upload' | 'download';
 export type NatsHandlerKind = 'request' | 'event';
@@ -41,9 +39,10 @@ export interface MetricsOptions {
  *   metrics.chunksVerified.inc();  metrics.chunksRejected.inc();
  *   const done = metrics.trackTransfer('download'); ... done();   // active transfers gauge
  *
- * NATS requests (`natsRequests`, `natsRequestDuration`) are recorded for every @MessagePattern /
- * @EventPattern handler by NatsMetricsInterceptor, and reconnects by runService: services need do
- * nothing for those.
+ * NATS messages (`natsRequests`, `natsRequestDuration`) need nothing from services: requests are
+ * read at scrape time from the NATS services API's endpoint stats (the same numbers as $SRV.STATS;
+ * runService wires `useRequestStats`), events are recorded by NatsMetricsInterceptor (they are not
+ * micro endpoints), and reconnects by runService.
  */
 @Injectable()
 export class Metrics {
@@ -64,8 +63,8 @@ export class Metrics {
   readonly activeTransfers: Gauge<'direction'>;
   /** NATS messages handled, by subject, kind (request|event) and outcome (ok or an error code). */
   readonly natsRequests: Counter<'subject' | 'kind' | 'outcome'>;
-  /** Handling time of NATS messages, by subject, kind and outcome. */
-  readonly natsRequestDuration: Histogram<'subject' | 'kind' | 'outcome'>;
+  /** Handling time of NATS messages, by subject and kind: a summary (sum and count), as the services API keeps totals. */
+  readonly natsRequestDuration: TotalsSummary;
   /** Times the NATS connection came back after being lost. */
   readonly natsReconnects: Counter;
   /** 1 while connected to NATS, else 0. */
@@ -85,14 +84,24 @@ export class Metrics {
     this.chunksCorrupt = new Counter({ name: METRIC_NAMES.chunksCorrupt, help: 'Stored chunks that failed a re-hash and were marked missing, by what found them', labelNames: ['found_by'], registers });
     this.scrubBytes = new Counter({ name: METRIC_NAMES.scrubBytes, help: 'Bytes the background scrub re-hashed', registers });
     this.activeTransfers = new Gauge({ name: METRIC_NAMES.activeTransfers, help: 'Chunk transfers in progress', labelNames: ['direction'], registers });
-    this.natsRequests = new Counter({ name: METRIC_NAMES.natsRequests, help: 'NATS messages handled, by subject, kind and outcome', labelNames: ['subject', 'kind', 'outcome'], registers });
-    this.natsRequestDuration = new Histogram({
-      name: METRIC_NAMES.natsRequestDuration,
-      help: 'Time to handle a NATS message, by subject, kind and outcome',
+    const self = this;
+    this.natsRequests = new Counter({
+      name: METRIC_NAMES.natsRequests,
+      help: 'NATS messages handled, by subject, kind and outcome',
       labelNames: ['subject', 'kind', 'outcome'],
-      buckets: NATS_LATENCY_BUCKETS,
       registers,
+      // Rebuilt at each scrape from the services API's stats (requests) and the interceptor's (events).
+      async collect() {
+        this.reset();
+        for (const t of await self.natsTotals()) {
+          for (const [outcome, n] of Object.entries(t.outcomes)) this.inc({ subject: t.subject, kind: t.kind, outcome }, n);
+        }
+      },
     });
+    this.natsRequestDuration = new TotalsSummary(METRIC_NAMES.natsRequestDuration, 'Time to handle a NATS message, by subject and kind', async () =>
+      (await this.natsTotals()).map((t) => ({ labels: { subject: t.subject, kind: t.kind }, count: t.count, sum: t.seconds })),
+    );
+    this.registry.registerMetric(this.natsRequestDuration as never);
     this.natsReconnects = new Counter({ name: METRIC_NAMES.natsReconnects, help: 'Times the NATS connection was re-established', registers });
     this.natsConnected = new Gauge({ name: METRIC_NAMES.natsConnected, help: '1 while connected to NATS, else 0', registers });
   }
@@ -108,11 +117,29 @@ export class Metrics {
     };
   }
 
-  /** Record one handled NATS message (what NatsMetricsInterceptor calls). */
-  observeNats(subject: string, kind: NatsHandlerKind, outcome: string, seconds: number): void {
-    const labels = { subject, kind, outcome };
-    this.natsRequests.inc(labels);
-    this.natsRequestDuration.observe(labels, seconds);
+  /** Where request stats come from: the micro service's endpoint stats (runService sets this). */
+  useRequestStats(source: () => Promise<RequestStats[]>): void {
+    this.requestStats = source;
+  }
+  private requestStats?: () => Promise<RequestStats[]>;
+  /** Events handled, by subject: outcomes and total seconds (bounded: one entry per subscribed pattern and error code). */
+  private readonly events = new Map<string, { outcomes: Record<string, number>; count: number; seconds: number }>();
+
+  /** Record one handled NATS event (NatsMetricsInterceptor calls this; requests are counted by the services API). */
+  observeNatsEvent(subject: string, outcome: string, seconds: number): void {
+    let e = this.events.get(subject);
+    if (!e) this.events.set(subject, (e = { outcomes: {}, count: 0, seconds: 0 }));
+    e.outcomes[outcome] = (e.outcomes[outcome] ?? 0) + 1;
+    e.count++;
+    e.seconds += seconds;
+  }
+
+  private async natsTotals(): Promise<Array<{ subject: string; kind: NatsHandlerKind; outcomes: Record<string, number>; count: number; seconds: number }>> {
+    const requests = ((await this.requestStats?.().catch(() => [])) ?? []).map((r) => {
+      const errors = Object.values(r.errors).reduce((a, b) => a + b, 0);
+      return { subject: r.subject, kind: 'request' as const, outcomes: { ok: Math.max(0, r.requests - errors), ...r.errors }, count: r.requests, seconds: r.seconds };
+    });
+    return [...requests, ...[...this.events].map(([subject, e]) => ({ subject, kind: 'event' as const, ...e }))];
   }
 
   get contentType(): string {
@@ -122,5 +149,28 @@ export class Metrics {
   /** The Prometheus text exposition of every metric. */
   text(): Promise<string> {
     return this.registry.metrics();
+  }
+}
+
+/**
+ * A Prometheus summary without quantiles (`_sum` and `_count`) read from totals at scrape time: the
+ * NATS services API keeps a total processing time and a count per endpoint, not a distribution.
+ */
+export class TotalsSummary {
+  readonly type = 'summary';
+  readonly aggregator = 'sum';
+
+  constructor(
+    readonly name: string,
+    readonly help: string,
+    private readonly totals: () => Promise<Array<{ labels: Record<string, string>; count: number; sum: number }>>,
+  ) {}
+
+  async get(): Promise<Omit<MetricObjectWithValues<MetricValueWithName<string>>, 'collect'>> {
+    const values = (await this.totals()).flatMap((t) => [
+      { metricName: `${this.name}_sum`, labels: t.labels, value: t.sum },
+      { metricName: `${this.name}_count`, labels: t.labels, value: t.count },
+    ]);
+    return { name: this.name, help: this.help, type: 'summary' as never, aggregator: 'sum', values };
   }
 }

@@ -8,8 +8,10 @@ import type { Logger } from '../logging';
 import { Metrics, type NatsHandlerKind } from './metrics';
 
 /**
- * Times every @MessagePattern / @EventPattern handler and records it in `Metrics` by subject, kind
- * and outcome ("ok" or the SwarmError code it failed with). runService installs it globally.
+ * Times every @MessagePattern / @EventPattern handler. Events are recorded in `Metrics` by subject
+ * and outcome ("ok" or the SwarmError code it failed with); requests are not, because the NATS
+ * services API counts them (MicroNatsServer) and /metrics reads them from there: one count, not two.
+ * runService installs it globally.
  * With a logger, every handled message is also logged (failures at warn, the rest at debug) with
  * the file id and node id from its payload, so one grep follows a file through every service.
  */
@@ -41,7 +43,7 @@ export class NatsMetricsInterceptor implements NestInterceptor {
       }),
       finalize(() => {
         const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-        this.metrics.observeNats(subject, kind, outcome, seconds);
+        if (kind === 'event') this.metrics.observeNatsEvent(subject, outcome, seconds);
         if (!this.logger) return;
         const fields = { subject, kind, outcome, ms: Math.round(seconds * 1000), ...idsOf(context.switchToRpc().getData()) };
         if (outcome === 'ok') this.logger.debug(fields, `${kind} ${subject}`);

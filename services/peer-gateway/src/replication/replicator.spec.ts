@@ -72,7 +72,7 @@ function setup(peers: Record<string, FakePeer>, manifest: Manifest, opts: Partia
     tracker: {
       candidates: async (exclude = []) => candidates().filter((c) => !exclude.includes(c.nodeId)),
       release: async (u) => void released.push(u),
-      registerFile: async (r) => void registered.push(r) as never,
+      replicationFinished: async (r) => void registered.push(r),
     },
     connect: async (address, nodeId) => peers[nodeId].conn(),
     chunkTimeoutMs: 200,

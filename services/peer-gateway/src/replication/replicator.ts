@@ -25,7 +25,7 @@ export interface ReplicatorOptions {
   nodeId: string;
   store: Pick<ChunkStoreClient, 'manifest' | 'have'>;
   regions: Pick<ChunkRegions, 'openRead'>;
-  tracker: Pick<TrackerClient, 'candidates' | 'release' | 'registerFile'>;
+  tracker: Pick<TrackerClient, 'candidates' | 'release' | 'replicationFinished'>;
   connect(address: string, expectNodeId: string): Promise<PeerConnection>;
   chunkTimeoutMs: number;
   storesInFlight: number;
@@ -135,17 +135,21 @@ export class ReplicationJob {
         placement = await this.replan();
       }
       const holders = [...this.targets.values()].filter((t) => t.state === 'active' && t.acked.size > 0).map((t) => t.nodeId);
-      await this.o.tracker.registerFile({
-        fileId: this.manifest.fileId,
-        name: this.manifest.name,
-        size: this.manifest.size,
-        chunkSize: this.manifest.chunkSize,
-        chunkCount: this.manifest.hashes.length,
-        hash: this.req.hash,
-        nodeId: this.o.nodeId,
-        holders,
-        replicas: this.req.replicas,
-      });
+      // Registers the placements; with no tracker up, a durable fact it applies when one comes back.
+      await this.o.tracker.replicationFinished(
+        {
+          fileId: this.manifest.fileId,
+          name: this.manifest.name,
+          size: this.manifest.size,
+          chunkSize: this.manifest.chunkSize,
+          chunkCount: this.manifest.hashes.length,
+          hash: this.req.hash,
+          nodeId: this.o.nodeId,
+          holders,
+          replicas: this.req.replicas,
+        },
+        this.uploadId,
+      );
       this.status.state = 'complete';
       this.o.logger?.info(
         { event: 'replicate.complete', uploadId: this.uploadId, fileId: this.req.fileId, holders, seconds: (Date.now() - started) / 1000 },

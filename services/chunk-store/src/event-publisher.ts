@@ -12,7 +12,7 @@ export class NatsEventPublisher implements EventPublisher {
   private readonly facts: FactPublisher;
 
   constructor(
-    nc: NatsConnection,
+    private readonly nc: NatsConnection,
     private readonly logger?: Logger,
   ) {
     this.facts = new FactPublisher(nc);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
+import { type FileRecord, FileRecordSchema, NatsRpc, SwarmError, TrackerSubjects, sha256Hex, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -29,7 +29,7 @@ describe('the tracker rebuilds its registry from the nodes after Redis loses its
 
   beforeAll(async () => {
     swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: String(ANNOUNCE_MS) } });
-    nc = await connect({ servers: swarm.urls.natsUrl });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl) });
     rpc = new NatsRpc(nc, 10_000);
   });
 

@@ -4,7 +4,9 @@ import { z } from 'zod';
 
 /** What `swarmshare up` records in its data directory so other commands can find the swarm. */
 export const ClusterFileSchema = z.object({
+  /** With the admin user's credentials when `up` started nats-server (issue 11): the file is owner-only. */
   natsUrl: z.string(),
+  /** Likewise, the Redis admin user's. */
   redisUrl: z.string(),
   pid: z.number().int(),
   startedAt: z.string(),
@@ -28,7 +30,7 @@ export function clusterFilePath(dataDir: string): string {
 
 export function writeClusterFile(dataDir: string, c: ClusterFile): void {
   const p = clusterFilePath(dataDir);
-  // Owner-only: it holds the admin API's token.
+  // Owner-only: it holds the admin API's token and the NATS and Redis admin credentials.
   writeFileSync(`${p}.tmp`, JSON.stringify(c, null, 2), { mode: 0o600 });
   renameSync(`${p}.tmp`, p);
 }

@@ -1,4 +1,4 @@
-import { connectNats, NatsRpc } from '@swarmshare/common';
+import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common';
 import { resolveNatsUrl } from './cluster-file';
 
 export interface GlobalOptions {
@@ -19,8 +19,10 @@ export interface CliContext {
 
 export async function openContext(opts: GlobalOptions): Promise<CliContext> {
   const url = resolveNatsUrl(opts);
-  const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false).catch((e: Error) => {
-    throw new Error(`cannot reach NATS at ${url} (${e.message}): is the swarm running (\`swarmshare up\`)?`);
+  // NATS_CA_FILE: the CA of a tls:// NATS (as for the services). The URL may carry the admin's
+  // password (cluster.json): an error names the servers without it.
+  const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false, process.env.NATS_CA_FILE || undefined).catch((e: Error) => {
+    throw new Error(`cannot reach NATS at ${natsServerOptions(url).servers.join(',')} (${e.message}): is the swarm running (\`swarmshare up\`)?`);
   });
   const rpc = new NatsRpc(nc, Number(opts.timeout ?? 10_000));
   return {

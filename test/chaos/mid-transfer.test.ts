@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, sha256Hex, TrackerSubjects } from '@swarmshare/common';
+import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, natsServerOptions, sha256Hex, TrackerSubjects } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 import { Supervisor } from '../../cli/src/launcher/supervisor';
@@ -47,7 +47,7 @@ describe('chaos: faults mid-transfer, under supervision', () => {
     });
     supervisor = new Supervisor(swarm, (line) => restarts.push(line));
     supervisor.start();
-    nc = await connect({ servers: swarm.urls.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     rpc = new NatsRpc(nc, 10_000);
     const input = join(dir, 'input.bin');
     writeFileSync(input, data);

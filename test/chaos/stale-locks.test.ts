@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, gatewaySubjects, NatsRpc, sha256Hex } from '@swarmshare/common';
+import { DownloadStatusSchema, gatewaySubjects, NatsRpc, sha256Hex, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { startNatsServer } from '../../cli/src/launcher/local-servers';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
@@ -43,7 +43,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
       // Slow enough that a fault lands mid-fetch; the lease TTL stays at its 60 s default on purpose.
       extraEnv: { ANNOUNCE_INTERVAL_MS: '500', DOWNLOAD_RATE_LIMIT: '10MiB' },
     });
-    nc = await connect({ servers: swarm.urls.natsUrl, maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     rpc = new NatsRpc(nc, 10_000);
     data = Buffer.allocUnsafe(SIZE);
     randomFillSync(data);

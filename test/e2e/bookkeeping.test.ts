@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, type FileRecord, FileRecordSchema, gatewaySubjects, NatsRpc, TrackerSubjects, sha256Hex } from '@swarmshare/common';
+import { DownloadStatusSchema, type FileRecord, FileRecordSchema, gatewaySubjects, NatsRpc, TrackerSubjects, sha256Hex, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -33,7 +33,7 @@ describe('bookkeeping converges at once after a failed download or a dead holder
   beforeAll(async () => {
     // PEER_TTL_MS stays at its 30 s default: nothing here may wait for it.
     swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500', DOWNLOAD_RATE_LIMIT: '8MiB' } });
-    nc = await connect({ servers: swarm.urls.natsUrl });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl) });
     rpc = new NatsRpc(nc, 10_000);
     data = Buffer.allocUnsafe(24 * MiB + 5);
     randomFillSync(data);

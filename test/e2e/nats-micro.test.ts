@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createInbox, type NatsConnection } from 'nats';
-import { gatewaySubjects, storeSubjects, TRACKER_QUEUE, TrackerSubjects } from '@swarmshare/common';
+import { gatewaySubjects, storeSubjects, TRACKER_QUEUE, TrackerSubjects, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 
 type Endpoint = { name: string; subject: string; queue_group: string; num_requests?: number; num_errors?: number; processing_time?: number };
@@ -33,7 +33,7 @@ describe('NATS services API ($SRV)', () => {
   beforeAll(async () => {
     // Its own nats-server: only this swarm's services answer $SRV here.
     swarm = await LocalSwarm.start({ nodes: 1, nodeIds: ['m'], dataDir: dir });
-    nc = await connect({ servers: swarm.urls.natsUrl });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl) });
   });
 
   afterAll(async () => {

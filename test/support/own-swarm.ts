@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, type NatsConnection } from 'nats';
-import { NatsRpc } from '@swarmshare/common';
+import { NatsRpc, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm, type SwarmOptions } from '../../cli/src/launcher/local-swarm';
 
 export interface OwnSwarm {
@@ -23,7 +23,7 @@ export function ownSwarm(tmpPrefix: string, opts: Omit<SwarmOptions, 'dataDir'>)
   const own = { dir: mkdtempSync(join(tmpdir(), tmpPrefix)) } as { dir: string; swarm: LocalSwarm; nc: NatsConnection; rpc: NatsRpc };
   beforeAll(async () => {
     own.swarm = await LocalSwarm.start({ ...opts, dataDir: own.dir });
-    own.nc = await connect({ servers: own.swarm.urls.natsUrl });
+    own.nc = await connect(natsServerOptions(own.swarm.urls.natsUrl));
     own.rpc = new NatsRpc(own.nc, 10_000);
   });
   afterAll(async () => {

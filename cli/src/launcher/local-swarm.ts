@@ -3,6 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
+import { SwarmCredentials } from './swarm-credentials';
 import { type RunningService, type ServiceName, startService } from './service-process';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
@@ -50,6 +51,9 @@ export class LocalSwarm {
     readonly tracker: RunningService[],
     readonly nodes: SwarmNode[],
     private readonly opts: SwarmOptions,
+    private readonly credentials: SwarmCredentials,
+    /** The servers' URLs without credentials; `urls` are the admin's (the CLI's, in cluster.json). */
+    private readonly baseUrls: ClusterUrls,
   ) {}
 
   static async start(opts: SwarmOptions): Promise<LocalSwarm> {
@@ -59,24 +63,29 @@ export class LocalSwarm {
     const servers: LocalServer[] = [];
     let swarm: LocalSwarm | undefined;
     try {
+      // Servers this swarm starts get a user per service and node, with least privilege (issue 11);
+      // servers given by URL are the operator's to secure.
+      const credentials = new SwarmCredentials(Array.from({ length: opts.nodes }, (_, i) => opts.nodeIds?.[i] ?? nodeName(i)));
       let natsUrl = opts.natsUrl;
       if (!natsUrl) {
         mkdirSync(join(dataDir, 'nats'), { recursive: true });
-        const s = await startNatsServer(undefined, join(dataDir, 'nats'));
+        const s = await startNatsServer(undefined, join(dataDir, 'nats'), { users: credentials.natsUsers() });
         servers.push(s);
+        credentials.useNats(s);
         natsUrl = s.url;
-        say(`nats-server     ${s.url}`);
+        say(`nats-server     ${s.url}  (a user per service, see nats/nats.conf)`);
       }
       let redisUrl = opts.redisUrl;
       if (!redisUrl) {
         mkdirSync(join(dataDir, 'redis'), { recursive: true });
-        const s = await startRedisServer(undefined, join(dataDir, 'redis'));
+        const s = await startRedisServer(undefined, join(dataDir, 'redis'), { users: credentials.redisUsers(), aclDir: join(dataDir, 'redis') });
         servers.push(s);
+        credentials.useRedis(s);
         redisUrl = s.url;
-        say(`redis-server    ${s.url}`);
+        say(`redis-server    ${s.url}  (a user per service, see redis/users.acl)`);
       }
-      const urls = { natsUrl, redisUrl };
-      swarm = new LocalSwarm(dataDir, urls, servers, [], [], opts);
+      const base = { natsUrl, redisUrl };
+      swarm = new LocalSwarm(dataDir, credentials.urlsFor(base, 'admin'), servers, [], [], opts, credentials, base);
       await swarm.startTracker();
       for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
@@ -123,7 +132,7 @@ export class LocalSwarm {
     const name = `tracker-${n}`;
     if (!this.grpcPorts.has(name)) this.grpcPorts.set(name, await freePort());
     const grpc = { GRPC_PORT: String(this.grpcPorts.get(name)), GRPC_HOST: '127.0.0.1', ADMIN_TOKEN: this.adminToken };
-    const env = trackerEnv(this.urls, { ...grpc, ...this.common(), HTTP_PORT: await this.httpPort(name) });
+    const env = trackerEnv(this.credentials.urlsFor(this.baseUrls, 'tracker'), { ...grpc, ...this.common(), HTTP_PORT: await this.httpPort(name) });
     const t = await this.launch(name, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `${name}.log`), trackerIndex: n });
     this.tracker.push(t);
     this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics  gRPC admin 127.0.0.1:${env.GRPC_PORT}`);
@@ -142,9 +151,10 @@ export class LocalSwarm {
       advertiseAddress: `127.0.0.1:${peerPort}`,
     };
     mkdirSync(spec.dataDir, { recursive: true });
+    await this.credentials.addNode(nodeId);
     const logs = join(this.dataDir, 'logs');
-    const storeEnv = chunkStoreEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
-    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
+    const storeEnv = chunkStoreEnv(this.credentials.urlsFor(this.baseUrls, 'chunk-store', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
+    const gatewayEnv = peerGatewayEnv(this.credentials.urlsFor(this.baseUrls, 'peer-gateway', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
     const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId });
     const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId });
     const node = { spec, store, gateway };

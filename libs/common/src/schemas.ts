@@ -122,8 +122,9 @@ export const WriterHeartbeatReplySchema = z.object({ released: z.number().int().
  * close fails with BAD_LENGTH, the lock is released and the chunk stays missing: this is also how a
  * writer abandons a chunk (e.g. its source peer died mid-transfer).
  * `sha256`: the SHA-256 (hex) of exactly the bytes the writer put in the region, computed as it wrote
- * them (the co-located gateway does, while the bytes are in the CPU cache). The store checks it
- * against the manifest instead of reading the chunk back; without it the store hashes the region.
+ * them (the co-located gateway does, while the bytes are in the CPU cache). A cross-check only: the
+ * store always hashes the region itself and refuses the close when the two differ, so a digest
+ * never marks a chunk present on trust (issue 11).
  */
 export const CloseRequestSchema = z
   .object({

@@ -250,7 +250,7 @@ export class ChunkStoreService {
 
   /**
    * The seed's chunk_close(): a write becomes an available chunk only once verified and synced.
-   * `sha256`: the writer's digest of the bytes it wrote (see CloseRequestSchema); else the region is hashed here.
+   * `sha256`: the writer's digest of the bytes it wrote (see CloseRequestSchema): a cross-check only, the region is always hashed here.
    */
   async chunkClose(leaseId: string, written?: number, sha256?: string): Promise<CloseReply> {
     this.assertOpen();
@@ -407,10 +407,17 @@ export class ChunkStoreService {
       throw new SwarmError('BAD_LENGTH', `lease ${leaseId} covers ${lease.length} bytes of chunk ${index} but ${written} were written; the chunk stays missing`);
     }
     const file = await this.summary(fileId);
-    // Verify first: a chunk that fails costs no sync at all. A writer that hashed the bytes as it
-    // wrote them saves reading the chunk back; otherwise WebCrypto's digest runs on the libuv thread
-    // pool, so hashing leaves the event loop free.
-    const actual = sha256 ?? Buffer.from(await webcrypto.subtle.digest('SHA-256', this.view(file, lease, 'write'))).toString('hex');
+    // Verify first: a chunk that fails costs no sync at all. The store hashes the bytes it holds,
+    // always: a writer's digest is a claim by whoever could publish on NATS, and trusting it would
+    // let a client mark any bytes present (issue 11; cost measured in docs/architecture.md).
+    // WebCrypto's digest runs on the libuv thread pool, so hashing leaves the event loop free.
+    const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', this.view(file, lease, 'write'))).toString('hex');
+    if (sha256 !== undefined && sha256 !== actual) {
+      throw new SwarmError(
+        'HASH_MISMATCH',
+        `chunk ${index} of file ${short(fileId)}: the writer's SHA-256 ${sha256} is not that of the bytes written (${actual}); the chunk stays missing: fetch it again`,
+      );
+    }
     const expected = await this.expectedHash(fileId, index);
     if (actual !== expected) {
       throw new SwarmError(

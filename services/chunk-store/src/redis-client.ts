@@ -1,9 +1,9 @@
 import Redis from 'ioredis';
-import type { Logger } from '@swarmshare/common';
+import { type Logger, redisTlsOptions } from '@swarmshare/common';
 
 /** A client that reconnects forever and fails a command after a few retries instead of hanging. */
-export function createRedisClient(url: string, logger: Logger): Redis {
-  const redis = new Redis(url, { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) });
+export function createRedisClient(url: string, logger: Logger, caFile?: string): Redis {
+  const redis = new Redis(url, { ...redisTlsOptions(url, caFile), lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) });
   let lastError = '';
   redis.on('error', (err: Error) => {
     // Reconnect attempts repeat the same error: log each distinct one once.

@@ -63,7 +63,7 @@ export class PeerGatewayModule {
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
-        { provide: NATS_CONNECTION, useFactory: () => connectNats(config.NATS_URL, `peer-gateway-${nodeId}-client`) },
+        { provide: NATS_CONNECTION, useFactory: () => connectNats(config.NATS_URL, `peer-gateway-${nodeId}-client`, true, config.NATS_CA_FILE) },
         { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [NATS_CONNECTION] },
         { provide: ChunkStoreClient, useFactory: (rpc: NatsRpc) => new ChunkStoreClient(rpc, nodeId), inject: [NatsRpc] },
         // Registry facts the tracker cannot take by request go to the JetStream facts stream instead.

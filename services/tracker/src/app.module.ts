@@ -29,14 +29,14 @@ export class TrackerModule {
       module: TrackerModule,
       controllers: [TrackerController, ...(admin ? [AdminController] : [])],
       providers: [
-        { provide: CLIENT_NATS, useFactory: () => connectNats(config.NATS_URL, 'tracker-client') },
+        { provide: CLIENT_NATS, useFactory: () => connectNats(config.NATS_URL, 'tracker-client', true, config.NATS_CA_FILE) },
         ClientNatsLifecycle,
         FactsConsumer,
         ...(admin ? adminProviders(config) : []),
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
         // Async: Nest finishes building the module (and runService logs "ready") only once Redis answers.
-        { provide: REDIS, useFactory: () => connectRedis(config.REDIS_URL, logger) },
+        { provide: REDIS, useFactory: () => connectRedis(config.REDIS_URL, logger, config.REDIS_CA_FILE) },
         Clock,
         TrackerRepository,
         TrackerService,

@@ -1,4 +1,4 @@
-import type { Logger } from '@swarmshare/common';
+import { type Logger, redisTlsOptions } from '@swarmshare/common';
 import Redis from 'ioredis';
 
 export const REDIS = Symbol('REDIS');
@@ -7,8 +7,9 @@ export const REDIS = Symbol('REDIS');
  * Connect to Redis and wait until it answers a PING: the tracker keeps no state of its own, so it
  * must not log "ready" (and take requests from the queue group) before its store is reachable.
  */
-export async function connectRedis(url: string, logger: Logger): Promise<Redis> {
+export async function connectRedis(url: string, logger: Logger, caFile?: string): Promise<Redis> {
   const redis = new Redis(url, {
+    ...redisTlsOptions(url, caFile),
     // Batch the many small per-file commands of an announce into few round trips.
     enableAutoPipelining: true,
     // Fail a request quickly while Redis is down, so the caller gets an error reply, not a timeout.

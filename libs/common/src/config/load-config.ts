@@ -1,3 +1,4 @@
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { parseSize } from '../sizes';
 
@@ -62,6 +63,16 @@ export const envUrl = (protocols: string[]) =>
       return false;
     }
   }, `must be a URL starting with ${protocols.map((p) => `${p}://`).join(' or ')}`);
+
+/** A file the service must read at start-up (a CA certificate): a missing one is a start-up error, not a failed handshake later. */
+export const envReadableFile = z.string().refine((p) => {
+  try {
+    accessSync(p, constants.R_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}, 'must be the path of a readable file');
 
 /** NATS accepts a comma-separated list of servers for a cluster. */
 export const envNatsUrls = z

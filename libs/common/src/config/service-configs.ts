@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { NodeIdSchema, PeerAddressSchema } from '../schemas';
-import { envInt, envLogLevel, envNatsUrls, envSize, envUrl } from './load-config';
+import { envInt, envLogLevel, envNatsUrls, envReadableFile, envSize, envUrl } from './load-config';
 
 /**
  * The environment each service reads, with defaults. These schemas are the single list of settings:
@@ -11,6 +11,8 @@ export const ADMIN_TOKEN_MIN_LENGTH = 16;
 
 const common = {
   NATS_URL: envNatsUrls.default('nats://127.0.0.1:4222'),
+  /** PEM file of the CA that signed the NATS server's certificate; set, TLS to NATS is required. */
+  NATS_CA_FILE: envReadableFile.optional(),
   LOG_LEVEL: envLogLevel.default('info'),
   /** Timeout for every NATS request this service makes. */
   REQUEST_TIMEOUT_MS: envInt(100, 600_000).default(5000),
@@ -20,6 +22,8 @@ const common = {
 
 const redis = {
   REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
+  /** PEM file of the CA that signed Redis's certificate, for a rediss:// REDIS_URL. */
+  REDIS_CA_FILE: envReadableFile.optional(),
 };
 
 export const TrackerConfigSchema = z.object({

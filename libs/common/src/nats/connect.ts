@@ -8,6 +8,8 @@ export interface NatsServerOptions {
   user?: string;
   pass?: string;
   token?: string;
+  /** Set for `tls://` servers or a CA file: the client then refuses a server without TLS. */
+  tls?: { caFile?: string };
 }
 
 /**
@@ -15,7 +17,7 @@ export interface NatsServerOptions {
  * `nats://user:pass@host:4222` (or `nats://token@host:4222`) is split into servers without them plus
  * user/pass (or token): a Kubernetes Secret can then hold one URL with its credentials.
  */
-export function natsServerOptions(url: string): NatsServerOptions {
+export function natsServerOptions(url: string, caFile?: string): NatsServerOptions {
   const out: NatsServerOptions = { servers: [] };
   for (const raw of url.split(',').map((s) => s.trim()).filter(Boolean)) {
     let u: URL;
@@ -35,6 +37,9 @@ export function natsServerOptions(url: string): NatsServerOptions {
     }
     out.servers.push(u.toString().replace(/\/$/, ''));
   }
+  // TLS to NATS (issue 11): a tls:// URL or a CA (NATS_CA_FILE) makes TLS required, verified against
+  // that CA (else the system's).
+  if (caFile || out.servers.some((s) => s.startsWith('tls://'))) out.tls = caFile ? { caFile } : {};
   return out;
 }
 
@@ -43,9 +48,9 @@ export function natsServerOptions(url: string): NatsServerOptions {
  * A raw client connection that reconnects forever. Services wait for the server on first connect;
  * a CLI passes waitOnFirstConnect=false so a missing server is an immediate, clear error.
  */
-export function connectNats(url: string, name: string, waitOnFirstConnect = true): Promise<NatsConnection> {
+export function connectNats(url: string, name: string, waitOnFirstConnect = true, caFile?: string): Promise<NatsConnection> {
   return connect({
-    ...natsServerOptions(url),
+    ...natsServerOptions(url, caFile),
     name,
     waitOnFirstConnect,
     maxReconnectAttempts: -1,
@@ -54,11 +59,11 @@ export function connectNats(url: string, name: string, waitOnFirstConnect = true
 }
 
 /** Options for a Nest NATS microservice that speaks plain JSON (see plain-json.ts). */
-export function plainJsonNatsOptions(url: string, name: string, queue?: string): NatsOptions {
+export function plainJsonNatsOptions(url: string, name: string, queue?: string, caFile?: string): NatsOptions {
   return {
     transport: Transport.NATS,
     options: {
-      ...natsServerOptions(url),
+      ...natsServerOptions(url, caFile),
       name,
       queue,
       waitOnFirstConnect: true,
@@ -74,6 +79,6 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string):
 }
 
 /** The same transport, serving its request subjects as endpoints of a NATS micro service (see MicroNatsServer). */
-export function microNatsOptions(url: string, name: string, queue: string | undefined, info: MicroServiceInfo): CustomStrategy {
-  return { strategy: new MicroNatsServer(plainJsonNatsOptions(url, name, queue).options!, info) };
+export function microNatsOptions(url: string, name: string, queue: string | undefined, info: MicroServiceInfo, caFile?: string): CustomStrategy {
+  return { strategy: new MicroNatsServer(plainJsonNatsOptions(url, name, queue, caFile).options!, info) };
 }

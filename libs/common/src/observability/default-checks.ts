@@ -3,6 +3,7 @@ import { readFile, stat, unlink, open } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import Redis from 'ioredis';
+import { redisTlsOptions } from '../security/redis-users';
 
 /**
  * Ready-made readiness checks. runService registers them from the service's config keys (REDIS_URL,
@@ -19,12 +20,13 @@ export interface ClosableCheck {
  * on the first check (so a default that a service replaces before any probe never connects). While
  * Redis is away the check fails at once (no offline queue), and passes again as soon as Redis answers.
  */
-export function redisPingCheck(url: string): ClosableCheck {
+export function redisPingCheck(url: string, caFile?: string): ClosableCheck {
   let lastError: string | undefined;
   let client: Redis | undefined;
   let closed = false;
   const open = (): Redis => {
     const c = new Redis(url, {
+      ...redisTlsOptions(url, caFile),
       connectionName: 'swarmshare-readyz',
       enableOfflineQueue: false,
       maxRetriesPerRequest: 0,

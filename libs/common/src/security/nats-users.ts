@@ -1,0 +1,108 @@
+import { EventSubjects, FactSubjects, TRACKER_QUEUE, TrackerSubjects } from '../subjects';
+import { FACTS_STREAM, TRACKER_FACTS_CONSUMER } from '../nats/facts-stream';
+
+/**
+ * NATS least privilege (issue 11): one user per service kind and per node, each allowed only the
+ * subjects its code publishes and subscribes. `swarmshare up` writes these into nats-server's
+ * configuration; compose and Kubernetes ship the same users (checked by test/deploy).
+ *
+ * Every service may subscribe to `_INBOX.>` (the replies to its own requests, and JetStream's) and
+ * `$SRV.>` (the NATS services API its micro service answers), and may answer any request it
+ * received (`allow_responses`); nothing else is implied.
+ */
+export type NatsUserKind = 'tracker' | 'chunk-store' | 'peer-gateway' | 'admin';
+
+export interface NatsPermissions {
+  publish: { allow: string[] };
+  subscribe: { allow: string[] };
+  allow_responses: boolean;
+}
+
+export interface NatsUser {
+  user: string;
+  password: string;
+  /** Absent for the admin user (the CLI): it may do everything. */
+  permissions?: NatsPermissions;
+}
+
+const INBOX = '_INBOX.>';
+const MICRO = '$SRV.>';
+/** JetStream calls of a facts publisher: account info, and find-or-create the facts stream. */
+const FACTS_STREAM_API = ['$JS.API.INFO', `$JS.API.STREAM.INFO.${FACTS_STREAM}`, `$JS.API.STREAM.CREATE.${FACTS_STREAM}`, `$JS.API.STREAM.UPDATE.${FACTS_STREAM}`];
+/** ...and of the trackers' durable consumer: create/look it up, pull, ack. */
+const FACTS_CONSUMER_API = [
+  `$JS.API.CONSUMER.CREATE.${FACTS_STREAM}`,
+  `$JS.API.CONSUMER.CREATE.${FACTS_STREAM}.>`,
+  `$JS.API.CONSUMER.DURABLE.CREATE.${FACTS_STREAM}.${TRACKER_FACTS_CONSUMER}`,
+  `$JS.API.CONSUMER.INFO.${FACTS_STREAM}.${TRACKER_FACTS_CONSUMER}`,
+  `$JS.API.CONSUMER.MSG.NEXT.${FACTS_STREAM}.${TRACKER_FACTS_CONSUMER}`,
+  `$JS.ACK.${FACTS_STREAM}.${TRACKER_FACTS_CONSUMER}.>`,
+];
+
+/** The NATS user name of a service: `tracker`, `store-<node>`, `gateway-<node>`, `admin`. */
+export function natsUserName(kind: NatsUserKind, nodeId?: string): string {
+  if (kind === 'tracker' || kind === 'admin') return kind;
+  if (!nodeId) throw new Error(`a ${kind} NATS user belongs to a node: pass its node id`);
+  return `${kind === 'chunk-store' ? 'store' : 'gateway'}-${nodeId}`;
+}
+
+export function natsPermissions(kind: Exclude<NatsUserKind, 'admin'>, nodeId?: string): NatsPermissions {
+  const grant = (publish: string[], subscribe: string[]): NatsPermissions => ({
+    publish: { allow: publish },
+    subscribe: { allow: [...subscribe, INBOX, MICRO] },
+    allow_responses: true,
+  });
+  if (kind === 'tracker') {
+    // Only trackers take tracker requests, and only in their queue group ("subject queue" form).
+    // The admin API reads stores and drives gateways of every node.
+    return grant(
+      ['swarm.node.*.store.have', 'swarm.node.*.store.stats', 'swarm.node.*.store.files', 'swarm.node.*.gateway.>', ...FACTS_STREAM_API, ...FACTS_CONSUMER_API],
+      [`swarm.tracker.> ${TRACKER_QUEUE}`, EventSubjects.downloadProgress],
+    );
+  }
+  if (!nodeId) throw new Error(`a ${kind} NATS user belongs to a node: pass its node id`);
+  const node = `swarm.node.${nodeId}`;
+  // The store tells its own gateway about corrupt chunks its scrub found (storeSubjects().corrupt).
+  if (kind === 'chunk-store') return grant([EventSubjects.fileCompleted, `${node}.store.evt.corrupt`, ...FACTS_STREAM_API], [`${node}.store.>`]);
+  // The gateway is the only client of its node's store, and a client of the trackers; what it tells
+  // a tracker that does not answer goes to the facts stream instead (FactSubjects).
+  return grant(
+    [`${node}.store.>`, 'swarm.tracker.>', EventSubjects.downloadProgress, EventSubjects.replicateProgress, ...Object.values(FactSubjects), ...FACTS_STREAM_API],
+    [`${node}.gateway.>`, `${node}.store.evt.corrupt`],
+  );
+}
+
+/** Every user of a swarm: admin, tracker, and per node its store and gateway; `password` makes each one's. */
+export function swarmNatsUsers(nodeIds: string[], password: (user: string) => string): NatsUser[] {
+  const user = (kind: NatsUserKind, nodeId?: string): NatsUser => {
+    const name = natsUserName(kind, nodeId);
+    return { user: name, password: password(name), ...(kind === 'admin' ? {} : { permissions: natsPermissions(kind, nodeId) }) };
+  };
+  return [user('admin'), user('tracker'), ...nodeIds.flatMap((id) => [user('chunk-store', id), user('peer-gateway', id)])];
+}
+
+export interface NatsServerConfigOptions {
+  host: string;
+  port: number;
+  /** JetStream's store directory. */
+  storeDir: string;
+  users: NatsUser[];
+  /** TLS for clients: the server's certificate and key (PEM files). */
+  tls?: { certFile: string; keyFile: string };
+}
+
+/**
+ * nats-server's configuration file. Its format is a superset of JSON, so this is JSON. Every
+ * connection must log in: there is no anonymous user (`no_auth_user` is not set).
+ */
+export function natsServerConfig(o: NatsServerConfigOptions): string {
+  const conf = {
+    host: o.host,
+    port: o.port,
+    jetstream: { store_dir: o.storeDir },
+    authorization: { users: o.users.map((u) => ({ user: u.user, password: u.password, ...(u.permissions ? { permissions: u.permissions } : {}) })) },
+    ...(o.tls ? { tls: { cert_file: o.tls.certFile, key_file: o.tls.keyFile } } : {}),
+  };
+  return `${JSON.stringify(conf, null, 2)}\n`;
+}
+

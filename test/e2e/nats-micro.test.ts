@@ -80,4 +80,18 @@ describe('NATS services API ($SRV)', () => {
     const store = await one('$SRV.STATS.swarmshare-chunk-store');
     expect(count(store, storeSubjects('m').files)).toBeGreaterThanOrEqual(1);
   });
+
+  it('counts an error reply as an error, by code, and times the awaited handler', async () => {
+    const getFile = (r: Reply) => r.endpoints.find((e) => e.subject === TrackerSubjects.getFile) as Endpoint & { last_error?: string; data?: { errors?: Record<string, number> } };
+    const before = getFile(await one('$SRV.STATS.swarmshare-tracker'));
+    const reply = JSON.parse(Buffer.from((await nc.request(TrackerSubjects.getFile, Buffer.from(JSON.stringify({ fileId: 'e'.repeat(64) })), { timeout: 5000 })).data).toString());
+    expect(reply).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
+    const after = getFile(await one('$SRV.STATS.swarmshare-tracker'));
+    expect(after.num_requests! - before.num_requests!).toBe(1);
+    expect(after.num_errors! - before.num_errors!).toBe(1);
+    expect(after.last_error).toMatch(/^NOT_FOUND: no file with id e+ is registered/);
+    expect(after.data?.errors?.NOT_FOUND).toBe((before.data?.errors?.NOT_FOUND ?? 0) + 1);
+    // Redis was asked: the time covers the awaited handler, not only its synchronous start.
+    expect(after.processing_time!).toBeGreaterThan(before.processing_time!);
+  });
 });

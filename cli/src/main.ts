@@ -11,6 +11,7 @@ import { share } from './commands/share';
 import { fetch, parseDiscover, parsePeers } from './commands/fetch';
 import { listNeighbours } from './commands/neighbours';
 import { demo } from './commands/demo';
+import { rm } from './commands/rm';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -101,6 +102,14 @@ program
       }).then(() => undefined),
     ),
   );
+
+program
+  .command('rm <fileId>')
+  .description('delete a file from one node (--node) or from every holder and the tracker (--everywhere); prints the file id')
+  .option('--node <id>', 'node to delete the file from (its download or upload of the file is cancelled)')
+  .option('--everywhere', 'delete from every holder and remove the tracker\'s record; a node that is down deletes it when it returns')
+  .option('--json', 'print what each node did as one JSON object (docs/cli.md)')
+  .action(withContext((ctx, fileId: string, o: { node?: string; everywhere?: boolean; json?: boolean }) => rm(ctx, { fileId, ...o })));
 
 program
   .command('ls')

@@ -30,6 +30,12 @@ export const TrackerSubjects = {
   downloadAcked: 'swarm.tracker.download.acked',
   /** What holders acked serving, per (downloader, holder), for one file. */
   downloadAcks: 'swarm.tracker.download.acks',
+  /**
+   * Admin (issue 14): delete a file from one node or everywhere. Everything under
+   * `swarm.tracker.admin.>` is for operators (the CLI, the gRPC admin API's tracker) only: NATS
+   * permissions grant it to no service user (docs/operations.md, "Who may delete").
+   */
+  deleteFile: 'swarm.tracker.admin.file.delete',
 } as const;
 
 export function storeSubjects(nodeId: string) {
@@ -49,6 +55,8 @@ export function storeSubjects(nodeId: string) {
     stats: `${p}.stats`,
     /** The node's gateway says hello and heartbeats: its write locks live as long as it does. */
     writer: `${p}.writer`,
+    /** Remove a file's data, manifest, bitmap and index. Only the node's own gateway calls it. */
+    delete: `${p}.delete`,
   } as const;
 }
 
@@ -61,6 +69,17 @@ export function gatewaySubjects(nodeId: string) {
     /** Replication (issue 3): push a file this node holds to chosen peers, then register it. */
     replicate: `${p}.replicate`,
     replicateStatus: `${p}.replicate.status`,
+  } as const;
+}
+
+/**
+ * A node's admin subjects (issue 14), served by its gateway, which stops its own transfers of the
+ * file first. For the tracker and operators only: `swarm.node.*.admin.>` is granted to no other user.
+ */
+export function nodeAdminSubjects(nodeId: string) {
+  const p = `swarm.node.${nodeId}.admin`;
+  return {
+    delete: `${p}.delete`,
   } as const;
 }
 

@@ -38,6 +38,8 @@ import { AutoHolderSource, Discovery } from './discovery/discovery';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replication/replicator';
 import { createReplicationController } from './replication/replication.controller';
+import { FileDeleter } from './lifecycle/file-deleter';
+import { createNodeAdminController } from './lifecycle/node-admin.controller';
 
 /** How often the gateway tells its chunk-store it is alive (well inside the store's WRITER_TIMEOUT_MS). */
 const WRITER_HEARTBEAT_MS = 1000;
@@ -57,7 +59,7 @@ export class PeerGatewayModule {
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
     return {
       module: PeerGatewayModule,
-      controllers: [createGatewayController(nodeId), createReplicationController(nodeId)],
+      controllers: [createGatewayController(nodeId), createReplicationController(nodeId), createNodeAdminController(nodeId)],
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
@@ -235,6 +237,16 @@ export class PeerGatewayModule {
               logger,
             }),
           inject: [ChunkStoreClient, TrackerClient, PeerServer, DownloadsService],
+        },
+        {
+          provide: FileDeleter,
+          useFactory: (downloads: DownloadsService, replications: ReplicationsService, regions: ChunkRegions, store: ChunkStoreClient, announcer: Announcer) => {
+            const deleter = new FileDeleter({ nodeId, downloads, replications, regions, store, announce: () => announcer.announce(), logger });
+            // Files deleted everywhere while this node was away: the tracker's announce reply names them.
+            announcer.deleteWith((fileId) => deleter.delete(fileId));
+            return deleter;
+          },
+          inject: [DownloadsService, ReplicationsService, ChunkRegions, ChunkStoreClient, Announcer],
         },
         {
           provide: WriterHeartbeat,

@@ -29,6 +29,11 @@ export const TrackerConfigSchema = z.object({
   PEER_TTL_MS: envInt(1000, 86_400_000).default(30_000),
   /** A space reservation of an upload expires after this long, so a crashed seeder leaves nothing behind. */
   RESERVATION_TTL_MS: envInt(1000, 86_400_000).default(1_800_000),
+  /**
+   * A file deleted everywhere is remembered this long: a holder that was down at the time deletes its
+   * copy when it announces within it (issue 14). A new share of the same content clears it at once.
+   */
+  TOMBSTONE_TTL_MS: envInt(60_000, 31_536_000_000).default(604_800_000),
   /** Port of the gRPC admin API (swarmshare.admin.v1.Admin, health, reflection); 0 = off. */
   GRPC_PORT: envInt(0, 65535).default(0),
   /** Address the gRPC admin API binds to: loopback unless the deployment opens it on purpose. */

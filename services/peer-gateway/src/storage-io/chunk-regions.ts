@@ -37,7 +37,8 @@ interface ReadableFile {
  * socket and page cache without passing through JS memory.
  *
  * - Writes take a lease from the store per chunk (its lock, then verification on close).
- * - Reads need no lease: a present chunk is verified and never changes (nothing deletes chunks), so
+ * - Reads need no lease: a present chunk is verified and never changes (only a delete removes it,
+ *   and forget() drops the file's cache then), so
  *   the gateway keeps each served file's layout (path, present bits) and a read-only mapping per
  *   window of it, and asks the store again only for a chunk it has not seen present yet. This keeps
  *   the control plane (a NATS request and Redis calls) off the path of every PIECE a holder sends.
@@ -138,6 +139,17 @@ export class ChunkRegions {
     } finally {
       this.leasing.delete(key);
     }
+  }
+
+  /**
+   * The file was deleted (issue 14): forget its layout and read mappings, so the next read asks the
+   * store (and hears NOT_FOUND), and give back every write lease still open on it. A read already
+   * handed out keeps its mapping (and the old, verified bytes) until it is released.
+   */
+  async forget(fileId: string): Promise<void> {
+    this.readable.delete(fileId);
+    this.readMaps.drop(fileId);
+    await Promise.all([...this.openWrites].filter((w) => w.lease.fileId === fileId).map((w) => w.abandon()));
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */

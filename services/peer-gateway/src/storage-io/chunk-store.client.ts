@@ -18,6 +18,8 @@ import {
   type Manifest,
   ManifestSchema,
   type NatsRpc,
+  type NodeDeleteReply,
+  NodeDeleteReplySchema,
   StoreStatsSchema,
   type StoreStats,
   TFileDefSchema,
@@ -96,6 +98,11 @@ export class ChunkStoreClient {
 
   manifest(fileId: string): Promise<Manifest> {
     return this.rpc.request(this.s.manifest, { fileId }, ManifestSchema);
+  }
+
+  /** Delete the file from this node's store (its gateway stops its own transfers of the file first). */
+  delete(fileId: string): Promise<Omit<NodeDeleteReply, 'cancelled'>> {
+    return this.rpc.request(this.s.delete, { fileId }, NodeDeleteReplySchema.omit({ cancelled: true }));
   }
 
   stats(): Promise<StoreStats> {

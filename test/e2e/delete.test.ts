@@ -31,6 +31,7 @@ import {
 import { z } from 'zod';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+import { waitFor } from '../support/wait';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
@@ -61,15 +62,6 @@ describe('swarmshare rm (issue 14)', () => {
     } catch (e) {
       if ((e as { code?: string }).code === 'NOT_FOUND') return 'NOT_FOUND';
       throw e;
-    }
-  }
-  async function waitFor<T>(what: string, check: () => Promise<T | undefined | false>, ms = 30_000): Promise<T> {
-    const deadline = Date.now() + ms;
-    for (;;) {
-      const v = await check();
-      if (v) return v;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await sleep(50);
     }
   }
   async function waitDownload(node: string, fileId: string): Promise<DownloadStatus> {

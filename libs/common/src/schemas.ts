@@ -266,6 +266,22 @@ export const RegisterFileSchema = z
   .strict();
 export type RegisterFile = z.infer<typeof RegisterFileSchema>;
 
+// ---- garbage collection (issue 14) ----
+export const GcReportSchema = z.object({
+  nodeId: NodeIdSchema,
+  trigger: z.enum(['timer', 'on-demand']),
+  /** Bytes: the store's capacity, the watermarks as bytes, and what its files took before and after. */
+  capacity: z.number().int().min(0),
+  high: z.number().int().min(0),
+  low: z.number().int().min(0),
+  usedBefore: z.number().int().min(0),
+  usedAfter: z.number().int().min(0),
+  evicted: z.array(z.object({ fileId: FileIdSchema, name: z.string(), bytes: z.number().int().min(0), reason: z.enum(['watermark']) })),
+  /** Complete files GC would have evicted but kept, and why (at most 100 listed). */
+  kept: z.array(z.object({ fileId: FileIdSchema, reason: z.string() })),
+});
+export type GcReport = z.infer<typeof GcReportSchema>;
+
 // ---- delete (issue 14) ----
 /** What one node's delete did: `deleted` false when the node did not hold the file (idempotent). */
 export const NodeDeleteReplySchema = z.object({

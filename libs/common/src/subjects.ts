@@ -80,6 +80,8 @@ export function nodeAdminSubjects(nodeId: string) {
   const p = `swarm.node.${nodeId}.admin`;
   return {
     delete: `${p}.delete`,
+    /** Run the node's garbage collection now (`swarmshare gc --node N`). */
+    gc: `${p}.gc`,
   } as const;
 }
 

@@ -124,6 +124,17 @@ export const PeerGatewayConfigSchema = z.object({
   LOOKUP_CACHE_TTL_MS: envInt(0, 3_600_000).default(30_000),
   /** How long a trackerless fetch looks for holders before it gives up. */
   DISCOVERY_TIMEOUT_MS: envInt(100, 600_000).default(20_000),
+  // ---- garbage collection (docs/operations.md "Quota and garbage collection") ----
+  /** How often garbage collection runs on its own; 0 = only on demand (`swarmshare gc`). */
+  GC_INTERVAL_MS: envInt(0, 86_400_000).default(900_000),
+  /** Above this percentage of the store's capacity in use, GC evicts complete files... */
+  GC_HIGH_WATERMARK: envInt(1, 100).default(90),
+  /** ...least recently used first, down to this percentage. */
+  GC_LOW_WATERMARK: envInt(0, 99).default(70),
+}).superRefine((c, ctx) => {
+  if (c.GC_LOW_WATERMARK >= c.GC_HIGH_WATERMARK) {
+    ctx.addIssue({ code: 'custom', path: ['GC_LOW_WATERMARK'], message: `must be below GC_HIGH_WATERMARK (${c.GC_HIGH_WATERMARK}), e.g. 70 with 90` });
+  }
 });
 export type PeerGatewayConfig = z.infer<typeof PeerGatewayConfigSchema>;
 

@@ -28,6 +28,8 @@ interface ReadableFile {
   layout: FileLayout;
   path: string;
   bits: Bitfield;
+  /** When a chunk of it was last read here (ms): garbage collection evicts the least recently used. */
+  usedAt?: number;
   /** An in-flight layout request: concurrent misses share it. */
   refreshing?: Promise<ReadableFile>;
 }
@@ -76,6 +78,7 @@ export class ChunkRegions {
     if (!f.bits.get(index)) f = await this.refreshLayout(fileId, f); // the chunk may have arrived since
     if (!f.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${fileId.slice(0, 12)} is not present on this node`);
     setNewest(this.readable, fileId, f, MAX_READABLE_FILES); // eviction takes the least recently served
+    f.usedAt = Date.now();
     const offset = index * chunkSize;
     const data = this.readMaps.view({ fileId, path: f.path, size, chunkSize }, offset, Math.min(chunkSize, size - offset), 'read');
     return { data, release: async () => undefined };
@@ -139,6 +142,11 @@ export class ChunkRegions {
     } finally {
       this.leasing.delete(key);
     }
+  }
+
+  /** When a chunk of the file was last read here, if this gateway still remembers (see usedAt). */
+  lastRead(fileId: string): number | undefined {
+    return this.readable.get(fileId)?.usedAt;
   }
 
   /**

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
+import { DEFAULT_CHUNK_SIZE, isErrorCode, parseSize, PeerRequestError, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
 import { DEFAULT_DATA_DIR } from './cluster-file';
 import { openContext, type GlobalOptions } from './context';
 import { up } from './commands/up';
@@ -11,6 +11,8 @@ import { share } from './commands/share';
 import { fetch, parseDiscover, parsePeers } from './commands/fetch';
 import { listNeighbours } from './commands/neighbours';
 import { demo } from './commands/demo';
+import { rm } from './commands/rm';
+import { gc } from './commands/gc';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -103,6 +105,21 @@ program
   );
 
 program
+  .command('rm <fileId>')
+  .description('delete a file from one node (--node) or from every holder and the tracker (--everywhere); prints the file id')
+  .option('--node <id>', 'node to delete the file from (its download or upload of the file is cancelled)')
+  .option('--everywhere', 'delete from every holder and remove the tracker\'s record; a node that is down deletes it when it returns')
+  .option('--json', 'print what each node did as one JSON object (docs/cli.md)')
+  .action(withContext((ctx, fileId: string, o: { node?: string; everywhere?: boolean; json?: boolean }) => rm(ctx, { fileId, ...o })));
+
+program
+  .command('gc')
+  .description("run a node's garbage collection now: above its high watermark, evict complete files least recently used first (never the swarm's last copy)")
+  .requiredOption('--node <id>', 'node to collect on')
+  .option('--json', 'print the report as one JSON object (docs/cli.md)')
+  .action(withContext((ctx, o: { node: string; json?: boolean }) => gc(ctx, o)));
+
+program
   .command('ls')
   .description('list files with seeders (whole file), partial holders, leechers, replicas and downloads')
   .option('--json', 'print the list as JSON (docs/cli.md)')
@@ -124,8 +141,10 @@ program
   });
 
 program.parseAsync().catch((e: unknown) => {
-  const msg = e instanceof SwarmError ? `${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
+  // A peer's refusal (e.g. NO_SPACE from the node's store during share) carries its code like a SwarmError.
+  const code = e instanceof SwarmError || e instanceof PeerRequestError ? e.code : undefined;
+  const msg = code !== undefined ? `${code}: ${(e as Error).message}` : e instanceof Error ? e.message : String(e);
   process.stderr.write(`swarmshare: ${msg}\n`);
   // One exit status per class of error, so scripts can act on it (docs/cli.md, "Exit status").
-  process.exit(e instanceof SwarmError ? exitCodeFor(e.code) : EXIT_CODES.other);
+  process.exit(isErrorCode(code) ? exitCodeFor(code) : EXIT_CODES.other);
 });

@@ -4,6 +4,7 @@ import {
   connectNats,
   natsServerOptions,
   newPassword,
+  nodeAdminSubjects,
   storeSubjects,
   swarmNatsUsers,
   TRACKER_QUEUE,
@@ -103,6 +104,42 @@ describe('NATS: a user per service, least privilege', () => {
     await admin.flush();
     expect(facts).toEqual([]);
     await expect(Promise.race([refused.then(() => 'refused'), new Promise((r) => setTimeout(() => r('silent'), 2000))])).resolves.toBe('refused');
+  });
+});
+
+describe('NATS: deleting is for operators and the tracker only', () => {
+  let server: LocalServer;
+  const passwords = new Map<string, string>();
+  const conns: NatsConnection[] = [];
+  const password = (u: string) => passwords.get(u) ?? (passwords.set(u, newPassword()), passwords.get(u)!);
+  const as = async (user: string): Promise<NatsConnection> => {
+    const nc = await connectNats(urlWithCredentials(server.url, user, password(user)), `security-test-${user}`, false);
+    conns.push(nc);
+    return nc;
+  };
+
+  beforeAll(async () => {
+    server = await startNatsServer(undefined, undefined, { users: swarmNatsUsers(['a', 'b'], password) });
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await server.stop();
+  });
+
+  test("a gateway or store cannot ask the tracker to delete, nor another node's gateway; the tracker and the CLI can", async () => {
+    const tracker = await as('tracker');
+    tracker.subscribe(TrackerSubjects.deleteFile, { queue: TRACKER_QUEUE, callback: (_e, m) => m.respond(Buffer.from('{"ok":true}')) });
+    const gatewayA = await as('gateway-a');
+    gatewayA.subscribe(nodeAdminSubjects('a').delete, { callback: (_e, m) => m.respond(Buffer.from('{"ok":true}')) });
+    await Promise.all([tracker.flush(), gatewayA.flush()]);
+    const body = Buffer.from(JSON.stringify({ fileId: 'f'.repeat(64), everywhere: true }));
+
+    await expect(gatewayA.request(TrackerSubjects.deleteFile, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+    await expect((await as('store-a')).request(TrackerSubjects.deleteFile, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+    await expect((await as('gateway-b')).request(nodeAdminSubjects('a').delete, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+
+    expect(Buffer.from((await (await as('admin')).request(TrackerSubjects.deleteFile, body, { timeout: 3000 })).data).toString()).toBe('{"ok":true}');
+    expect(Buffer.from((await tracker.request(nodeAdminSubjects('a').delete, body, { timeout: 3000 })).data).toString()).toBe('{"ok":true}');
   });
 });
 

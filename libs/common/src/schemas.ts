@@ -262,7 +262,14 @@ export const MAX_UNKNOWN_PER_ANNOUNCE = 64;
  * has no record of (e.g. Redis lost its data). A node that holds one of them in full registers it
  * again, so the registry rebuilds itself from the nodes.
  */
-export const AnnounceReplySchema = PeerRecordSchema.extend({ unknown: z.array(FileIdSchema).max(MAX_UNKNOWN_PER_ANNOUNCE).default([]) });
+export const AnnounceReplySchema = PeerRecordSchema.extend({
+  unknown: z.array(FileIdSchema).max(MAX_UNKNOWN_PER_ANNOUNCE).default([]),
+  /**
+   * Announced files that were deleted everywhere (`rm --everywhere`) while this node was away: the
+   * node deletes its copy (the tracker's tombstone, kept TOMBSTONE_TTL_MS).
+   */
+  deleted: z.array(FileIdSchema).max(MAX_UNKNOWN_PER_ANNOUNCE).default([]),
+});
 export type AnnounceReply = z.infer<typeof AnnounceReplySchema>;
 
 export const RegisterFileSchema = z
@@ -280,9 +287,67 @@ export const RegisterFileSchema = z
     holders: z.array(NodeIdSchema).max(1000).optional(),
     /** Replication: copies of every chunk placed on `holders`. */
     replicas: z.number().int().min(1).max(16).optional(),
+    /**
+     * A node registering again a file the tracker lost (not a new share): refused with NOT_FOUND
+     * when the file was deleted everywhere, so a deleted file is not brought back by a node that was away.
+     */
+    restore: z.boolean().optional(),
   })
   .strict();
 export type RegisterFile = z.infer<typeof RegisterFileSchema>;
+
+// ---- garbage collection (issue 14) ----
+export const GcReportSchema = z.object({
+  nodeId: NodeIdSchema,
+  trigger: z.enum(['timer', 'on-demand']),
+  /** Bytes: the store's capacity, the watermarks as bytes, and what its files took before and after. */
+  capacity: z.number().int().min(0),
+  high: z.number().int().min(0),
+  low: z.number().int().min(0),
+  usedBefore: z.number().int().min(0),
+  usedAfter: z.number().int().min(0),
+  evicted: z.array(z.object({ fileId: FileIdSchema, name: z.string(), bytes: z.number().int().min(0), reason: z.enum(['watermark']) })),
+  /** Complete files GC would have evicted but kept, and why (at most 100 listed). */
+  kept: z.array(z.object({ fileId: FileIdSchema, reason: z.string() })),
+});
+export type GcReport = z.infer<typeof GcReportSchema>;
+
+// ---- delete (issue 14) ----
+/** What one node's delete did: `deleted` false when the node did not hold the file (idempotent). */
+export const NodeDeleteReplySchema = z.object({
+  nodeId: NodeIdSchema,
+  fileId: FileIdSchema,
+  deleted: z.boolean(),
+  /** Bytes of the file's data the node released (its size; 0 when it did not hold it). */
+  bytes: z.number().int().min(0),
+  /** Downloads or replicated uploads of the file this node cancelled. */
+  cancelled: z.number().int().min(0).default(0),
+});
+export type NodeDeleteReply = z.infer<typeof NodeDeleteReplySchema>;
+
+/** `nodeId`: delete from that node only; `everywhere`: from every holder, and the tracker's record. */
+export const DeleteFileRequestSchema = z
+  .object({ fileId: FileIdSchema, nodeId: NodeIdSchema.optional(), everywhere: z.boolean().optional() })
+  .strict()
+  .refine((r) => (r.nodeId !== undefined) !== (r.everywhere === true), { message: 'give exactly one of nodeId and everywhere: true' });
+export type DeleteFileRequest = z.infer<typeof DeleteFileRequestSchema>;
+
+/** Per node: what it did, or why it could not (a node down now deletes when it announces again, for `everywhere`). */
+export const DeleteNodeResultSchema = z.object({
+  nodeId: NodeIdSchema,
+  deleted: z.boolean(),
+  bytes: z.number().int().min(0),
+  cancelled: z.number().int().min(0),
+  error: z.string().optional(),
+});
+export const DeleteFileReplySchema = z.object({
+  fileId: FileIdSchema,
+  everywhere: z.boolean(),
+  /** `everywhere`: the tracker's record was removed and a tombstone set. */
+  tombstone: z.boolean(),
+  nodes: z.array(DeleteNodeResultSchema),
+});
+export type DeleteFileReply = z.infer<typeof DeleteFileReplySchema>;
 
 /** `reporter` could not reach `nodeId` (connection refused, reset or timed out). */
 export const PeerUnreachableSchema = z.object({ nodeId: NodeIdSchema, reporter: NodeIdSchema }).strict();

@@ -30,6 +30,12 @@ export const TrackerSubjects = {
   downloadAcked: 'swarm.tracker.download.acked',
   /** What holders acked serving, per (downloader, holder), for one file. */
   downloadAcks: 'swarm.tracker.download.acks',
+  /**
+   * Admin (issue 14): delete a file from one node or everywhere. Everything under
+   * `swarm.tracker.admin.>` is for operators (the CLI, the gRPC admin API's tracker) only: NATS
+   * permissions grant it to no service user (docs/operations.md, "Who may delete").
+   */
+  deleteFile: 'swarm.tracker.admin.file.delete',
 } as const;
 
 export function storeSubjects(nodeId: string) {
@@ -53,6 +59,8 @@ export function storeSubjects(nodeId: string) {
     verify: `${p}.verify`,
     /** Event: the store found corrupt chunks (scrub or verify); its gateway fetches them again. */
     corrupt: `${p}.evt.corrupt`,
+    /** Remove a file's data, manifest, bitmap and index. Only the node's own gateway calls it. */
+    delete: `${p}.delete`,
   } as const;
 }
 
@@ -67,6 +75,19 @@ export function gatewaySubjects(nodeId: string) {
     replicateStatus: `${p}.replicate.status`,
     /** Check chunks of a file this node holds and fetch the corrupt ones again (fetch -o does this on a mismatch). */
     repair: `${p}.repair`,
+  } as const;
+}
+
+/**
+ * A node's admin subjects (issue 14), served by its gateway, which stops its own transfers of the
+ * file first. For the tracker and operators only: `swarm.node.*.admin.>` is granted to no other user.
+ */
+export function nodeAdminSubjects(nodeId: string) {
+  const p = `swarm.node.${nodeId}.admin`;
+  return {
+    delete: `${p}.delete`,
+    /** Run the node's garbage collection now (`swarmshare gc --node N`). */
+    gc: `${p}.gc`,
   } as const;
 }
 

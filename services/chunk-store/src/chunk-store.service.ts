@@ -96,12 +96,18 @@ export class ChunkStoreService {
     // chunks are fetched again, never claimed without durable bytes.
     this.durable = new GroupCommit((fileId, items) =>
       this.deps.fileLocks.run(fileId, async () => {
-        await this.deps.disk.syncData(fileId);
-        return this.deps.disk.setBits(
-          fileId,
-          items.map((i) => i.index),
-          items[0].count,
-        );
+        try {
+          await this.deps.disk.syncData(fileId);
+          return await this.deps.disk.setBits(
+            fileId,
+            items.map((i) => i.index),
+            items[0].count,
+          );
+        } catch (err) {
+          // deleteFile() ran while these chunks were written: they are gone with their file.
+          if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SwarmError('NOT_FOUND', `file ${short(fileId)} was deleted from this node while its chunks were being written`);
+          throw err;
+        }
       }),
     );
   }
@@ -387,6 +393,31 @@ export class ChunkStoreService {
     const capacity = this.opts.capacity > 0 ? this.opts.capacity : used + diskFree;
     const free = Math.max(0, Math.min(capacity - used, diskFree));
     return { nodeId: this.nodeId, capacity, used, free, files: files.length };
+  }
+
+  /**
+   * Delete a file from this node: its data, manifest, bitmap and index entries (issue 14).
+   * Idempotent: a file that is not here answers `deleted: false`. A write lease still out on it fails
+   * its close with NOT_FOUND; reads already mapped keep their bytes until released (the kernel frees
+   * the blocks then). The co-located gateway stops its own transfers of the file before it asks.
+   */
+  async deleteFile(fileId: string): Promise<{ nodeId: string; fileId: string; deleted: boolean; bytes: number }> {
+    this.assertOpen();
+    const { fileLocks, disk, index, maps } = this.deps;
+    // Under the create lock too, so a concurrent create's space check sees the space freed or not, never half.
+    const result = await fileLocks.run(CREATE_LOCK, () =>
+      fileLocks.run(fileId, async () => {
+        const known = (await index.getFile(fileId)) ?? this.summaries.get(fileId);
+        const { existed } = await disk.remove(fileId);
+        await index.removeFile(fileId);
+        this.summaries.delete(fileId);
+        this.hashLists.delete(fileId);
+        maps.drop(fileId);
+        return { deleted: existed || known != null, bytes: known?.size ?? 0 };
+      }),
+    );
+    if (result.deleted) this.deps.logger.info({ event: 'file.deleted', fileId, bytes: result.bytes }, 'file deleted from this node');
+    return { nodeId: this.nodeId, fileId, ...result };
   }
 
   /** Sync every write mapping and drop every mapping; later calls fail with UNAVAILABLE. */

@@ -113,6 +113,24 @@ export class FileRecordRepository {
   }
 
   /**
+   * Delete the record: the manifest goes first (so a rebuild running meanwhile sees no record),
+   * then the directory. Returns the data size it had (0 when there was no record). Mappings of the
+   * data file stay valid until dropped (Linux keeps an unlinked, mapped file's blocks until then).
+   */
+  async remove(fileId: string): Promise<{ existed: boolean }> {
+    const dir = this.dir(fileId);
+    let existed = true;
+    try {
+      await fs.rm(this.manifestPath(fileId));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      existed = false;
+    }
+    await fs.rm(dir, { recursive: true, force: true });
+    return { existed };
+  }
+
+  /**
    * Persist chunk `index` as present (pwrite of its byte + fdatasync). Returns whether the bit was
    * newly set and the whole bitfield after the change. Callers serialise calls per file.
    */

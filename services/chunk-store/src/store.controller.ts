@@ -117,6 +117,12 @@ export function createStoreController(nodeId: string): Type<unknown> {
       return this.store.manifest(parseOrThrow(FileIdRequestSchema, data).fileId);
     }
 
+    /** Only the node's own gateway calls this (it stops its transfers of the file first). */
+    @MessagePattern(s.delete)
+    delete(@Payload() data: unknown) {
+      return this.store.deleteFile(parseOrThrow(FileIdRequestSchema, data).fileId);
+    }
+
     @MessagePattern(s.stats)
     stats(@Payload() data: unknown) {
       parseOrThrow(EmptyRequestSchema, data);

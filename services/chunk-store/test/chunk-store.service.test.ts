@@ -240,4 +240,33 @@ describe('ChunkStoreService (real Redis, real files)', () => {
     await failsWith(store.files(), 'UNAVAILABLE');
     await failsWith(store.chunkClose('x'), 'UNAVAILABLE');
   });
+
+  test('deletes a file: data, manifest, bitmap and index go; a lease still out fails its close with NOT_FOUND; a rebuild does not bring it back; it can be created again (issue 14)', async () => {
+    const store = await h.store();
+    const data = content(3 * CHUNK, 21);
+    const m = manifestFor('deleted.bin', data);
+    await store.createFile(m);
+    await writeChunk(store, m.fileId, 0, chunkOf(data, 0));
+    const { lease, buffer } = await store.chunkLocation(m.fileId, 1, 'write');
+    chunkOf(data, 1).copy(buffer);
+    const dir = join(lease.path, '..');
+    const spaceBefore = await store.stats();
+
+    expect(await store.deleteFile(m.fileId)).toEqual({ nodeId: store.nodeId, fileId: m.fileId, deleted: true, bytes: data.length });
+    expect(existsSync(dir)).toBe(false);
+    await failsWith(store.have(m.fileId), 'NOT_FOUND');
+    expect((await store.files()).some((f) => f.fileId === m.fileId)).toBe(false);
+    expect((await store.stats()).used).toBe(spaceBefore.used - data.length);
+    // The writer that was mid-chunk hears why its chunk cannot count.
+    expect(await failsWith(store.chunkClose(lease.leaseId, CHUNK), 'NOT_FOUND')).toMatch(/not in this store|deleted/);
+    // Idempotent.
+    expect(await store.deleteFile(m.fileId)).toMatchObject({ deleted: false, bytes: 0 });
+    await store.checkIndex();
+    await failsWith(store.have(m.fileId), 'NOT_FOUND');
+
+    // Created again from scratch: nothing of the deleted copy (cached summary, bits, locks) remains.
+    expect(await store.createFile(m)).toMatchObject({ chunksPresent: 0, state: 'partial' });
+    for (let i = 0; i < 3; i++) await writeChunk(store, m.fileId, i, chunkOf(data, i));
+    expect((await store.have(m.fileId)).present).toBe(3);
+  });
 });

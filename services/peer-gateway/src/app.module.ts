@@ -40,6 +40,10 @@ import { AutoHolderSource, Discovery } from './discovery/discovery';
 import { z } from 'zod';
 import { ReplicationJob, ReplicationsService } from './replication/replicator';
 import { createReplicationController } from './replication/replication.controller';
+import { FileDeleter } from './lifecycle/file-deleter';
+import { GarbageCollector } from './lifecycle/garbage-collector';
+import { stat } from 'node:fs/promises';
+import { createNodeAdminController } from './lifecycle/node-admin.controller';
 
 /** How often the gateway tells its chunk-store it is alive (well inside the store's WRITER_TIMEOUT_MS). */
 const WRITER_HEARTBEAT_MS = 1000;
@@ -59,7 +63,7 @@ export class PeerGatewayModule {
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
     return {
       module: PeerGatewayModule,
-      controllers: [createGatewayController(nodeId), createReplicationController(nodeId)],
+      controllers: [createGatewayController(nodeId), createReplicationController(nodeId), createNodeAdminController(nodeId)],
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
@@ -249,6 +253,36 @@ export class PeerGatewayModule {
               logger,
             }),
           inject: [ChunkStoreClient, TrackerClient, PeerServer, DownloadsService],
+        },
+        {
+          provide: FileDeleter,
+          useFactory: (downloads: DownloadsService, replications: ReplicationsService, regions: ChunkRegions, store: ChunkStoreClient, announcer: Announcer) => {
+            const deleter = new FileDeleter({ nodeId, downloads, replications, regions, store, announce: () => announcer.announce(), logger });
+            // Files deleted everywhere while this node was away: the tracker's announce reply names them.
+            announcer.deleteWith((fileId) => deleter.delete(fileId));
+            return deleter;
+          },
+          inject: [DownloadsService, ReplicationsService, ChunkRegions, ChunkStoreClient, Announcer],
+        },
+        {
+          provide: GarbageCollector,
+          useFactory: (deleter: FileDeleter, store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient, metrics: Metrics) => {
+            const gc = new GarbageCollector({
+              nodeId,
+              highPct: config.GC_HIGH_WATERMARK,
+              lowPct: config.GC_LOW_WATERMARK,
+              store,
+              evict: (fileId) => deleter.delete(fileId),
+              otherCompleteHolders: async (fileId) => (await tracker.getFile(fileId)).seeders.filter((s) => s.nodeId !== nodeId).length,
+              // Last read here if the gateway remembers, else when its data file was last written.
+              lastUsed: async (fileId) => regions.lastRead(fileId) ?? (await stat((await store.layout(fileId)).path)).mtimeMs,
+              metrics,
+              logger: logger.child({ component: 'gc' }),
+            });
+            gc.start(config.GC_INTERVAL_MS);
+            return gc;
+          },
+          inject: [FileDeleter, ChunkStoreClient, ChunkRegions, TrackerClient, Metrics],
         },
         {
           provide: WriterHeartbeat,

@@ -1,6 +1,7 @@
 import { type DynamicModule, Inject, Injectable, Module, type OnApplicationShutdown } from '@nestjs/common';
 import type { NatsConnection } from 'nats';
-import { connectNats, type Logger, SERVICE_CONFIG, SERVICE_LOGGER, type TrackerConfig } from '@swarmshare/common';
+import { connectNats, type Logger, NatsRpc, SERVICE_CONFIG, SERVICE_LOGGER, type TrackerConfig } from '@swarmshare/common';
+import { FileDeletionService } from './deletion/file-deletion.service';
 import { AdminController } from './admin/admin.controller';
 import { adminProviders } from './admin/admin.providers';
 import { CLIENT_NATS } from './facts/client-nats';
@@ -32,7 +33,10 @@ export class TrackerModule {
         { provide: CLIENT_NATS, useFactory: () => connectNats(config.NATS_URL, 'tracker-client', true, config.NATS_CA_FILE) },
         ClientNatsLifecycle,
         FactsConsumer,
-        ...(admin ? adminProviders(config) : []),
+        // The tracker asks nodes over NATS (deletes; the admin API's node questions).
+        { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [CLIENT_NATS] },
+        FileDeletionService,
+        ...(admin ? adminProviders() : []),
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
         // Async: Nest finishes building the module (and runService logs "ready") only once Redis answers.

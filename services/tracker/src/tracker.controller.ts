@@ -20,7 +20,10 @@ import {
   type Reservation,
   ReserveRequestSchema,
   DownloadAckedSchema,
+  type DeleteFileReply,
+  DeleteFileRequestSchema,
 } from '@swarmshare/common';
+import { FileDeletionService } from './deletion/file-deletion.service';
 import { TrackerService } from './tracker.service';
 
 /**
@@ -29,7 +32,16 @@ import { TrackerService } from './tracker.service';
  */
 @Controller()
 export class TrackerController {
-  constructor(private readonly tracker: TrackerService) {}
+  constructor(
+    private readonly tracker: TrackerService,
+    private readonly deletion: FileDeletionService,
+  ) {}
+
+  /** Operators only (`swarm.tracker.admin.>`): see docs/operations.md, "Who may delete". */
+  @MessagePattern(TrackerSubjects.deleteFile)
+  deleteFile(@Payload() data: unknown): Promise<DeleteFileReply> {
+    return this.deletion.delete(parseOrThrow(DeleteFileRequestSchema, data, 'deleteFile'));
+  }
 
   @MessagePattern(TrackerSubjects.announce)
   announce(@Payload() data: unknown): Promise<AnnounceReply> {

@@ -24,6 +24,7 @@ import { REDIS } from './redis.provider';
  *   {peers}:resv:<nodeId>      hash  uploadId -> "bytes:expiresAtMs": space reserved on the node
  *   {peers}:upload:<uploadId>  set   nodeIds the upload reserved on (for release)
  *   {facts}:applied:<factId>   string  a fact from the facts stream was applied (expires with the stream's facts)
+ *   {files}:deleted            zset  fileId -> when it was deleted everywhere (tombstones, TOMBSTONE_TTL_MS)
  *
  * Soft-state contract: peer entries and swarm membership are rebuilt by peers re-announcing every
  * few seconds; file records (meta and indexes) are not, and must be registered again after Redis
@@ -45,6 +46,7 @@ export const Keys = {
   /** Replica holders that hold only their share: seeders of what they have, listed apart from complete seeders. */
   filePartial: (fileId: string) => `{file:${fileId}}:partial`,
   fileAcks: (fileId: string) => `{file:${fileId}}:acks`,
+  fileTombstones: '{files}:deleted',
   // Reservations share the {peers} tag with the peer records: one script reads the node's free
   // space and every reservation on it, so two racing uploads can never both fit in the same bytes.
   peerReservations: (nodeId: string) => `{peers}:resv:${nodeId}`,
@@ -360,6 +362,48 @@ export class TrackerRepository implements OnApplicationShutdown {
       }
     });
     return out;
+  }
+
+  // ---- deletion (issue 14) ----
+
+  /** Every node the record lists (seeders, partial holders, leechers), live or not. */
+  async members(fileId: string): Promise<string[]> {
+    const [seeders, partial, leechers] = (await exec(
+      this.redis.multi().smembers(Keys.fileSeeders(fileId)).smembers(Keys.filePartial(fileId)).zrange(Keys.fileLeechers(fileId), 0, -1),
+    )) as string[][];
+    return [...new Set([...seeders, ...partial, ...leechers])].sort();
+  }
+
+  /** Remove the file's record, its swarm and its index entries; false when it was not registered. */
+  async removeFile(fileId: string): Promise<boolean> {
+    const name = await this.redis.hget(Keys.fileMeta(fileId), 'name');
+    const k = [Keys.fileMeta, Keys.fileSeeders, Keys.fileLeechers, Keys.fileCompletions, Keys.fileReplicas, Keys.filePartial, Keys.fileAcks].map((f) => f(fileId));
+    const [removed] = (await exec(this.redis.multi().del(...k))) as number[];
+    // Other hash tags, so separate commands; a crash between them leaves an index entry without a record, which readers skip.
+    await this.redis.zrem(Keys.fileList, fileId);
+    if (name !== null) await this.redis.srem(Keys.fileName(name), fileId);
+    return removed > 0;
+  }
+
+  async setTombstone(fileId: string, at: number): Promise<void> {
+    await this.redis.zadd(Keys.fileTombstones, at, fileId);
+  }
+
+  async clearTombstone(fileId: string): Promise<boolean> {
+    return (await this.redis.zrem(Keys.fileTombstones, fileId)) > 0;
+  }
+
+  /** Of `fileIds`, those with a tombstone set at or after `since` (older ones are removed on the way). */
+  async tombstoned(fileIds: readonly string[], since: number): Promise<string[]> {
+    await this.redis.zremrangebyscore(Keys.fileTombstones, '-inf', `(${since}`);
+    if (fileIds.length === 0) return [];
+    const scores = await this.redis.zmscore(Keys.fileTombstones, ...fileIds);
+    return fileIds.filter((_, i) => scores[i] !== null);
+  }
+
+  /** Forget a file in the node's last announce, so its next announce is compared with what it holds after a delete. */
+  async forgetHeld(nodeId: string, fileId: string): Promise<void> {
+    await this.redis.hdel(Keys.peerHeld(nodeId), fileId);
   }
 
   /** Remove nodes from a file's seeders and leechers (removal never creates keys). */

@@ -31,6 +31,8 @@ function mockRepo() {
     reservations: jest.fn(async (_ids: readonly string[], _now: number): Promise<Array<{ uploadId: string; nodeId: string; bytes: number; expiresAt: number }>> => []),
     recordAck: jest.fn(async (..._a: unknown[]) => undefined),
     acks: jest.fn(async (_fileId: string) => []),
+    tombstoned: jest.fn(async (_ids: readonly string[], _since: number): Promise<string[]> => []),
+    clearTombstone: jest.fn(async (_fileId: string) => true),
   };
 }
 
@@ -63,7 +65,8 @@ describe('announce', () => {
     repo.expiredPeerIds.mockResolvedValue(['old']);
     const rec = await service.announce({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, complete: [F1, F1], partial: [F2] });
 
-    const { unknown, ...stored } = rec;
+    const { unknown, deleted, ...stored } = rec;
+    expect(deleted).toEqual([]);
     expect(stored).toEqual({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, lastSeen: now, files: 2 });
     expect(unknown).toEqual([]);
     expect(repo.recordAnnounce).toHaveBeenCalledWith(stored, new Map([[F1, 'c'], [F2, 'p']]));
@@ -79,6 +82,26 @@ describe('announce', () => {
   it('lists the file ids the tracker does not know in its reply, so the node can register them again', async () => {
     repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
     await expect(service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [F2] })).resolves.toMatchObject({ nodeId: 'n1', unknown: [F1, F2] });
+  });
+
+  it('answers files deleted everywhere (tombstones younger than TOMBSTONE_TTL_MS) as `deleted`, not `unknown` (issue 14)', async () => {
+    repo.updateSwarm.mockResolvedValue(UNKNOWN_FILE);
+    repo.tombstoned.mockResolvedValue([F2]);
+    await expect(service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [F2] })).resolves.toMatchObject({ unknown: [F1], deleted: [F2] });
+    expect(repo.tombstoned).toHaveBeenCalledWith([F1, F2], now - 604_800_000);
+  });
+});
+
+describe('registerFile of a file deleted everywhere (issue 14)', () => {
+  const body = { fileId: F1, name: 'a.bin', size: 100, chunkSize: 65536, chunkCount: 1, hash: 'a'.repeat(64), nodeId: 'n1' };
+  it('refuses a node restoring it, and lets a new share bring it back (clearing the tombstone)', async () => {
+    repo.tombstoned.mockResolvedValue([F1]);
+    await expect(service.registerFile({ ...body, restore: true })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+    expect(repo.createFile).not.toHaveBeenCalled();
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: ['n1'], partial: [], leechers: [], downloads: 0 });
+    await service.registerFile(body);
+    expect(repo.clearTombstone).toHaveBeenCalledWith(F1);
+    expect(repo.createFile).toHaveBeenCalled();
   });
 });
 

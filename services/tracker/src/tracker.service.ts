@@ -45,15 +45,17 @@ const ANNOUNCE_CONCURRENCY = 256;
 export class TrackerService {
   private readonly ttlMs: number;
   private readonly reservationTtlMs: number;
+  private readonly tombstoneTtlMs: number;
 
   constructor(
     private readonly repo: TrackerRepository,
     private readonly clock: Clock,
-    @Inject(SERVICE_CONFIG) config: Pick<TrackerConfig, 'PEER_TTL_MS'> & Partial<Pick<TrackerConfig, 'RESERVATION_TTL_MS'>>,
+    @Inject(SERVICE_CONFIG) config: Pick<TrackerConfig, 'PEER_TTL_MS'> & Partial<Pick<TrackerConfig, 'RESERVATION_TTL_MS' | 'TOMBSTONE_TTL_MS'>>,
     @Inject(SERVICE_LOGGER) private readonly logger: Logger,
   ) {
     this.ttlMs = config.PEER_TTL_MS;
     this.reservationTtlMs = config.RESERVATION_TTL_MS ?? 1_800_000;
+    this.tombstoneTtlMs = config.TOMBSTONE_TTL_MS ?? 604_800_000;
   }
 
   /**
@@ -69,9 +71,9 @@ export class TrackerService {
     const { seed, leech, hold, drop } = planAnnounce(previous, held);
     // Unknown file ids come back as UNKNOWN_FILE: the node holds files that were never registered
     // here, or that Redis lost. They are listed in the reply; the node re-registers what it can.
-    const unknown: string[] = [];
+    const missing: string[] = [];
     const update = (mode: 'seed' | 'partial' | 'hold') => async (id: string) => {
-      if ((await this.repo.updateSwarm(id, mode, a.nodeId, now)) === UNKNOWN_FILE && unknown.length < MAX_UNKNOWN_PER_ANNOUNCE) unknown.push(id);
+      if ((await this.repo.updateSwarm(id, mode, a.nodeId, now)) === UNKNOWN_FILE) missing.push(id);
     };
     await inBatches(seed, update('seed'));
     // 'partial': a replica holder's share is partial on purpose; it stays a seeder (see the repository).
@@ -79,7 +81,18 @@ export class TrackerService {
     await inBatches(hold, update('hold'));
     await inBatches(drop, (id) => this.repo.dropFromSwarm(id, [a.nodeId]));
     await this.pruneExpiredPeers(now);
-    return { ...peer, unknown };
+    // Of those, files deleted everywhere while this node was away come back as `deleted`: the node
+    // deletes its copy instead of registering it again (issue 14).
+    const gone = new Set(missing.length > 0 ? await this.repo.tombstoned(missing, now - this.tombstoneTtlMs) : []);
+    const unknown = missing.filter((id) => !gone.has(id)).slice(0, MAX_UNKNOWN_PER_ANNOUNCE);
+    const deleted = [...gone].slice(0, MAX_UNKNOWN_PER_ANNOUNCE);
+    if (deleted.length > 0) this.logger.info({ event: 'file.tombstone.answered', nodeId: a.nodeId, fileIds: deleted }, 'told a node to delete files deleted everywhere while it was away');
+    return { ...peer, unknown, deleted };
+  }
+
+  /** The tombstone of a file deleted everywhere, if it is younger than TOMBSTONE_TTL_MS. */
+  async isTombstoned(fileId: string): Promise<boolean> {
+    return (await this.repo.tombstoned([fileId], this.clock.now() - this.tombstoneTtlMs)).length > 0;
   }
 
   /** Idempotent per file id; the registering node becomes a seeder. */
@@ -89,6 +102,12 @@ export class TrackerService {
       throw new SwarmError('BAD_REQUEST', `invalid registerFile: chunkCount is ${r.chunkCount} but a ${r.size}-byte file in ${r.chunkSize}-byte chunks has ${expected}`);
     }
     const now = this.clock.now();
+    if (await this.isTombstoned(r.fileId)) {
+      // A node that was away must not bring back a file deleted everywhere; a new share may.
+      if (r.restore) throw new SwarmError('NOT_FOUND', `file ${r.fileId} was deleted everywhere: it is not registered again (delete this node's copy)`);
+      await this.repo.clearTombstone(r.fileId);
+      this.logger.info({ event: 'file.tombstone.cleared', fileId: r.fileId, nodeId: r.nodeId }, 'a file deleted everywhere was shared again');
+    }
     const meta: StoredFileMeta = { fileId: r.fileId, name: r.name, size: r.size, chunkSize: r.chunkSize, chunkCount: r.chunkCount, hash: r.hash, registeredAt: now };
     const stored = await this.repo.createFile(meta);
     const clash = (['size', 'chunkSize', 'chunkCount', 'hash'] as const).filter((k) => stored[k] !== meta[k]);

@@ -9,7 +9,7 @@ import { ADMIN_PROTO_LOADER_OPTIONS, ADMIN_PROTO_PATH, TrackerSubjects } from '@
 import type { NatsConnection } from 'nats';
 import { freePort } from '../../../test/support/infra';
 import type { RunningService } from '../../../test/support/services';
-import { announceBody, ensureBuilt, eventually, fileBody, nodeId, ok, flushDb, rawNats, startTracker } from './support';
+import { announceBody, ensureBuilt, eventually, failure, fileBody, nodeId, ok, flushDb, rawNats, startTracker } from './support';
 import { z } from 'zod';
 
 const DB = 9;
@@ -119,13 +119,51 @@ describe('tracker gRPC admin API', () => {
     expect(down.details).toMatch(/nothing answers on swarm\.node\.nobody-runs-this-node/);
   });
 
-  it('answers UNIMPLEMENTED, saying why, for deletion and preheat', async () => {
-    const del = await refused(call(client, 'DeleteFile', { file_id: 'a'.repeat(64) }));
-    expect(del.code).toBe(status.UNIMPLEMENTED);
-    expect(del.details).toMatch(/cannot delete files/);
+  it('answers UNIMPLEMENTED, saying why, for preheat', async () => {
     const pre = await refused(call(client, 'Preheat', { file_id: 'a'.repeat(64), node_ids: ['x'] }));
     expect(pre.code).toBe(status.UNIMPLEMENTED);
     expect(pre.details).toMatch(/--replicas/);
+  });
+
+  it('DeleteFile: refused without the token; everywhere removes the record at once and leaves a tombstone the holder hears on announce (issue 14)', async () => {
+    const a = nodeId('grpc-del');
+    await ok(nc, TrackerSubjects.announce, announceBody(a, 5_000_000), z.unknown());
+    const file = fileBody(a, 'grpc-deleted.bin');
+    await ok(nc, TrackerSubjects.registerFile, file, z.unknown());
+
+    // No token: nothing is deleted.
+    expect((await refused(call(client, 'DeleteFile', { file_id: file.fileId, everywhere: true }, new Metadata()))).code).toBe(status.UNAUTHENTICATED);
+    expect((await call(client, 'ListFiles', {})).files.some((f: { file_id: string }) => f.file_id === file.fileId)).toBe(true);
+    // Exactly one of node_id and everywhere.
+    expect((await refused(call(client, 'DeleteFile', { file_id: file.fileId }))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await refused(call(client, 'DeleteFile', { file_id: file.fileId, node_id: a, everywhere: true }))).code).toBe(status.INVALID_ARGUMENT);
+    // One node that does not run: UNAVAILABLE, and the record keeps it.
+    const one = await refused(call(client, 'DeleteFile', { file_id: file.fileId, node_id: a }));
+    expect(one.code).toBe(status.UNAVAILABLE);
+    expect(one.details).toMatch(/is it running\? Nothing was deleted there/);
+
+    // Everywhere: the holder (no process behind it) is reported as not reached; the record is gone at once.
+    const r = await call(client, 'DeleteFile', { file_id: file.fileId, everywhere: true });
+    expect(r).toMatchObject({ file_id: file.fileId, everywhere: true, tombstone: true });
+    expect(r.nodes).toEqual([expect.objectContaining({ node_id: a, deleted: false, error: expect.stringMatching(/deletes its copy when it announces again/) })]);
+    expect((await refused(call(client, 'GetFile', { file_id: file.fileId }))).code).toBe(status.NOT_FOUND);
+    expect((await call(client, 'ListFiles', {})).files.some((f: { file_id: string }) => f.file_id === file.fileId)).toBe(false);
+
+    // The holder comes back: its announce is answered with `deleted`, not `unknown`, and it cannot restore the file.
+    const reply = await ok(nc, TrackerSubjects.announce, announceBody(a, 5_000_000, [file.fileId]), z.object({ unknown: z.array(z.string()), deleted: z.array(z.string()) }));
+    expect(reply).toMatchObject({ unknown: [], deleted: [file.fileId] });
+    expect((await failure(nc, TrackerSubjects.registerFile, { ...file, restore: true })).code).toBe('NOT_FOUND');
+    expect((await failure(nc, TrackerSubjects.getFile, { fileId: file.fileId })).code).toBe('NOT_FOUND');
+    // A new share of the same content clears the tombstone.
+    await ok(nc, TrackerSubjects.registerFile, file, z.unknown());
+    const again = await ok(nc, TrackerSubjects.announce, announceBody(a, 5_000_000, [file.fileId]), z.object({ unknown: z.array(z.string()), deleted: z.array(z.string()) }));
+    expect(again).toMatchObject({ unknown: [], deleted: [] });
+    // The NATS subject does the same as the gRPC method.
+    const viaNats = await ok(nc, TrackerSubjects.deleteFile, { fileId: file.fileId, everywhere: true }, z.object({ tombstone: z.boolean() }));
+    expect(viaNats.tombstone).toBe(true);
+    expect((await failure(nc, TrackerSubjects.getFile, { fileId: file.fileId })).code).toBe('NOT_FOUND');
+    // Unknown everywhere: NOT_FOUND.
+    expect((await refused(call(client, 'DeleteFile', { file_id: 'b'.repeat(64), everywhere: true }))).code).toBe(status.NOT_FOUND);
   });
 
   it('refuses to start with GRPC_PORT but no ADMIN_TOKEN, or a short one: no unauthenticated admin port', async () => {

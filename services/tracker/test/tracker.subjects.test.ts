@@ -253,6 +253,7 @@ describe('bad requests get an error reply, never a timeout', () => {
     listReservations: {},
     downloadAcked: { fileId: hex64(), nodeId: 'v', holder: 'w', bytes: 1, chunks: 1 },
     downloadAcks: { fileId: hex64() },
+    deleteFile: { fileId: hex64(), everywhere: true },
   };
 
   it.each(Object.keys(S) as Array<keyof typeof S>)('%s: malformed JSON -> BAD_REQUEST', async (key) => {

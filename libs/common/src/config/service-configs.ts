@@ -33,6 +33,11 @@ export const TrackerConfigSchema = z.object({
   PEER_TTL_MS: envInt(1000, 86_400_000).default(30_000),
   /** A space reservation of an upload expires after this long, so a crashed seeder leaves nothing behind. */
   RESERVATION_TTL_MS: envInt(1000, 86_400_000).default(1_800_000),
+  /**
+   * A file deleted everywhere is remembered this long: a holder that was down at the time deletes its
+   * copy when it announces within it (issue 14). A new share of the same content clears it at once.
+   */
+  TOMBSTONE_TTL_MS: envInt(60_000, 31_536_000_000).default(604_800_000),
   /** Port of the gRPC admin API (swarmshare.admin.v1.Admin, health, reflection); 0 = off. */
   GRPC_PORT: envInt(0, 65535).default(0),
   /** Address the gRPC admin API binds to: loopback unless the deployment opens it on purpose. */
@@ -125,6 +130,17 @@ export const PeerGatewayConfigSchema = z.object({
   LOOKUP_CACHE_TTL_MS: envInt(0, 3_600_000).default(30_000),
   /** How long a trackerless fetch looks for holders before it gives up. */
   DISCOVERY_TIMEOUT_MS: envInt(100, 600_000).default(20_000),
+  // ---- garbage collection (docs/operations.md "Quota and garbage collection") ----
+  /** How often garbage collection runs on its own; 0 = only on demand (`swarmshare gc`). */
+  GC_INTERVAL_MS: envInt(0, 86_400_000).default(900_000),
+  /** Above this percentage of the store's capacity in use, GC evicts complete files... */
+  GC_HIGH_WATERMARK: envInt(1, 100).default(90),
+  /** ...least recently used first, down to this percentage. */
+  GC_LOW_WATERMARK: envInt(0, 99).default(70),
+}).superRefine((c, ctx) => {
+  if (c.GC_LOW_WATERMARK >= c.GC_HIGH_WATERMARK) {
+    ctx.addIssue({ code: 'custom', path: ['GC_LOW_WATERMARK'], message: `must be below GC_HIGH_WATERMARK (${c.GC_HIGH_WATERMARK}), e.g. 70 with 90` });
+  }
 });
 export type PeerGatewayConfig = z.infer<typeof PeerGatewayConfigSchema>;
 

@@ -15,6 +15,9 @@ export const METRIC_NAMES = {
   natsRequestDuration: 'swarmshare_nats_request_duration_seconds',
   natsReconnects: 'swarmshare_nats_reconnects_total',
   natsConnected: 'swarmshare_nats_connected',
+  gcRuns: 'swarmshare_gc_runs_total',
+  gcFilesEvicted: 'swarmshare_gc_files_evicted_total',
+  gcBytesEvicted: 'swarmshare_gc_bytes_evicted_total',
 } as const;
 
 export type TransferDirection = 'upload' | 'download';
@@ -69,6 +72,11 @@ export class Metrics {
   readonly natsReconnects: Counter;
   /** 1 while connected to NATS, else 0. */
   readonly natsConnected: Gauge;
+  /** Garbage collection runs (peer-gateway), by trigger: `timer` or `on-demand`. */
+  readonly gcRuns: Counter<'trigger'>;
+  /** Files and bytes garbage collection evicted, by reason (`watermark`). */
+  readonly gcFilesEvicted: Counter<'reason'>;
+  readonly gcBytesEvicted: Counter<'reason'>;
 
   constructor(opts: MetricsOptions = {}) {
     const labels: Record<string, string> = {};
@@ -104,6 +112,9 @@ export class Metrics {
     this.registry.registerMetric(this.natsRequestDuration as never);
     this.natsReconnects = new Counter({ name: METRIC_NAMES.natsReconnects, help: 'Times the NATS connection was re-established', registers });
     this.natsConnected = new Gauge({ name: METRIC_NAMES.natsConnected, help: '1 while connected to NATS, else 0', registers });
+    this.gcRuns = new Counter({ name: METRIC_NAMES.gcRuns, help: 'Garbage collection runs, by trigger', labelNames: ['trigger'], registers });
+    this.gcFilesEvicted = new Counter({ name: METRIC_NAMES.gcFilesEvicted, help: 'Files garbage collection evicted, by reason', labelNames: ['reason'], registers });
+    this.gcBytesEvicted = new Counter({ name: METRIC_NAMES.gcBytesEvicted, help: 'Bytes garbage collection evicted, by reason', labelNames: ['reason'], registers });
   }
 
   /** Count one transfer as active until the returned function is called (calling it twice is harmless). */

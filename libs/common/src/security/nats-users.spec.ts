@@ -10,7 +10,9 @@ describe('NATS and Redis users of a swarm', () => {
     expect(gw.subscribe.allow).toContain('swarm.node.a.gateway.>');
     const store = natsPermissions('chunk-store', 'a');
     expect(store.subscribe.allow).toContain('swarm.node.a.store.>');
-    expect(store.publish.allow.some((s) => s.startsWith('swarm.node.'))).toBe(false);
+    // The store publishes on node subjects only to tell its own gateway about corrupt chunks.
+    expect(store.publish.allow.filter((s) => s.startsWith('swarm.node.'))).toEqual(['swarm.node.a.store.evt.corrupt']);
+    expect(natsPermissions('peer-gateway', 'a').publish.deny).toEqual(['swarm.tracker.admin.>']);
     expect(natsPermissions('tracker').subscribe.allow).toContain('swarm.tracker.> swarmshare-tracker');
     expect(() => natsPermissions('chunk-store')).toThrow(/node id/);
   });

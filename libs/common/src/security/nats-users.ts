@@ -13,7 +13,8 @@ import { FACTS_STREAM, TRACKER_FACTS_CONSUMER } from '../nats/facts-stream';
 export type NatsUserKind = 'tracker' | 'chunk-store' | 'peer-gateway' | 'admin';
 
 export interface NatsPermissions {
-  publish: { allow: string[] };
+  /** `deny` wins over `allow` (nats-server): a broad grant minus the operators' subjects. */
+  publish: { allow: string[]; deny?: string[] };
   subscribe: { allow: string[] };
   allow_responses: boolean;
 }
@@ -54,9 +55,9 @@ export function natsPermissions(kind: Exclude<NatsUserKind, 'admin'>, nodeId?: s
   });
   if (kind === 'tracker') {
     // Only trackers take tracker requests, and only in their queue group ("subject queue" form).
-    // The admin API reads stores and drives gateways of every node.
+    // The admin API reads stores and drives gateways of every node, and deletes on nodes (admin.>).
     return grant(
-      ['swarm.node.*.store.have', 'swarm.node.*.store.stats', 'swarm.node.*.store.files', 'swarm.node.*.gateway.>', ...FACTS_STREAM_API, ...FACTS_CONSUMER_API],
+      ['swarm.node.*.store.have', 'swarm.node.*.store.stats', 'swarm.node.*.store.files', 'swarm.node.*.gateway.>', 'swarm.node.*.admin.>', ...FACTS_STREAM_API, ...FACTS_CONSUMER_API],
       [`swarm.tracker.> ${TRACKER_QUEUE}`, EventSubjects.downloadProgress],
     );
   }
@@ -66,10 +67,13 @@ export function natsPermissions(kind: Exclude<NatsUserKind, 'admin'>, nodeId?: s
   if (kind === 'chunk-store') return grant([EventSubjects.fileCompleted, `${node}.store.evt.corrupt`, ...FACTS_STREAM_API], [`${node}.store.>`]);
   // The gateway is the only client of its node's store, and a client of the trackers; what it tells
   // a tracker that does not answer goes to the facts stream instead (FactSubjects).
-  return grant(
+  // It serves its node's admin subjects (delete, gc) but may not call the operators' tracker ones.
+  const perms = grant(
     [`${node}.store.>`, 'swarm.tracker.>', EventSubjects.downloadProgress, EventSubjects.replicateProgress, ...Object.values(FactSubjects), ...FACTS_STREAM_API],
-    [`${node}.gateway.>`, `${node}.store.evt.corrupt`],
+    [`${node}.gateway.>`, `${node}.store.evt.corrupt`, `${node}.admin.>`],
   );
+  perms.publish.deny = ['swarm.tracker.admin.>'];
+  return perms;
 }
 
 /** Every user of a swarm: admin, tracker, and per node its store and gateway; `password` makes each one's. */

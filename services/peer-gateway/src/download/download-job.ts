@@ -94,9 +94,9 @@ export class DownloadJob {
     return this.running;
   }
 
-  /** Stop (shutdown): in-flight write leases are abandoned before this resolves. */
-  async cancel(reason: string): Promise<void> {
-    this.cancelled = new SwarmError('UNAVAILABLE', reason);
+  /** Stop (shutdown, or a delete: CANCELLED): in-flight write leases are abandoned before this resolves. */
+  async cancel(reason: string, code: 'UNAVAILABLE' | 'CANCELLED' = 'UNAVAILABLE'): Promise<void> {
+    this.cancelled = new SwarmError(code, reason);
     this.rejectCancel(this.cancelled);
     this.finish(this.cancelled);
     this.pool.closeAll(reason);

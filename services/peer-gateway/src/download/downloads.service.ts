@@ -86,6 +86,20 @@ export class DownloadsService {
     return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').length;
   }
 
+  /**
+   * The file is being deleted from this node: its running download stops with CANCELLED (write
+   * leases given back before this resolves); its status says so, and a later fetch starts afresh (a
+   * complete one is forgotten: the node no longer holds the file). Returns whether one was running.
+   */
+  async cancelFile(fileId: string, reason: string): Promise<boolean> {
+    const job = this.jobs.get(fileId);
+    if (!job) return false;
+    const running = job.status.state === 'running' || job.status.state === 'queued';
+    if (running) await job.cancel(reason, 'CANCELLED');
+    else if (job.status.state === 'complete') this.jobs.delete(fileId);
+    return running;
+  }
+
   /** Shutdown: stop every running job; their write leases are given back before this resolves. */
   async stopAll(reason: string): Promise<void> {
     this.closing = true;

@@ -65,6 +65,7 @@ export class ReplicationJob {
   private placement!: Map<string, number[]>;
   private done?: Promise<void>;
   private lastProgress = 0;
+  private cancelled?: SwarmError;
 
   constructor(
     readonly req: ReplicateInput,
@@ -115,6 +116,17 @@ export class ReplicationJob {
     return this.done;
   }
 
+  /** Stop (the file is being deleted here): every receiver is dropped, and the upload fails with CANCELLED. */
+  async cancel(reason: string): Promise<void> {
+    this.cancelled ??= new SwarmError('CANCELLED', reason);
+    for (const t of this.targets.values()) this.drop(t, this.cancelled);
+    await this.done?.catch(() => undefined);
+  }
+
+  get running(): boolean {
+    return this.status.state === 'running';
+  }
+
   private async run(): Promise<void> {
     const started = Date.now();
     try {
@@ -130,6 +142,7 @@ export class ReplicationJob {
         }
         this.refreshStatus();
         await Promise.all([...this.targets.values()].filter((t) => t.state === 'active' && t.pending.length > 0).map((t) => this.pump(t)));
+        if (this.cancelled) throw this.cancelled;
         if (this.shortChunks() === 0) break;
         if (!this.req.replace) throw new SwarmError('UNAVAILABLE', `${this.shortChunks()} chunk(s) lack copies and re-placement is off`);
         placement = await this.replan();
@@ -312,6 +325,13 @@ export class ReplicationsService {
     this.jobs.set(job.uploadId, job);
     void job.start();
     return job.snapshot();
+  }
+
+  /** Cancel the running uploads of a file (it is being deleted here); returns how many. */
+  async cancelFile(fileId: string, reason: string): Promise<number> {
+    const running = [...this.jobs.values()].filter((j) => j.req.fileId === fileId && j.running);
+    await Promise.all(running.map((j) => j.cancel(reason)));
+    return running.length;
   }
 
   status(uploadId: string): ReplicateStatus {

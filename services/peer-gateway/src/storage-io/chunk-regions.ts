@@ -28,6 +28,8 @@ interface ReadableFile {
   layout: FileLayout;
   path: string;
   bits: Bitfield;
+  /** When a chunk of it was last read here (ms): garbage collection evicts the least recently used. */
+  usedAt?: number;
   /** An in-flight layout request: concurrent misses share it. */
   refreshing?: Promise<ReadableFile>;
 }
@@ -37,8 +39,9 @@ interface ReadableFile {
  * socket and page cache without passing through JS memory.
  *
  * - Writes take a lease from the store per chunk (its lock, then verification on close).
- * - Reads need no lease: a present chunk is verified and never changes (only a failed re-hash makes
- *   it missing again, and the repairer then calls forgetChunks), so
+ * - Reads need no lease: a present chunk is verified and never changes (only a delete removes it,
+ *   and forget() drops the file's cache then; or a failed re-hash makes it missing, and the
+ *   repairer calls forgetChunks()), so
  *   the gateway keeps each served file's layout (path, present bits) and a read-only mapping per
  *   window of it, and asks the store again only for a chunk it has not seen present yet. This keeps
  *   the control plane (a NATS request and Redis calls) off the path of every PIECE a holder sends.
@@ -76,6 +79,7 @@ export class ChunkRegions {
     if (!f.bits.get(index)) f = await this.refreshLayout(fileId, f); // the chunk may have arrived since
     if (!f.bits.get(index)) throw new SwarmError('NOT_FOUND', `chunk ${index} of file ${fileId.slice(0, 12)} is not present on this node`);
     setNewest(this.readable, fileId, f, MAX_READABLE_FILES); // eviction takes the least recently served
+    f.usedAt = Date.now();
     const offset = index * chunkSize;
     const data = this.readMaps.view({ fileId, path: f.path, size, chunkSize }, offset, Math.min(chunkSize, size - offset), 'read');
     return { data, release: async () => undefined };
@@ -146,6 +150,22 @@ export class ChunkRegions {
     } finally {
       this.leasing.delete(key);
     }
+  }
+
+  /** When a chunk of the file was last read here, if this gateway still remembers (see usedAt). */
+  lastRead(fileId: string): number | undefined {
+    return this.readable.get(fileId)?.usedAt;
+  }
+
+  /**
+   * The file was deleted (issue 14): forget its layout and read mappings, so the next read asks the
+   * store (and hears NOT_FOUND), and give back every write lease still open on it. A read already
+   * handed out keeps its mapping (and the old, verified bytes) until it is released.
+   */
+  async forget(fileId: string): Promise<void> {
+    this.readable.delete(fileId);
+    this.readMaps.drop(fileId);
+    await Promise.all([...this.openWrites].filter((w) => w.lease.fileId === fileId).map((w) => w.abandon()));
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */

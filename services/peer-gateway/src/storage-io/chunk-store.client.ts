@@ -18,6 +18,8 @@ import {
   type Manifest,
   ManifestSchema,
   type NatsRpc,
+  type NodeDeleteReply,
+  NodeDeleteReplySchema,
   StoreStatsSchema,
   type StoreStats,
   TFileDefSchema,
@@ -103,6 +105,11 @@ export class ChunkStoreClient {
   /** Re-hash chunks from disk (the whole file when `indexes` is unset: up to 10 minutes); corrupt ones become missing. */
   verify(fileId: string, indexes?: number[]): Promise<VerifyChunksReply> {
     return this.rpc.request(this.s.verify, indexes ? { fileId, indexes } : { fileId }, VerifyChunksReplySchema, indexes ? undefined : 600_000);
+  }
+
+  /** Delete the file from this node's store (its gateway stops its own transfers of the file first). */
+  delete(fileId: string): Promise<Omit<NodeDeleteReply, 'cancelled'>> {
+    return this.rpc.request(this.s.delete, { fileId }, NodeDeleteReplySchema.omit({ cancelled: true }));
   }
 
   stats(): Promise<StoreStats> {

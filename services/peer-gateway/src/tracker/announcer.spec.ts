@@ -10,7 +10,7 @@ describe('Announcer', () => {
   ];
   const stats = { nodeId: 'n1', capacity: 1000, used: 10, free: 990, files: 2 };
   /** The tracker's reply to an announce (nothing unknown unless given). */
-  const reply = (x: Announce, unknown: string[] = []) => ({ nodeId: x.nodeId, address: x.address, capacity: x.capacity, free: x.free, lastSeen: 1, files: 2, unknown });
+  const reply = (x: Announce, unknown: string[] = []) => ({ nodeId: x.nodeId, address: x.address, capacity: x.capacity, free: x.free, lastSeen: 1, files: 2, unknown, deleted: [] as string[] });
 
   it('announces capacity, free space, complete and partial files at the advertised address', async () => {
     const sent: Announce[] = [];

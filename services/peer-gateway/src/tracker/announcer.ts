@@ -23,12 +23,19 @@ export class Announcer {
   private timer?: NodeJS.Timeout;
   private inFlight?: Promise<boolean>;
   private failing = false;
+  /** Deletes this node's copy of files deleted everywhere while it was away (the tracker's tombstones). */
+  private deleteLocal?: (fileId: string) => Promise<unknown>;
 
   constructor(
     private readonly store: Pick<ChunkStoreClient, 'stats' | 'files'>,
     private readonly tracker: Pick<TrackerClient, 'announce'>,
     private readonly opts: AnnouncerOptions,
   ) {}
+
+  /** Set once the node's FileDeleter exists (it announces through this announcer after a delete). */
+  deleteWith(fn: (fileId: string) => Promise<unknown>): void {
+    this.deleteLocal = fn;
+  }
 
   start(): void {
     void this.announce();
@@ -45,6 +52,19 @@ export class Announcer {
   announce(): Promise<boolean> {
     this.inFlight ??= this.once().finally(() => (this.inFlight = undefined));
     return this.inFlight;
+  }
+
+  /** One at a time, in the background; a failure is retried at the next announce (the tombstone stays). */
+  private async deleteTombstoned(fileIds: readonly string[]): Promise<void> {
+    for (const fileId of fileIds) {
+      try {
+        if (!this.deleteLocal) return;
+        await this.deleteLocal(fileId);
+        this.opts.logger?.info({ event: 'file.tombstone.applied', fileId }, 'deleted a file that was deleted everywhere while this node was away');
+      } catch (e) {
+        this.opts.logger?.warn({ fileId, err: (e as Error).message }, 'could not delete a file deleted everywhere; will retry at the next announce');
+      }
+    }
   }
 
   private async once(): Promise<boolean> {
@@ -65,6 +85,7 @@ export class Announcer {
       });
       // In the background: hashing a large file must not hold up the next announce.
       if (reply.unknown.length > 0) void this.opts.reRegistrar?.reRegister(reply.unknown, new Set(complete));
+      if (reply.deleted.length > 0) void this.deleteTombstoned(reply.deleted);
       if (this.failing) this.opts.logger?.info('announcing to the tracker again');
       this.failing = false;
       return true;

@@ -42,7 +42,7 @@ export class ReRegistrar {
         const m = await this.store.manifest(fileId);
         const hash = this.hashes.get(fileId) ?? (await this.hashFile(fileId));
         setNewest(this.hashes, fileId, hash, MAX_REMEMBERED_HASHES);
-        await this.tracker.registerFile({ fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount: chunkCount(m.size, m.chunkSize), hash, nodeId: this.nodeId });
+        await this.tracker.registerFile({ fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount: chunkCount(m.size, m.chunkSize), hash, nodeId: this.nodeId, restore: true });
         this.logger?.info({ event: 'file.reregistered', fileId, name: m.name }, 'registered a file the tracker had lost');
       } catch (e) {
         this.logger?.warn({ fileId, err: (e as Error).message }, 'could not register a file the tracker lacks; will retry on a later announce');

@@ -5,6 +5,8 @@ import { ADMIN_SERVICE, GrpcExceptionFilter, GrpcStatusError } from '@swarmshare
 import { map, type Observable } from 'rxjs';
 import { AdminTokenGuard } from './admin-token.guard';
 import { AdminService } from './admin.service';
+import { FileDeletionService } from '../deletion/file-deletion.service';
+import { DeleteFileRequestSchema, parseOrThrow } from '@swarmshare/common';
 import { fileMessage, peerMessage, progressMessage, storedFileMessage } from './to-proto';
 
 /**
@@ -16,7 +18,10 @@ import { fileMessage, peerMessage, progressMessage, storedFileMessage } from './
 @UseGuards(AdminTokenGuard)
 @UseFilters(GrpcExceptionFilter)
 export class AdminController {
-  constructor(private readonly admin: AdminService) {}
+  constructor(
+    private readonly admin: AdminService,
+    private readonly deletion: FileDeletionService,
+  ) {}
 
   @GrpcMethod(ADMIN_SERVICE, 'ListFiles')
   async listFiles() {
@@ -66,9 +71,18 @@ export class AdminController {
       .pipe(map((s) => progressMessage(req.node_id, s)));
   }
 
+  /** The same as the NATS subject swarm.tracker.admin.file.delete, behind the bearer token. */
   @GrpcMethod(ADMIN_SERVICE, 'DeleteFile')
-  deleteFile(): never {
-    throw new GrpcStatusError(status.UNIMPLEMENTED, 'DeleteFile is not available yet: Swarmshare cannot delete files (chunks stay until their node\'s data directory is cleared)');
+  async deleteFile(req: { file_id: string; node_id: string; everywhere: boolean }) {
+    const r = await this.deletion.delete(
+      parseOrThrow(DeleteFileRequestSchema, { fileId: req.file_id, ...(req.node_id ? { nodeId: req.node_id } : {}), ...(req.everywhere ? { everywhere: true } : {}) }, 'DeleteFile request'),
+    );
+    return {
+      file_id: r.fileId,
+      everywhere: r.everywhere,
+      tombstone: r.tombstone,
+      nodes: r.nodes.map((n) => ({ node_id: n.nodeId, deleted: n.deleted, bytes: n.bytes, cancelled: n.cancelled, error: n.error ?? '' })),
+    };
   }
 
   @GrpcMethod(ADMIN_SERVICE, 'Preheat')

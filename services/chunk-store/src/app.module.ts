@@ -4,6 +4,7 @@ import type { NatsConnection } from 'nats';
 import { type ChunkStoreConfig, connectNats, type Logger, SERVICE_CONFIG, SERVICE_LOGGER } from '@swarmshare/common';
 import { createChunkStore } from './chunk-store.factory';
 import { ChunkStoreService } from './chunk-store.service';
+import { FileImports } from './file-imports';
 import { NatsEventPublisher } from './event-publisher';
 import { createRedisClient } from './redis-client';
 import { createStoreController } from './store.controller';
@@ -35,6 +36,15 @@ export class AppModule {
               events: new NatsEventPublisher(nc, logger),
               logger,
             }),
+        },
+        {
+          provide: FileImports,
+          inject: [ChunkStoreService],
+          useFactory: async (store: ChunkStoreService) => {
+            const imports = new FileImports(config.DATA_DIR, store, logger);
+            await imports.start();
+            return imports;
+          },
         },
         StoreLifecycle,
       ],

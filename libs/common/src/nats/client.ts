@@ -1,0 +1,53 @@
+import { connect, type NatsConnection } from 'nats';
+
+/* The plain NATS client, without Nest: what the CLI loads (see connect.ts for the Nest transport). */
+
+export interface NatsServerOptions {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+}
+
+/**
+ * NATS_URL as nats.js wants it. nats.js ignores credentials written in a server URL, so
+ * `nats://user:pass@host:4222` (or `nats://token@host:4222`) is split into servers without them plus
+ * user/pass (or token): a Kubernetes Secret can then hold one URL with its credentials.
+ */
+export function natsServerOptions(url: string): NatsServerOptions {
+  const out: NatsServerOptions = { servers: [] };
+  for (const raw of url.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      out.servers.push(raw);
+      continue;
+    }
+    if (u.username) {
+      const user = decodeURIComponent(u.username);
+      const pass = u.password ? decodeURIComponent(u.password) : undefined;
+      if (pass !== undefined) Object.assign(out, { user, pass });
+      else out.token = user;
+      u.username = '';
+      u.password = '';
+    }
+    out.servers.push(u.toString().replace(/\/$/, ''));
+  }
+  return out;
+}
+
+
+/**
+ * A raw client connection that reconnects forever. Services wait for the server on first connect;
+ * a CLI passes waitOnFirstConnect=false so a missing server is an immediate, clear error.
+ */
+export function connectNats(url: string, name: string, waitOnFirstConnect = true): Promise<NatsConnection> {
+  return connect({
+    ...natsServerOptions(url),
+    name,
+    waitOnFirstConnect,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+}

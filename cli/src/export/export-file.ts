@@ -1,10 +1,9 @@
-import { createHash } from 'node:crypto';
 import { constants, type Stats } from 'node:fs';
 import { copyFile, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { FileLayoutSchema, type Manifest, ManifestSchema, manifestIsConsistent, storeSubjects, SwarmError, chunkLength } from '@swarmshare/common/contracts';
 import { PeerClient } from '@swarmshare/common/protocol';
-import { hashFileOnce } from '@swarmshare/common/hashing';
+import { HashPool, hashFileOnce } from '@swarmshare/common/hashing';
 import type { CliContext } from '../context';
 import { gatewayAddress } from '../node-address';
 
@@ -26,7 +25,7 @@ const STREAM_BUDGET = 64 * 1024 * 1024;
  *   has them, else copy_file_range in the kernel; never a hard link, since the store seeds from its
  *   copy), then one hashing pass over OUT, split over the cores;
  * - the store's data file readable here but OUT elsewhere (another mount): one pass that reads,
- *   hashes and writes, the writes overlapping the next reads and hashes;
+ *   hashes (on other threads, HashPool) and writes, the writes overlapping the next reads and hashes;
  * - a remote node: the same pass, with the chunks read from the node's gateway over TCP.
  * OUT appears (rename of OUT.partial) only after every byte matched.
  */
@@ -105,20 +104,22 @@ async function streamOut(ctx: CliContext, node: string, manifest: Manifest, part
   const source = localPath ? await localSource(localPath, manifest) : await peerSource(ctx, node, manifest);
   const out: FileHandle = await open(partial, 'w');
   const writes = new Set<Promise<unknown>>();
+  // Hashing on the other cores: this thread only reads and writes.
+  const pool = new HashPool();
   try {
-    const reads: Array<Promise<Buffer> | undefined> = [];
+    const reads: Array<Promise<{ hex: string; data: Buffer }> | undefined> = [];
     const issue = (i: number) => {
-      const r = source.read(i);
+      const r = source.read(i).then((b) => pool.hash(b));
       // Awaited in order below; if we stop early, the reads still ahead must not become unhandled rejections.
       r.catch(() => undefined);
       reads[i] = r;
     };
     for (let i = 0; i < Math.min(window, count); i++) issue(i);
     for (let i = 0; i < count; i++) {
-      const data = await reads[i]!;
+      const { hex, data } = await reads[i]!;
       reads[i] = undefined;
       if (i + window < count) issue(i + window);
-      if (createHash('sha256').update(data).digest('hex') !== manifest.hashes[i]) {
+      if (hex !== manifest.hashes[i]) {
         throw new SwarmError('HASH_MISMATCH', `chunk ${i} read from node ${node} does not match its hash: the node's copy is damaged; fetch it again`);
       }
       const w = out.write(data, 0, data.length, i * manifest.chunkSize);
@@ -130,6 +131,7 @@ async function streamOut(ctx: CliContext, node: string, manifest: Manifest, part
     await Promise.all(writes);
   } finally {
     await Promise.allSettled(writes);
+    await pool.close();
     await out.close().catch(() => undefined);
     await source.close();
   }

@@ -2,7 +2,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { hashFileOnce } from './file-hasher';
+import { HashPool, hashFileOnce } from './file-hasher';
 
 const MiB = 1024 * 1024;
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -30,5 +30,20 @@ describe('hashFileOnce', () => {
     const path = join(dir, 'empty');
     writeFileSync(path, '');
     expect(await hashFileOnce(path, MiB, { contentHash: true })).toEqual({ size: 0, chunkHashes: [], contentHash: sha(Buffer.alloc(0)) });
+  });
+
+  it('HashPool hashes on other threads and hands each buffer back intact, moved or copied', async () => {
+    const pool = new HashPool(2);
+    try {
+      const big = Buffer.allocUnsafe(MiB + 3);
+      randomFillSync(big);
+      const want = Buffer.from(big);
+      const small = Buffer.from('a pooled slice');
+      const [a, b] = await Promise.all([pool.hash(big), pool.hash(small)]);
+      expect({ hex: a.hex, same: a.data.equals(want) }).toEqual({ hex: sha(want), same: true });
+      expect({ hex: b.hex, text: b.data.toString() }).toEqual({ hex: sha(Buffer.from('a pooled slice')), text: 'a pooled slice' });
+    } finally {
+      await pool.close();
+    }
   });
 });

@@ -110,3 +110,60 @@ async function hashInline(path: string, size: number, chunkSize: number, count: 
     await fh.close();
   }
 }
+
+/** A hashing thread of a HashPool: hashes each buffer it is handed and hands it back. */
+const POOL_WORKER_SOURCE = `
+const { parentPort } = require('node:worker_threads');
+const { createHash } = require('node:crypto');
+parentPort.on('message', ({ id, buf }) => {
+  const hex = createHash('sha256').update(new Uint8Array(buf)).digest('hex');
+  parentPort.postMessage({ id, hex, buf }, [buf]);
+});
+`;
+
+/**
+ * SHA-256 of buffers on other threads, so a streaming pass (read, hash, write) keeps reading and
+ * writing on the main thread while the cores hash. A buffer is moved to the thread (not copied) and
+ * moved back with its digest: the caller must use the returned Buffer, not the one it passed.
+ */
+export class HashPool {
+  private readonly workers: Worker[] = [];
+  private readonly waiting = new Map<number, { resolve: (r: { hex: string; data: Buffer }) => void; reject: (e: Error) => void }>();
+  private next = 0;
+
+  constructor(threads = Math.min(4, availableParallelism())) {
+    for (let i = 0; i < Math.max(1, threads); i++) {
+      const w = new Worker(POOL_WORKER_SOURCE, { eval: true });
+      w.on('message', ({ id, hex, buf }: { id: number; hex: string; buf: ArrayBuffer }) => {
+        const p = this.waiting.get(id);
+        this.waiting.delete(id);
+        p?.resolve({ hex, data: Buffer.from(buf) });
+      });
+      w.on('error', (e) => this.failAll(e));
+      w.unref();
+      this.workers.push(w);
+    }
+  }
+
+  /** The digest of `data` (a Buffer that owns its whole ArrayBuffer is moved, any other is copied first). */
+  hash(data: Buffer): Promise<{ hex: string; data: Buffer }> {
+    // A small Buffer is a slice of Node's shared pool: copy it into an ArrayBuffer of its own.
+    const owned = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength ? data : Buffer.from(Uint8Array.from(data).buffer);
+    const id = this.next++;
+    return new Promise((resolve, reject) => {
+      this.waiting.set(id, { resolve, reject });
+      const buf = owned.buffer as ArrayBuffer;
+      this.workers[id % this.workers.length].postMessage({ id, buf }, [buf]);
+    });
+  }
+
+  async close(): Promise<void> {
+    this.failAll(new Error('the hashing pool was closed'));
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.waiting.values()) p.reject(e);
+    this.waiting.clear();
+  }
+}

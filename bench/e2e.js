@@ -46,7 +46,7 @@ function stamp(path, r) {
   const nginx = await L.startNginx(www, join(dir, 'nginx'));
   const swarm = await LocalSwarm.start({ nodes: 3, dataDir: join(dir, 'swarm') });
   const nats = ['--nats', swarm.urls.natsUrl];
-  const rows = { share: [], shaCp: [], fetchCopy: [], fetchStream: [], curl: [], help: [], ls: [], bare: [], downloadCopy: [], downloadStream: [] };
+  const rows = { share: [], shaCp: [], fetchCopy: [], fetchStream: [], curl: [], help: [], ls: [], bare: [], downloadCopy: [], downloadStream: [], exportCopy: [], exportStream: [] };
   const how = new Set();
   try {
     for (let r = 0; r < runs; r++) {
@@ -69,6 +69,7 @@ function stamp(path, r) {
       const f1 = JSON.parse(fc.trim().split('\n').pop());
       rows.fetchCopy.push(tCopy);
       rows.downloadCopy.push(f1.seconds);
+      rows.exportCopy.push(f1.exportSeconds);
       how.add(`fetch -o by ${f1.exportedBy}`);
       if (r === 0 && !L.sameBytes(input, out)) throw new Error('fetch -o output differs from the input');
       rmSync(out, { force: true });
@@ -77,6 +78,7 @@ function stamp(path, r) {
       const f2 = JSON.parse(fs.trim().split('\n').pop());
       rows.fetchStream.push(tStream);
       rows.downloadStream.push(f2.seconds);
+      rows.exportStream.push(f2.exportSeconds);
       how.add(`fetch -o --stream by ${f2.exportedBy}`);
       rmSync(out, { force: true });
 
@@ -101,6 +103,7 @@ function stamp(path, r) {
   out.push(`| fetch -o, one filesystem | ${m.fetchCopy.toFixed(2)} s (${tp(m.fetchCopy)}) | curl -o from nginx | ${m.curl.toFixed(2)} s (${tp(m.curl)}) | ${(m.curl / m.fetchCopy).toFixed(2)}x speed | >= 0.8x | ${runsOf('fetchCopy')} / ${runsOf('curl')} |`);
   out.push(`| fetch -o --stream | ${m.fetchStream.toFixed(2)} s (${tp(m.fetchStream)}) | curl -o from nginx | ${m.curl.toFixed(2)} s | ${(m.curl / m.fetchStream).toFixed(2)}x speed | >= 0.6x | ${runsOf('fetchStream')} |`);
   out.push(`| of which node-to-node download | ${m.downloadCopy.toFixed(2)} s, ${m.downloadStream.toFixed(2)} s | | | | | ${runsOf('downloadCopy')} / ${runsOf('downloadStream')} |`);
+  out.push(`| of which writing and checking OUT | ${m.exportCopy.toFixed(2)} s, ${m.exportStream.toFixed(2)} s | | | | | ${runsOf('exportCopy')} / ${runsOf('exportStream')} |`);
   out.push(`| swarmshare --help | ${(m.help * 1000).toFixed(0)} ms | node -e 0 | ${(m.bare * 1000).toFixed(0)} ms | +${((m.help - m.bare) * 1000).toFixed(0)} ms | < 250 ms | ${runsOf('help')} / ${runsOf('bare')} |`);
   out.push(`| swarmshare ls (running swarm) | ${(m.ls * 1000).toFixed(0)} ms | node -e 0 | ${(m.bare * 1000).toFixed(0)} ms | +${((m.ls - m.bare) * 1000).toFixed(0)} ms | < 250 ms | ${runsOf('ls')} |`);
   out.push(`\nload average at the end: ${require('node:os').loadavg().map((x) => x.toFixed(2)).join(' ')} (other work on the machine slows every row alike)`);

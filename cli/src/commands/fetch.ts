@@ -56,6 +56,8 @@ export interface FetchSummary {
   output: string | null;
   /** How -o was written: copy (in the kernel, then checked), local-stream or peer-stream; null without -o. */
   exportedBy: ExportMethod | null;
+  /** Time spent writing and checking -o, after the download; null without -o. */
+  exportSeconds: number | null;
 }
 
 /** `--discover` value, checked: a clear error instead of a silent default. */
@@ -122,9 +124,12 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
   }
 
   let exportedBy: ExportMethod | null = null;
+  let exportSeconds: number | null = null;
   if (o.output) {
+    const exportStarted = Date.now();
     // Checked once, against the chunk hashes of a manifest that hashes to the file id.
     exportedBy = await exportFile(ctx, o.node, o.fileId, o.output, { stream: o.stream });
+    exportSeconds = (Date.now() - exportStarted) / 1000;
     ctx.info(`wrote ${o.output} by ${exportedBy === 'copy' ? 'an in-kernel copy from the node' : 'streaming the chunks'} (every chunk matches the manifest of ${o.fileId.slice(0, 16)})`);
   }
   if (o.json) {
@@ -141,6 +146,7 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
       discovery: status.discovery ?? null,
       output: o.output ?? null,
       exportedBy,
+      exportSeconds,
     };
     ctx.out(JSON.stringify(summary));
   }

@@ -22,7 +22,8 @@ export const ClusterFileSchema = z.object({
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 
-export const DEFAULT_DATA_DIR = '.swarmshare';
+import { DEFAULT_DATA_DIR } from './defaults';
+export { DEFAULT_DATA_DIR };
 
 export function clusterFilePath(dataDir: string): string {
   return join(resolve(dataDir), 'cluster.json');

@@ -1,4 +1,4 @@
-import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common';
+import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common/nats-client';
 import { resolveNatsUrl } from './cluster-file';
 
 export interface GlobalOptions {

@@ -1,4 +1,4 @@
-import { FileRecordSchema, SwarmError, TrackerSubjects } from '@swarmshare/common';
+import { FileRecordSchema, SwarmError, TrackerSubjects } from '@swarmshare/common/contracts';
 import { z } from 'zod';
 import type { CliContext } from './context';
 import { table } from './table';

@@ -2,17 +2,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CHUNK_SIZE, isErrorCode, parseSize, PeerRequestError, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
-import { DEFAULT_DATA_DIR } from './cluster-file';
-import { openContext, type GlobalOptions } from './context';
-import { up } from './commands/up';
-import { listFiles, listPeers } from './commands/views';
-import { share } from './commands/share';
-import { fetch, parseDiscover, parsePeers } from './commands/fetch';
-import { listNeighbours } from './commands/neighbours';
-import { demo } from './commands/demo';
-import { rm } from './commands/rm';
-import { gc } from './commands/gc';
+// Start-up time matters (docs/performance.md): only commander and these small modules load before
+// a command runs; each command loads its own code (and zod, NATS, the peer protocol) when chosen.
+import { SwarmError, EXIT_CODES, exitCodeFor, isErrorCode } from '@swarmshare/common/errors';
+import { parseSize } from '@swarmshare/common/sizes';
+import { DEFAULT_DATA_DIR } from './defaults';
+import type { CliContext, GlobalOptions } from './context';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -46,8 +41,9 @@ const program = new Command()
   .exitOverride((err) => process.exit(err.exitCode === 0 ? 0 : EXIT_CODES.usage));
 
 /** Run a command that talks to the swarm, turning errors into one clear line and exit code 1. */
-function withContext<A extends unknown[]>(fn: (ctx: Awaited<ReturnType<typeof openContext>>, ...args: A) => Promise<void>) {
+function withContext<A extends unknown[]>(fn: (ctx: CliContext, ...args: A) => Promise<void>) {
   return async (...args: A) => {
+    const { openContext } = await import('./context');
     const ctx = await openContext(program.opts<GlobalOptions>());
     try {
       await fn(ctx, ...args);
@@ -64,6 +60,7 @@ program
   .option('--redis <url>', 'use this Redis instead of starting redis-server')
   .action(async (o: { nodes: number; redis?: string }) => {
     const g = program.opts<GlobalOptions>();
+    const { up } = await import('./commands/up');
     await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis });
   });
 
@@ -71,15 +68,15 @@ program
   .command('share <file>')
   .description('put FILE into a node and register it with the tracker; prints the file id last')
   .requiredOption('--node <id>', 'node that receives the file (e.g. a)')
-  .option('--chunk-size <size>', 'chunk size, a multiple of 64KiB', sizeOption, DEFAULT_CHUNK_SIZE)
+  .option('--chunk-size <size>', 'chunk size, a multiple of 64KiB (default: follows the file size, 1MiB up to 256MiB, then size/500 rounded up to a power of two, 4MiB to 64MiB)', sizeOption)
   .option('--name <name>', 'name to register (default: the file name)')
   .option('--replicas <n>', 'also push N copies of every chunk to the other peers with the most free space', intOption('--replicas', 1, 16))
   .option('--alloc <sizes>', 'also push copies to these peers, at most this much each (NODE=SIZE, or NODE=free for all its free space), e.g. b=64MiB,c=free')
   .option('--no-interactive', 'never ask for an allocation, even in a terminal')
   .option('--json', 'print the summary as one JSON object instead of the file id (docs/cli.md)')
   .action(
-    withContext((ctx, file: string, o: { node: string; chunkSize: number; name?: string; replicas?: number; alloc?: string; interactive: boolean; json?: boolean }) =>
-      share(ctx, { file, ...o, interactive: o.interactive !== false && process.stdin.isTTY === true && process.stderr.isTTY === true }).then(() => undefined),
+    withContext(async (ctx, file: string, o: { node: string; chunkSize?: number; name?: string; replicas?: number; alloc?: string; interactive: boolean; json?: boolean }) =>
+      (await import('./commands/share')).share(ctx, { file, ...o, interactive: o.interactive !== false && process.stdin.isTTY === true && process.stderr.isTTY === true }).then(() => undefined),
     ),
   );
 
@@ -90,18 +87,21 @@ program
   .option('-o, --output <path>', 'where to write the file')
   .option('--discover <how>', 'how to find holders: tracker, flood or iterative (default: the tracker when it answers, else iterative)')
   .option('--peers <list>', 'overlay peers host:port,... the node joins before looking')
+  .option('--stream', 'with -o: stream the chunks into the file even where an in-kernel copy from the node is possible')
   .option('--json', 'print the summary as one JSON object (docs/cli.md)')
   .action(
-    withContext((ctx, fileId: string, o: { node: string; output?: string; discover?: string; peers?: string; json?: boolean }) =>
-      fetch(ctx, {
+    withContext(async (ctx, fileId: string, o: { node: string; output?: string; discover?: string; peers?: string; stream?: boolean; json?: boolean }) => {
+      const { fetch, parseDiscover, parsePeers } = await import('./commands/fetch');
+      return fetch(ctx, {
         fileId,
         node: o.node,
         output: o.output,
         discover: o.discover === undefined ? undefined : parseDiscover(o.discover),
         peers: o.peers === undefined ? undefined : parsePeers(o.peers),
+        stream: o.stream,
         json: o.json,
-      }).then(() => undefined),
-    ),
+      }).then(() => undefined);
+    }),
   );
 
 program
@@ -110,26 +110,30 @@ program
   .option('--node <id>', 'node to delete the file from (its download or upload of the file is cancelled)')
   .option('--everywhere', 'delete from every holder and remove the tracker\'s record; a node that is down deletes it when it returns')
   .option('--json', 'print what each node did as one JSON object (docs/cli.md)')
-  .action(withContext((ctx, fileId: string, o: { node?: string; everywhere?: boolean; json?: boolean }) => rm(ctx, { fileId, ...o })));
+  .action(withContext(async (ctx, fileId: string, o: { node?: string; everywhere?: boolean; json?: boolean }) => (await import('./commands/rm')).rm(ctx, { fileId, ...o })));
 
 program
   .command('gc')
   .description("run a node's garbage collection now: above its high watermark, evict complete files least recently used first (never the swarm's last copy)")
   .requiredOption('--node <id>', 'node to collect on')
   .option('--json', 'print the report as one JSON object (docs/cli.md)')
-  .action(withContext((ctx, o: { node: string; json?: boolean }) => gc(ctx, o)));
+  .action(withContext(async (ctx, o: { node: string; json?: boolean }) => (await import('./commands/gc')).gc(ctx, o)));
 
 program
   .command('ls')
   .description('list files with seeders (whole file), partial holders, leechers, replicas and downloads')
   .option('--json', 'print the list as JSON (docs/cli.md)')
-  .action(withContext((ctx, o: { json?: boolean }) => listFiles(ctx, o)));
+  .action(withContext(async (ctx, o: { json?: boolean }) => (await import('./commands/views')).listFiles(ctx, o)));
 program
   .command('peers')
   .description("list live peers with capacity and free space; with --node, that node's overlay neighbours")
   .option('--node <id>', "show this node's overlay neighbours instead (works without a tracker)")
   .option('--json', 'print the list as JSON (docs/cli.md)')
-  .action(withContext((ctx, o: { node?: string; json?: boolean }) => (o.node ? listNeighbours(ctx, o.node, o) : listPeers(ctx, o))));
+  .action(
+    withContext(async (ctx, o: { node?: string; json?: boolean }) =>
+      o.node ? (await import('./commands/neighbours')).listNeighbours(ctx, o.node, o) : (await import('./commands/views')).listPeers(ctx, o),
+    ),
+  );
 
 program
   .command('demo')
@@ -137,12 +141,15 @@ program
   .option('--size <size>', 'size of the random file', sizeOption, 64 * 1024 * 1024 + 12345)
   .action(async (o: { size: number }) => {
     const g = program.opts<GlobalOptions>();
+    const { demo } = await import('./commands/demo');
     await demo({ size: o.size, data: g.data ?? DEFAULT_DATA_DIR });
   });
 
 program.parseAsync().catch((e: unknown) => {
-  // A peer's refusal (e.g. NO_SPACE from the node's store during share) carries its code like a SwarmError.
-  const code = e instanceof SwarmError || e instanceof PeerRequestError ? e.code : undefined;
+  // A peer's refusal (a PeerRequestError, e.g. NO_SPACE from the node's store during share) carries
+  // its code like a SwarmError; checked by shape so the peer protocol is not loaded just for this.
+  const raw = e instanceof Error ? (e as Error & { code?: unknown }).code : undefined;
+  const code = e instanceof SwarmError ? e.code : isErrorCode(raw) ? raw : undefined;
   const msg = code !== undefined ? `${code}: ${(e as Error).message}` : e instanceof Error ? e.message : String(e);
   process.stderr.write(`swarmshare: ${msg}\n`);
   // One exit status per class of error, so scripts can act on it (docs/cli.md, "Exit status").

@@ -1,5 +1,5 @@
 import { SingleBar } from 'cli-progress';
-import { formatBytes } from '@swarmshare/common';
+import { formatBytes } from '@swarmshare/common/contracts';
 
 /** A byte-progress bar whose total may be learnt late (a trackerless fetch knows it from the manifest). */
 export interface ByteProgress {

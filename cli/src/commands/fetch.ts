@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
-import { access, open, rename, rm, stat } from 'node:fs/promises';
+import { access, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import {
   type DiscoverMode,
@@ -15,16 +14,14 @@ import {
   FileRecordSchema,
   formatBytes,
   gatewaySubjects,
-  manifestIsConsistent,
-  sha256Hex,
   SwarmError,
   TrackerSubjects,
-  PeerClient,
-} from '@swarmshare/common';
+} from '@swarmshare/common/contracts';
+import { CorruptReadError, exportFile, type ExportMethod } from '../export/export-file';
 import type { CliContext } from '../context';
 import { resolveFileId } from '../file-ids';
 import { progressBar } from '../progress';
-import { gatewayAddress } from './share';
+import { gatewayAddress } from '../node-address';
 
 export interface FetchOptions {
   /** A full file id, or a unique prefix of at least 8 hex characters. */
@@ -35,6 +32,8 @@ export interface FetchOptions {
   discover?: DiscoverMode;
   /** Overlay peers (host:port) the node joins before looking. */
   peers?: string[];
+  /** With output: stream the chunks into it even where an in-kernel copy is possible. */
+  stream?: boolean;
   /** Print the summary as one JSON object (FetchSummary) on stdout. */
   json?: boolean;
 }
@@ -56,6 +55,10 @@ export interface FetchSummary {
   discovery: NonNullable<DownloadStatus['discovery']> | null;
   /** Where the file was written (-o), else null. */
   output: string | null;
+  /** How -o was written: copy (in the kernel, then checked), local-stream or peer-stream; null without -o. */
+  exportedBy: ExportMethod | null;
+  /** Time spent writing and checking -o, after the download; null without -o. */
+  exportSeconds: number | null;
 }
 
 /** `--discover` value, checked: a clear error instead of a silent default. */
@@ -72,8 +75,6 @@ export function parsePeers(v: string): string[] {
   if (list.length === 0) throw new SwarmError('BAD_REQUEST', '--peers needs at least one host:port');
   return list;
 }
-
-const READS_IN_FLIGHT = 8;
 
 /**
  * `swarmshare fetch ID --node b -o OUT`: node b downloads the file from its holders (verifying
@@ -123,10 +124,15 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
     if (status.discovery) ctx.info(discoverySummary(status.discovery));
   }
 
+  let exportedBy: ExportMethod | null = null;
+  let exportSeconds: number | null = null;
   if (o.output) {
-    await exportRepairing(ctx, o, record?.hash);
-    // Without the tracker there is no whole-file hash to compare, but every chunk was checked against a manifest that matches the file id.
-    ctx.info(record ? `wrote ${o.output} (whole-file SHA-256 matches the tracker's)` : `wrote ${o.output} (every chunk matches the manifest of ${o.fileId.slice(0, 16)})`);
+    const exportStarted = Date.now();
+    // Checked once, against the chunk hashes of a manifest that hashes to the file id; a node whose
+    // copy is damaged repairs it first (exportRepairing).
+    exportedBy = await exportRepairing(ctx, o);
+    exportSeconds = (Date.now() - exportStarted) / 1000;
+    ctx.info(`wrote ${o.output} by ${exportedBy === 'copy' ? 'an in-kernel copy from the node' : 'streaming the chunks'} (every chunk matches the manifest of ${o.fileId.slice(0, 16)})`);
   }
   if (o.json) {
     const summary: FetchSummary = {
@@ -141,6 +147,8 @@ export async function fetch(ctx: CliContext, o: FetchOptions): Promise<{ status:
       seconds,
       discovery: status.discovery ?? null,
       output: o.output ?? null,
+      exportedBy,
+      exportSeconds,
     };
     ctx.out(JSON.stringify(summary));
   }
@@ -194,16 +202,6 @@ async function waitForDownload(ctx: CliContext, o: FetchOptions, onProgress: (s:
   });
 }
 
-/** A chunk read back from the node does not match its hash: its copy on disk is corrupt. */
-class CorruptReadError extends SwarmError {
-  constructor(
-    readonly index: number,
-    node: string,
-  ) {
-    super('HASH_MISMATCH', `chunk ${index} read from node ${node} does not match its hash`);
-  }
-}
-
 /** How long the node may take to re-hash the whole file when a chunk it holds reads back corrupt. */
 const REPAIR_CHECK_TIMEOUT_MS = 600_000;
 
@@ -212,9 +210,9 @@ const REPAIR_CHECK_TIMEOUT_MS = 600_000;
  * (corrupt chunks become missing), fetches what failed from the swarm, and the export runs again,
  * once. So OUT is written only from bytes that match, and a node that cannot repair says so.
  */
-async function exportRepairing(ctx: CliContext, o: FetchOptions, contentHash?: string): Promise<void> {
+async function exportRepairing(ctx: CliContext, o: FetchOptions): Promise<ExportMethod> {
   try {
-    return await exportFile(ctx, o.node, o.fileId, o.output!, contentHash);
+    return await exportFile(ctx, o.node, o.fileId, o.output!, { stream: o.stream });
   } catch (e) {
     if (!(e instanceof CorruptReadError)) throw e;
     ctx.info(`${e.message}: node ${o.node} re-hashes its copy and fetches the corrupt chunks again`);
@@ -230,56 +228,7 @@ async function exportRepairing(ctx: CliContext, o: FetchOptions, contentHash?: s
     throw new SwarmError(status.errorCode ?? 'UNAVAILABLE', `node ${o.node} could not fetch its corrupt chunks again: ${status.error ?? 'unknown reason'}`);
   }
   ctx.info(`node ${o.node} repaired ${r.corrupt.length} chunk(s)`);
-  await exportFile(ctx, o.node, o.fileId, o.output!, contentHash);
-}
-
-/** Read the file out of a node chunk by chunk, verifying each chunk and the whole content. */
-async function exportFile(ctx: CliContext, node: string, fileId: string, output: string, contentHash?: string): Promise<void> {
-  const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
-  const partial = `${output}.partial`;
-  const fh = await open(partial, 'w').catch((e: NodeJS.ErrnoException) => {
-    throw new SwarmError('UNAVAILABLE', `cannot write to ${output}: ${describeFsError(e)}`);
-  });
-  try {
-    const manifest = await peer.manifest(fileId);
-    if (manifest.fileId !== fileId || !manifestIsConsistent(manifest)) throw new SwarmError('HASH_MISMATCH', `node ${node} returned a manifest that does not match ${fileId}`);
-    const whole = createHash('sha256');
-    const count = manifest.hashes.length;
-    const reads: Array<Promise<Buffer>> = [];
-    const issue = (i: number) => {
-      const read = peer.requestChunk(manifest, i);
-      // Awaited in order below; if we stop early, the reads still ahead must not become unhandled rejections.
-      read.catch(() => undefined);
-      return read;
-    };
-    for (let i = 0; i < Math.min(READS_IN_FLIGHT, count); i++) reads.push(issue(i));
-    // Consume in order so the whole-file hash runs as we go; keep READS_IN_FLIGHT requests ahead.
-    for (let i = 0; i < count; i++) {
-      const data = await reads[i];
-      if (i + READS_IN_FLIGHT < count) reads.push(issue(i + READS_IN_FLIGHT));
-      if (sha256Hex(data) !== manifest.hashes[i]) throw new CorruptReadError(i, node);
-      whole.update(data);
-      await fh.write(data, 0, data.length, i * manifest.chunkSize);
-      delete reads[i];
-    }
-    if (contentHash !== undefined && whole.digest('hex') !== contentHash) throw new SwarmError('HASH_MISMATCH', `the whole file's SHA-256 does not match the tracker's record`);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => undefined);
-    await rm(partial, { force: true });
-    const errno = (e as NodeJS.ErrnoException).code;
-    throw typeof errno === 'string' && errno.startsWith('E') ? new SwarmError('UNAVAILABLE', `writing ${output} failed: ${describeFsError(e as NodeJS.ErrnoException)}`) : e;
-  } finally {
-    await peer.close();
-  }
-  await fh.close().catch(() => undefined);
-  await rename(partial, output);
-}
-
-/** An fs error in words (the raw one names a syscall and the .partial file). */
-function describeFsError(e: NodeJS.ErrnoException): string {
-  const words: Record<string, string> = { ENOENT: 'its directory does not exist', EACCES: 'permission denied', EROFS: 'read-only file system', ENOSPC: 'no space left on the device', EISDIR: 'it is a directory' };
-  return (e.code && words[e.code]) ?? e.message;
+  return exportFile(ctx, o.node, o.fileId, o.output!, { stream: o.stream });
 }
 
 /** The closing summary's discovery line: which holders were found, how, and how soon. */

@@ -1,7 +1,7 @@
-import { GatewayInfoSchema, gatewaySubjects } from '@swarmshare/common';
+import { GatewayInfoSchema, gatewaySubjects } from '@swarmshare/common/contracts';
 import type { CliContext } from '../context';
 import { table } from '../table';
-import { gatewayAddress } from './share';
+import { gatewayAddress } from '../node-address';
 import type { ViewOptions } from './views';
 
 /** `swarmshare peers --node ID`: the node's overlay neighbours (trackerless discovery), from its gateway. */

@@ -1,4 +1,6 @@
-import { open, stat } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, open, stat } from 'node:fs/promises';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import {
@@ -17,25 +19,32 @@ import {
   ReplicateStatusSchema,
   FileRecordSchema,
   formatBytes,
-  GatewayInfoSchema,
   gatewaySubjects,
   type Manifest,
   SwarmError,
   TrackerSubjects,
-  NodeIdSchema,
   ChunkSizeSchema,
   parseOrThrow,
-  PeerClient,
   PeerRecordSchema,
-} from '@swarmshare/common';
+  chunkSizeFor,
+  type ImportBeginReply,
+  type RegisterFile,
+  ImportBeginReplySchema,
+  ImportCommitReplySchema,
+  ManifestSchema,
+  storeSubjects,
+} from '@swarmshare/common/contracts';
+import { PeerClient } from '@swarmshare/common/protocol';
 import type { CliContext } from '../context';
 import { hashFile } from '../manifest-builder';
+import { gatewayAddress } from '../node-address';
 import { progressBar } from '../progress';
 
 export interface ShareOptions {
   file: string;
   node: string;
-  chunkSize: number;
+  /** Unset: follows the file size (chunkSizeFor). */
+  chunkSize?: number;
   name?: string;
   /** Replication: N copies of every chunk over the peers with the most free space. */
   replicas?: number;
@@ -58,6 +67,8 @@ export interface ShareSummary {
   chunkCount: number;
   node: string;
   seconds: number;
+  /** import: copied into the node's store in the kernel and hashed there; gateway: hashed here and pushed over TCP. */
+  sharedBy: 'import' | 'gateway';
   replication: { uploadId: string; replicas: number; peers: Array<{ nodeId: string; chunks: number; bytes: number; state: 'active' | 'dropped'; reason?: string }> } | null;
 }
 
@@ -69,28 +80,18 @@ interface ReplicationPlan {
 
 const STORES_IN_FLIGHT = 8;
 
-/** Ask a node's gateway where it listens; a node that does not answer is not running. */
-export async function gatewayAddress(ctx: CliContext, node: string): Promise<string> {
-  parseOrThrow(NodeIdSchema, node, 'node id');
-  try {
-    return (await ctx.rpc.request(gatewaySubjects(node).info, {}, GatewayInfoSchema)).address;
-  } catch (e) {
-    if (e instanceof SwarmError && e.code === 'UNAVAILABLE') throw new SwarmError('UNAVAILABLE', `node ${node} does not answer: is it running? (\`swarmshare peers\` lists live nodes)`);
-    throw e;
-  }
-}
-
 /**
  * `swarmshare share FILE --node a`: hash the file, push its chunks into node a (which verifies each
  * one), then register it with the tracker. Returns the file id (also printed last on stdout).
  */
-export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId: string; manifest: Manifest; seconds: number; replication?: ReplicateStatus }> {
+export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId: string; file: SharedFile; seconds: number; replication?: ReplicateStatus }> {
   const started = Date.now();
-  parseOrThrow(ChunkSizeSchema, o.chunkSize, 'chunk size');
+  if (o.chunkSize !== undefined) parseOrThrow(ChunkSizeSchema, o.chunkSize, 'chunk size');
   const st = await stat(o.file).catch(() => {
     throw new SwarmError('NOT_FOUND', `${o.file} does not exist or cannot be read`);
   });
   if (!st.isFile()) throw new SwarmError('BAD_REQUEST', `${o.file} is not a regular file`);
+  const chunkSize = o.chunkSize ?? chunkSizeFor(st.size);
   if (o.replicas !== undefined && (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > MAX_REPLICAS)) {
     throw new SwarmError('BAD_REQUEST', `--replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
   }
@@ -108,17 +109,101 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
     if (alloc) await checkAllocNodes(ctx, alloc, o.node, candidates);
     plan = alloc || o.replicas !== undefined ? choosePlan(o.replicas, alloc, candidates) : await askPlan(ctx, o.node, candidates);
     if (plan) {
-      const placement = checkAllocation(st.size, o.chunkSize, plan.replicas, plan.allocation, candidates);
+      const placement = checkAllocation(st.size, chunkSize, plan.replicas, plan.allocation, candidates);
       ctx.info(
-        `placing ${plan.replicas} cop${plan.replicas === 1 ? 'y' : 'ies'} of each of ${chunkCount(st.size, o.chunkSize)} chunks: ` +
+        `placing ${plan.replicas} cop${plan.replicas === 1 ? 'y' : 'ies'} of each of ${chunkCount(st.size, chunkSize)} chunks: ` +
           [...placement.bytes].map(([n, b]) => `${n} ${formatBytes(b)}`).join(', '),
       );
     }
   }
 
-  const hashing = progressBar('hashing', st.size);
-  const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
+  const shared = (await importLocally(ctx, o, st.size)) ?? (await pushThroughGateway(ctx, o, address));
 
+  if (plan) {
+    const status = await replicate(ctx, o, shared, plan);
+    const seconds = (Date.now() - started) / 1000;
+    for (const p of status.peers) {
+      ctx.info(`  ${p.nodeId.padEnd(12)} ${String(p.chunks).padStart(6)} chunks  ${formatBytes(p.bytes).padStart(10)}${p.state === 'dropped' ? `  dropped: ${p.reason}` : ''}`);
+    }
+    ctx.info(
+      `uploaded ${shared.name} (${formatBytes(shared.size)}, ${shared.chunkCount} chunks) from node ${o.node}: every chunk acked on ${plan.replicas} peer(s), registered with the tracker, in ${seconds.toFixed(2)} s`,
+    );
+    printResult(ctx, o, shared, seconds, status);
+    return { fileId: shared.fileId, file: shared, seconds, replication: status };
+  }
+
+  await ctx.rpc.request(
+    TrackerSubjects.registerFile,
+    { fileId: shared.fileId, name: shared.name, size: shared.size, chunkSize: shared.chunkSize, chunkCount: shared.chunkCount, hash: shared.hash, nodeId: o.node },
+    FileRecordSchema,
+  );
+  const seconds = (Date.now() - started) / 1000;
+  ctx.info(`shared ${shared.name} (${formatBytes(shared.size)}, ${shared.chunkCount} chunks of ${formatBytes(shared.chunkSize)}) on node ${o.node} by ${shared.via === 'import' ? 'an in-kernel copy' : 'its gateway'} in ${seconds.toFixed(2)} s`);
+  printResult(ctx, o, shared, seconds);
+  return { fileId: shared.fileId, file: shared, seconds };
+}
+
+/** What share put on the node: the facts the tracker registers, and how its bytes got there. */
+export type SharedFile = Omit<RegisterFile, 'nodeId' | 'holders' | 'replicas'> & {
+  /** import: copied in the kernel into the store, which hashed it; gateway: hashed here, pushed over TCP. */
+  via: 'import' | 'gateway';
+};
+
+/** Hashing the staged copy runs at no less than this (slow disk, busy machine): the commit's timeout follows the size. */
+const SLOWEST_HASH_BYTES_PER_S = 8 * 1024 * 1024;
+
+/**
+ * Same host as the node's store: the store gives a staging file in its directory, this process fills
+ * it by an in-kernel copy (reflink or copy_file_range) with its own permissions, and the store hashes
+ * the bytes it now holds, once (FileImports). undefined: not possible here (a remote node, an older
+ * store, another owner); the caller pushes through the gateway instead.
+ */
+async function importLocally(ctx: CliContext, o: ShareOptions, size: number): Promise<SharedFile | undefined> {
+  const subjects = storeSubjects(o.node);
+  let begin: ImportBeginReply;
+  try {
+    begin = await ctx.rpc.request(subjects.importBegin, { size }, ImportBeginReplySchema);
+  } catch (e) {
+    if (e instanceof SwarmError && e.code === 'NO_SPACE') throw e;
+    return undefined;
+  }
+  const abort = () => ctx.rpc.request(subjects.importAbort, { importId: begin.importId }, z.unknown()).catch(() => undefined);
+  const staged = await stat(begin.path).catch(() => undefined);
+  if (!staged?.isFile() || staged.size !== 0) {
+    await abort();
+    return undefined;
+  }
+  try {
+    await copyFile(o.file, begin.path, constants.COPYFILE_FICLONE);
+  } catch (e) {
+    await abort();
+    if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new SwarmError('NO_SPACE', `node ${o.node}'s disk is full: free space on it`);
+    return undefined;
+  }
+  const name = o.name ?? basename(o.file);
+  ctx.info(`copied ${o.file} into node ${o.node}'s store; the node hashes it`);
+  const timeoutMs = 60_000 + Math.ceil((size / SLOWEST_HASH_BYTES_PER_S) * 1000);
+  const r = await ctx.rpc.request(subjects.importCommit, { importId: begin.importId, name, ...(o.chunkSize ? { chunkSize: o.chunkSize } : {}) }, ImportCommitReplySchema, timeoutMs);
+  const shared: SharedFile = { fileId: r.file.fileId, name: r.file.name, size: r.file.size, chunkSize: r.file.chunkSize, chunkCount: r.file.chunkCount, hash: r.hash, via: 'import' };
+  if (r.file.chunksPresent < r.file.chunkCount) {
+    // The node already had part of this file (an unfinished download): the missing chunks go in through its gateway, verified there.
+    const manifest = await ctx.rpc.request(subjects.manifest, { fileId: r.file.fileId }, ManifestSchema, timeoutMs);
+    await pushChunks(ctx, o, await gatewayAddress(ctx, o.node), manifest);
+  }
+  return shared;
+}
+
+/** Another host: hash the file here (chunk hashes and whole content in one read), then push its chunks to the node's gateway, which verifies each. */
+async function pushThroughGateway(ctx: CliContext, o: ShareOptions, address: string): Promise<SharedFile> {
+  const size = (await stat(o.file)).size;
+  ctx.info(`hashing ${o.file}`);
+  const { manifest, contentHash } = await hashFile(o.file, o.chunkSize ?? chunkSizeFor(size), o.name);
+  await pushChunks(ctx, o, address, manifest);
+  return { fileId: manifest.fileId, name: manifest.name, size: manifest.size, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length, hash: contentHash, via: 'gateway' };
+}
+
+/** Push the chunks the node lacks through its gateway, several in flight. */
+async function pushChunks(ctx: CliContext, o: ShareOptions, address: string, manifest: Manifest): Promise<void> {
   const peer = await PeerClient.connect(address);
   const upload = progressBar(`to node ${o.node}`, manifest.size);
   const fh = await open(o.file, 'r');
@@ -141,42 +226,20 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
     await fh.close();
     await peer.close();
   }
-
-  if (plan) {
-    const status = await replicate(ctx, o, manifest, contentHash, plan);
-    const seconds = (Date.now() - started) / 1000;
-    for (const p of status.peers) {
-      ctx.info(`  ${p.nodeId.padEnd(12)} ${String(p.chunks).padStart(6)} chunks  ${formatBytes(p.bytes).padStart(10)}${p.state === 'dropped' ? `  dropped: ${p.reason}` : ''}`);
-    }
-    ctx.info(
-      `uploaded ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) from node ${o.node}: every chunk acked on ${plan.replicas} peer(s), registered with the tracker, in ${seconds.toFixed(2)} s`,
-    );
-    printResult(ctx, o, manifest, seconds, status);
-    return { fileId: manifest.fileId, manifest, seconds, replication: status };
-  }
-
-  await ctx.rpc.request(
-    TrackerSubjects.registerFile,
-    { fileId: manifest.fileId, name: manifest.name, size: manifest.size, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length, hash: contentHash, nodeId: o.node },
-    FileRecordSchema,
-  );
-  const seconds = (Date.now() - started) / 1000;
-  ctx.info(`shared ${manifest.name} (${formatBytes(manifest.size)}, ${manifest.hashes.length} chunks) on node ${o.node} in ${seconds.toFixed(2)} s`);
-  printResult(ctx, o, manifest, seconds);
-  return { fileId: manifest.fileId, manifest, seconds };
 }
 
 /** The last line on stdout: the file id, or with --json the whole summary. */
-function printResult(ctx: CliContext, o: ShareOptions, manifest: Manifest, seconds: number, status?: ReplicateStatus): void {
-  if (!o.json) return ctx.out(manifest.fileId);
+function printResult(ctx: CliContext, o: ShareOptions, shared: SharedFile, seconds: number, status?: ReplicateStatus): void {
+  if (!o.json) return ctx.out(shared.fileId);
   const summary: ShareSummary = {
-    fileId: manifest.fileId,
-    name: manifest.name,
-    size: manifest.size,
-    chunkSize: manifest.chunkSize,
-    chunkCount: manifest.hashes.length,
+    fileId: shared.fileId,
+    name: shared.name,
+    size: shared.size,
+    chunkSize: shared.chunkSize,
+    chunkCount: shared.chunkCount,
     node: o.node,
     seconds,
+    sharedBy: shared.via,
     replication: status
       ? { uploadId: status.uploadId, replicas: status.replicas, peers: status.peers.map((p) => ({ nodeId: p.nodeId, chunks: p.chunks, bytes: p.bytes, state: p.state, ...(p.reason ? { reason: p.reason } : {}) })) }
       : null,
@@ -245,11 +308,11 @@ async function askPlan(ctx: CliContext, source: string, candidates: Candidate[])
 }
 
 /** Ask the seeder's node to push the copies and register the file; follow its progress. */
-async function replicate(ctx: CliContext, o: ShareOptions, manifest: Manifest, hash: string, plan: ReplicationPlan): Promise<ReplicateStatus> {
+async function replicate(ctx: CliContext, o: ShareOptions, shared: SharedFile, plan: ReplicationPlan): Promise<ReplicateStatus> {
   const subjects = gatewaySubjects(o.node);
-  const first = await ctx.rpc.request(subjects.replicate, { fileId: manifest.fileId, hash, replicas: plan.replicas, allocation: plan.allocation }, ReplicateStatusSchema);
+  const first = await ctx.rpc.request(subjects.replicate, { fileId: shared.fileId, hash: shared.hash, replicas: plan.replicas, allocation: plan.allocation }, ReplicateStatusSchema);
   ctx.info(`upload ${first.uploadId}: node ${o.node} pushes the copies`);
-  const total = manifest.size * plan.replicas;
+  const total = shared.size * plan.replicas;
   const bar = progressBar('replicas', total);
   const deadline = Date.now() + (o.replicateTimeoutMs ?? 3_600_000);
   try {

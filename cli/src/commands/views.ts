@@ -1,4 +1,4 @@
-import { type FileRecord, FileRecordSchema, formatBytes, PeerRecordSchema, ReservationSchema, TrackerSubjects } from '@swarmshare/common';
+import { type FileRecord, FileRecordSchema, formatBytes, PeerRecordSchema, ReservationSchema, TrackerSubjects } from '@swarmshare/common/contracts';
 import { z } from 'zod';
 import type { CliContext } from '../context';
 import { table } from '../table';

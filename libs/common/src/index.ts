@@ -1,13 +1,7 @@
 import 'reflect-metadata';
 
-export * from './errors';
-export * from './subjects';
-export * from './schemas';
-export * from './validate';
-export * from './sizes';
-export * from './recency';
-export * from './file-id';
-export * from './bitfield';
+// The contracts (errors, subjects, schemas, sizes, file ids, ...) are also a lean entry point of their own.
+export * from './contracts';
 export * from './logging';
 export * from './config/load-config';
 export * from './config/service-configs';
@@ -19,10 +13,9 @@ export * from './protocol';
 export * from './storage/mapped-region';
 export * from './storage/mapping-registry';
 export * from './storage/preallocate';
+export * from './storage/file-hasher';
 export * from './bootstrap';
 export * from './observability';
-export * from './topology';
-export * from './replication';
 export * from './grpc';
 export * from './version';
 export * from './nats/micro-server';

@@ -53,6 +53,10 @@ export function storeSubjects(nodeId: string) {
     files: `${p}.files`,
     manifest: `${p}.manifest`,
     stats: `${p}.stats`,
+    /** Local import (file-import.ts): a staging file, then its adoption after the store hashed it. */
+    importBegin: `${p}.import.begin`,
+    importCommit: `${p}.import.commit`,
+    importAbort: `${p}.import.abort`,
     /** The node's gateway says hello and heartbeats: its write locks live as long as it does. */
     writer: `${p}.writer`,
     /** Re-hash present chunks from disk; those that fail become missing (corrupt-chunk repair). */

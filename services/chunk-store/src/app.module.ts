@@ -4,6 +4,7 @@ import type { NatsConnection } from 'nats';
 import { type ChunkStoreConfig, connectNats, type Logger, Metrics, SERVICE_CONFIG, SERVICE_LOGGER } from '@swarmshare/common';
 import { createChunkStore } from './chunk-store.factory';
 import { ChunkStoreService } from './chunk-store.service';
+import { FileImports } from './file-imports';
 import { NatsEventPublisher } from './event-publisher';
 import { createRedisClient } from './redis-client';
 import { Scrubber } from './scrubber';
@@ -41,6 +42,15 @@ export class AppModule {
           provide: Scrubber,
           inject: [ChunkStoreService, Metrics],
           useFactory: (store: ChunkStoreService, metrics: Metrics) => new Scrubber(store, { bytesPerSec: config.SCRUB_BYTES_PER_SEC }, logger, metrics),
+        },
+        {
+          provide: FileImports,
+          inject: [ChunkStoreService],
+          useFactory: async (store: ChunkStoreService) => {
+            const imports = new FileImports(config.DATA_DIR, store, logger);
+            await imports.start();
+            return imports;
+          },
         },
         StoreLifecycle,
       ],

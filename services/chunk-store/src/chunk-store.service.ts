@@ -184,6 +184,26 @@ export class ChunkStoreService {
     return created.def;
   }
 
+  /**
+   * A local import (see FileImports): the staged file, hashed here, becomes a complete file record
+   * in one step. A file id this store already has is left as it is (`adopted: false`).
+   */
+  async adoptFile(manifest: Manifest, stagedPath: string): Promise<{ def: TFileDef; adopted: boolean }> {
+    this.assertOpen();
+    const { fileLocks, disk, index } = this.deps;
+    const r = await fileLocks.run(CREATE_LOCK, async () => {
+      const existing = await this.find(manifest.fileId);
+      if (existing) return { def: toDef(existing, existing.bits.count()), adopted: false };
+      await fileLocks.run(manifest.fileId, async () => {
+        await disk.adopt(manifest, stagedPath);
+        await index.putFile(manifest, Bitfield.full(manifest.hashes.length));
+      });
+      return { def: toDef(summaryOf(manifest), manifest.hashes.length), adopted: true };
+    });
+    if (r.adopted) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: manifest.fileId });
+    return r;
+  }
+
   /** A lease for the co-located gateway, which maps the region itself. `owner`: its writer session. */
   async leaseChunk(fileId: string, index: number, mode: LeaseMode, owner?: string): Promise<Lease> {
     return (await this.issueLease(fileId, index, mode, owner)).lease;

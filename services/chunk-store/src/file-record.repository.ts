@@ -131,6 +131,23 @@ export class FileRecordRepository {
   }
 
   /**
+   * Make a staged data file (a local import, already hashed by the caller) a complete record: the
+   * file moves in by rename (same volume), then a full bitmap, then (last) the manifest.
+   */
+  async adopt(manifest: Manifest, stagedPath: string): Promise<void> {
+    const dir = this.dir(manifest.fileId);
+    await fs.mkdir(dir, { recursive: true });
+    try {
+      await fs.rename(stagedPath, this.dataPath(manifest.fileId));
+      await atomicWrite(this.bitmapPath(manifest.fileId), Bitfield.full(manifest.hashes.length).bytes);
+      await atomicWrite(this.manifestPath(manifest.fileId), Buffer.from(JSON.stringify(manifest)));
+    } catch (err) {
+      await fs.rm(dir, { recursive: true, force: true });
+      throw err;
+    }
+  }
+
+  /**
    * Persist chunk `index` as present (pwrite of its byte + fdatasync). Returns whether the bit was
    * newly set and the whole bitfield after the change. Callers serialise calls per file.
    */

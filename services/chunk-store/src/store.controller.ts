@@ -8,6 +8,9 @@ import {
   CreateFileRequestSchema,
   EmptyRequestSchema,
   FileIdRequestSchema,
+  ImportAbortRequestSchema,
+  ImportBeginRequestSchema,
+  ImportCommitRequestSchema,
   LocationManyRequestSchema,
   LocationRequestSchema,
   Metrics,
@@ -19,6 +22,7 @@ import {
   WriterHeartbeatRequestSchema,
 } from '@swarmshare/common';
 import { ChunkStoreService } from './chunk-store.service';
+import { FileImports } from './file-imports';
 
 /**
  * The node's store subjects carry its id, and @MessagePattern needs the subject when the class is
@@ -32,6 +36,7 @@ export function createStoreController(nodeId: string): Type<unknown> {
     constructor(
       private readonly store: ChunkStoreService,
       private readonly metrics: Metrics,
+      private readonly imports: FileImports,
     ) {}
 
     @MessagePattern(s.create)
@@ -121,6 +126,24 @@ export function createStoreController(nodeId: string): Type<unknown> {
     @MessagePattern(s.delete)
     delete(@Payload() data: unknown) {
       return this.store.deleteFile(parseOrThrow(FileIdRequestSchema, data).fileId);
+    }
+
+    /** Local import (file-imports.ts): a staging file in the store's own directory, filled by the caller. */
+    @MessagePattern(s.importBegin)
+    importBegin(@Payload() data: unknown) {
+      return this.imports.begin(parseOrThrow(ImportBeginRequestSchema, data).size);
+    }
+
+    /** The store hashes the staged bytes itself and adopts them as the file's data. */
+    @MessagePattern(s.importCommit)
+    importCommit(@Payload() data: unknown) {
+      const { importId, name, chunkSize } = parseOrThrow(ImportCommitRequestSchema, data);
+      return this.imports.commit(importId, name, chunkSize);
+    }
+
+    @MessagePattern(s.importAbort)
+    importAbort(@Payload() data: unknown) {
+      return this.imports.abort(parseOrThrow(ImportAbortRequestSchema, data).importId);
     }
 
     @MessagePattern(s.stats)

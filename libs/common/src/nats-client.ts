@@ -1,0 +1,3 @@
+/** Lean entry point `@swarmshare/common/nats-client`: a plain NATS connection and request/reply with schemas, without Nest. */
+export * from './nats/client';
+export * from './nats/nats-rpc';

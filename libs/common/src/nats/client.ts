@@ -1,0 +1,58 @@
+import { connect, type NatsConnection } from 'nats';
+
+/* The plain NATS client, without Nest: what the CLI loads (see connect.ts for the Nest transport). */
+
+export interface NatsServerOptions {
+  servers: string[];
+  user?: string;
+  pass?: string;
+  token?: string;
+  /** Set for `tls://` servers or a CA file: the client then refuses a server without TLS. */
+  tls?: { caFile?: string };
+}
+
+/**
+ * NATS_URL as nats.js wants it. nats.js ignores credentials written in a server URL, so
+ * `nats://user:pass@host:4222` (or `nats://token@host:4222`) is split into servers without them plus
+ * user/pass (or token): a Kubernetes Secret can then hold one URL with its credentials.
+ */
+export function natsServerOptions(url: string, caFile?: string): NatsServerOptions {
+  const out: NatsServerOptions = { servers: [] };
+  for (const raw of url.split(',').map((s) => s.trim()).filter(Boolean)) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      out.servers.push(raw);
+      continue;
+    }
+    if (u.username) {
+      const user = decodeURIComponent(u.username);
+      const pass = u.password ? decodeURIComponent(u.password) : undefined;
+      if (pass !== undefined) Object.assign(out, { user, pass });
+      else out.token = user;
+      u.username = '';
+      u.password = '';
+    }
+    out.servers.push(u.toString().replace(/\/$/, ''));
+  }
+  // TLS to NATS (issue 11): a tls:// URL or a CA (NATS_CA_FILE) makes TLS required, verified against
+  // that CA (else the system's).
+  if (caFile || out.servers.some((s) => s.startsWith('tls://'))) out.tls = caFile ? { caFile } : {};
+  return out;
+}
+
+
+/**
+ * A raw client connection that reconnects forever. Services wait for the server on first connect;
+ * a CLI passes waitOnFirstConnect=false so a missing server is an immediate, clear error.
+ */
+export function connectNats(url: string, name: string, waitOnFirstConnect = true, caFile?: string): Promise<NatsConnection> {
+  return connect({
+    ...natsServerOptions(url, caFile),
+    name,
+    waitOnFirstConnect,
+    maxReconnectAttempts: -1,
+    reconnectTimeWait: 500,
+  });
+}

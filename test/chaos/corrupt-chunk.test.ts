@@ -25,7 +25,8 @@ describe('chaos: a corrupt chunk at a holder', () => {
   let fileId: string;
 
   beforeAll(async () => {
-    swarm = await LocalSwarm.start({ nodes: 4, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
+    // No super-seeding: a just sent every chunk to c, and would otherwise send b to c for all of them.
+    swarm = await LocalSwarm.start({ nodes: 4, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500', SUPER_SEED_MS: '0' } });
     const input = join(dir, 'rot.bin');
     writeFileSync(input, data);
     fileId = (await cli('share', input, '--node', 'a', '--chunk-size', String(CHUNK))).stdout.trim().split('\n').pop()!;

@@ -1,5 +1,6 @@
-import { connectNats, NatsRpc } from '@swarmshare/common';
+import { connectNats, NatsRpc, type PeerTlsMaterial } from '@swarmshare/common';
 import { resolveNatsUrl } from './cluster-file';
+import { resolvePeerTls } from './peer-tls';
 
 export interface GlobalOptions {
   data?: string;
@@ -10,6 +11,8 @@ export interface GlobalOptions {
 /** What a command needs: a NATS connection to the swarm, and where to write results and messages. */
 export interface CliContext {
   rpc: NatsRpc;
+  /** Certificate for connections to gateways (peer mutual TLS); undefined = plaintext. */
+  peerTls?: PeerTlsMaterial;
   /** Results, on stdout. */
   out(line: string): void;
   /** Messages and progress, on stderr. */
@@ -19,12 +22,14 @@ export interface CliContext {
 
 export async function openContext(opts: GlobalOptions): Promise<CliContext> {
   const url = resolveNatsUrl(opts);
+  const peerTls = resolvePeerTls(opts);
   const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false).catch((e: Error) => {
     throw new Error(`cannot reach NATS at ${url} (${e.message}): is the swarm running (\`swarmshare up\`)?`);
   });
   const rpc = new NatsRpc(nc, Number(opts.timeout ?? 10_000));
   return {
     rpc,
+    peerTls,
     out: (l) => process.stdout.write(`${l}\n`),
     info: (l) => process.stderr.write(`${l}\n`),
     close: async () => {

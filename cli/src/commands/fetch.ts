@@ -195,7 +195,7 @@ async function waitForDownload(ctx: CliContext, o: FetchOptions, onProgress: (s:
 
 /** Read the file out of a node chunk by chunk, verifying each chunk and the whole content. */
 async function exportFile(ctx: CliContext, node: string, fileId: string, output: string, contentHash?: string): Promise<void> {
-  const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
+  const peer = await PeerClient.connect(await gatewayAddress(ctx, node), { tls: ctx.peerTls });
   const partial = `${output}.partial`;
   const fh = await open(partial, 'w').catch((e: NodeJS.ErrnoException) => {
     throw new SwarmError('UNAVAILABLE', `cannot write to ${output}: ${describeFsError(e)}`);

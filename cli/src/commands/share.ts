@@ -119,7 +119,7 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   const hashing = progressBar('hashing', st.size);
   const { manifest, contentHash } = await hashFile(o.file, o.chunkSize, o.name, (b) => hashing.update(b)).finally(() => hashing.stop());
 
-  const peer = await PeerClient.connect(address);
+  const peer = await PeerClient.connect(address, { tls: ctx.peerTls });
   const upload = progressBar(`to node ${o.node}`, manifest.size);
   const fh = await open(o.file, 'r');
   try {

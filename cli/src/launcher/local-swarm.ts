@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
 import { type RunningService, type ServiceName, startService } from './service-process';
+import { CLI_PEER_ID, ensureSwarmPki, peerTlsEnv } from './peer-pki';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -19,6 +20,8 @@ export interface SwarmOptions {
   extraEnv?: Record<string, string>;
   /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
   adminToken?: string;
+  /** Peer plane without TLS (`up --insecure`): every gateway logs a warning. Default: mutual TLS with a CA under DATA/tls. */
+  insecure?: boolean;
   onStatus?: (line: string) => void;
 }
 
@@ -77,6 +80,8 @@ export class LocalSwarm {
       }
       const urls = { natsUrl, redisUrl };
       swarm = new LocalSwarm(dataDir, urls, servers, [], [], opts);
+      if (opts.insecure) say('WARNING: --insecure: the peer plane runs without TLS; anyone who reaches a peer port can read and offer files');
+      else swarm.cliTls = (await ensureSwarmPki(dataDir, [CLI_PEER_ID]))[CLI_PEER_ID];
       await swarm.startTracker();
       for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
@@ -111,6 +116,8 @@ export class LocalSwarm {
   }
 
   private readonly launches = new Map<string, Launch>();
+  /** The CLI's peer certificate (recorded in cluster.json), unless insecure. */
+  private cliTls?: { ca: string; cert: string; key: string };
 
   /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   private launch(processName: string, l: Launch): Promise<RunningService> {
@@ -144,7 +151,8 @@ export class LocalSwarm {
     mkdirSync(spec.dataDir, { recursive: true });
     const logs = join(this.dataDir, 'logs');
     const storeEnv = chunkStoreEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
-    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
+    const tls = peerTlsEnv(this.opts.insecure ? undefined : (await ensureSwarmPki(this.dataDir, [nodeId]))[nodeId]);
+    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...tls, ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
     const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId });
     const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId });
     const node = { spec, store, gateway };
@@ -208,6 +216,7 @@ export class LocalSwarm {
       ]),
       grpcPorts: Object.fromEntries(this.grpcPorts),
       adminToken: this.adminToken,
+      peerTls: this.cliTls ?? null,
     };
   }
 

@@ -27,3 +27,4 @@ export * from './grpc';
 export * from './version';
 export * from './nats/micro-server';
 export * from './nats/facts-stream';
+export * from './security';

@@ -75,6 +75,15 @@ export const PeerGatewayConfigSchema = z.object({
   /** Holders one download uses at once. */
   MAX_PEERS_PER_DOWNLOAD: envInt(1, 256).default(8),
   MAX_CONNECTIONS: envInt(1, 100_000).default(256),
+  // ---- peer mutual TLS (docs/operations.md) ----
+  /** Peer plane mutual TLS with the swarm CA; `off` accepts anyone who can reach the port (logs a warning). */
+  PEER_TLS: z.enum(['on', 'off']).default('on'),
+  /** PEM file of the swarm CA: peers must present a certificate it signed. */
+  PEER_TLS_CA: z.string().min(1).optional(),
+  /** PEM certificate of this node, issued by the CA to swarmshare://node/<NODE_ID>. */
+  PEER_TLS_CERT: z.string().min(1).optional(),
+  /** PEM private key of PEER_TLS_CERT (keep it owner-readable only). */
+  PEER_TLS_KEY: z.string().min(1).optional(),
   // ---- transfer engine (docs/performance.md) ----
   /** Peers served chunks at once; the others wait their turn (slots rotate per chunk). 0 = unlimited. */
   UPLOAD_SLOTS: envInt(0, 10_000).default(4),
@@ -119,6 +128,14 @@ export const PeerGatewayConfigSchema = z.object({
   LOOKUP_CACHE_TTL_MS: envInt(0, 3_600_000).default(30_000),
   /** How long a trackerless fetch looks for holders before it gives up. */
   DISCOVERY_TIMEOUT_MS: envInt(100, 600_000).default(20_000),
+}).superRefine((c, ctx) => {
+  // Secure by default: the peer port is not opened without authentication unless asked for.
+  if (c.PEER_TLS !== 'on') return;
+  for (const k of ['PEER_TLS_CA', 'PEER_TLS_CERT', 'PEER_TLS_KEY'] as const) {
+    if (c[k] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [k], message: 'must be set while PEER_TLS=on (`swarmshare up` makes them under DATA/tls; see docs/operations.md), or set PEER_TLS=off to run the peer plane unauthenticated' });
+    }
+  }
 });
 export type PeerGatewayConfig = z.infer<typeof PeerGatewayConfigSchema>;
 

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Bitfield } from '../../bitfield';
 import { chunkLength } from '../../file-id';
 import type { Manifest } from '../../schemas';
+import type { PeerTlsMaterial } from '../../security/peer-tls';
 import type { Hello } from './connection-core';
 import { type PeerConnection, connectPeer } from './peer-connection';
 
@@ -22,11 +23,13 @@ export interface StoreOptions {
 export class PeerClient {
   private constructor(readonly connection: PeerConnection) {}
 
-  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number } = {}): Promise<PeerClient> {
+  /** With `tls` the client's id is the one its certificate names (the node refuses any other). */
+  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number; tls?: PeerTlsMaterial } = {}): Promise<PeerClient> {
     const conn = await connectPeer(address, {
-      nodeId: opts.clientId ?? `cli-${randomBytes(6).toString('hex')}`,
+      nodeId: opts.clientId ?? opts.tls?.identity ?? `cli-${randomBytes(6).toString('hex')}`,
       listen: null,
       connectTimeoutMs: opts.connectTimeoutMs,
+      tls: opts.tls,
     });
     return new PeerClient(conn);
   }

@@ -1,0 +1,3 @@
+export * from './peer-identity';
+export * from './peer-tls';
+export * from './peer-ca';

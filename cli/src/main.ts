@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEFAULT_CHUNK_SIZE, parseSize, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
+import { DEFAULT_CHUNK_SIZE, ensurePeerPki, parseSize, SwarmError, EXIT_CODES, exitCodeFor } from '@swarmshare/common';
 import { DEFAULT_DATA_DIR } from './cluster-file';
 import { openContext, type GlobalOptions } from './context';
 import { up } from './commands/up';
@@ -11,6 +11,7 @@ import { share } from './commands/share';
 import { fetch, parseDiscover, parsePeers } from './commands/fetch';
 import { listNeighbours } from './commands/neighbours';
 import { demo } from './commands/demo';
+import { pkiDir } from './launcher/peer-pki';
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {
@@ -122,6 +123,16 @@ program
   .action(async (o: { size: number }) => {
     const g = program.opts<GlobalOptions>();
     await demo({ size: o.size, data: g.data ?? DEFAULT_DATA_DIR });
+  });
+
+program
+  .command('pki <ids...>')
+  .description('make the swarm peer CA (once) and a certificate per id (node ids, cli-… for clients) for peer mutual TLS')
+  .option('--dir <dir>', 'where the CA and certificates go (default: DATA/tls, where `up` keeps them)')
+  .action(async (ids: string[], o: { dir?: string }) => {
+    const g = program.opts<GlobalOptions>();
+    const paths = await ensurePeerPki(o.dir ?? pkiDir(g.data ?? DEFAULT_DATA_DIR), ids);
+    for (const [id, p] of Object.entries(paths)) process.stdout.write(`${id}\t${p.cert}\t${p.key}\n`);
   });
 
 program.parseAsync().catch((e: unknown) => {

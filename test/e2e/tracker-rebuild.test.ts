@@ -39,7 +39,7 @@ describe('the tracker rebuilds its registry from the nodes after Redis loses its
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 120_000 });
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 120_000 });
   const getFile = (fileId: string) => rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
 
   it('after FLUSHALL, the file is registered again with its facts, and fetch works', async () => {

@@ -4,7 +4,7 @@ import { join, resolve } from 'node:path';
 import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEnv, trackerEnv } from '@swarmshare/common';
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
 import { type RunningService, type ServiceName, startService } from './service-process';
-import { CLI_PEER_ID, ensureSwarmPki, peerTlsEnv } from './peer-pki';
+import { CLI_PEER_ID, ensureSwarmPki } from './peer-pki';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -148,11 +148,12 @@ export class LocalSwarm {
       peerHost: '127.0.0.1',
       advertiseAddress: `127.0.0.1:${peerPort}`,
     };
+    // Peer mutual TLS unless --insecure: the node's certificate from the swarm CA under DATA/tls.
+    spec.peerTls ??= this.opts.insecure ? 'off' : (await ensureSwarmPki(this.dataDir, [nodeId]))[nodeId];
     mkdirSync(spec.dataDir, { recursive: true });
     const logs = join(this.dataDir, 'logs');
     const storeEnv = chunkStoreEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
-    const tls = peerTlsEnv(this.opts.insecure ? undefined : (await ensureSwarmPki(this.dataDir, [nodeId]))[nodeId]);
-    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...tls, ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
+    const gatewayEnv = peerGatewayEnv(this.urls, spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
     const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId });
     const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId });
     const node = { spec, store, gateway };

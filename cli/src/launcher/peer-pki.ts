@@ -16,8 +16,3 @@ export function pkiDir(dataDir: string): string {
 export function ensureSwarmPki(dataDir: string, ids: string[]): Promise<Record<string, PeerTlsPaths>> {
   return ensurePeerPki(pkiDir(dataDir), ids);
 }
-
-/** A gateway's environment for peer TLS: its certificate, or the explicit opt-out. */
-export function peerTlsEnv(paths: PeerTlsPaths | undefined): Record<string, string> {
-  return paths ? { PEER_TLS: 'on', PEER_TLS_CA: paths.ca, PEER_TLS_CERT: paths.cert, PEER_TLS_KEY: paths.key } : { PEER_TLS: 'off' };
-}

@@ -3,6 +3,8 @@ import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as x509 from '@peculiar/x509';
+import { SwarmError } from '../errors';
+import { NodeIdSchema } from '../schemas';
 import { peerIdentityUri } from './peer-identity';
 import type { PeerTlsPaths } from './peer-tls';
 
@@ -106,6 +108,11 @@ export function ensurePeerPki(dir: string, ids: string[]): Promise<Record<string
 }
 
 async function ensurePeerPkiNow(dir: string, ids: string[]): Promise<Record<string, PeerTlsPaths>> {
+  // Ids become file names and HELLO ids: only what HELLO accepts (no '/', no '..').
+  for (const id of ids) {
+    const r = NodeIdSchema.safeParse(id);
+    if (!r.success) throw new SwarmError('BAD_REQUEST', `cannot issue a peer certificate to "${id.slice(0, 80)}": ${r.error.issues[0].message}`);
+  }
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const caPath = join(dir, 'ca.pem');
   const caKeyPath = join(dir, 'ca.key');

@@ -5,6 +5,7 @@ import type { Manifest } from '../../schemas';
 import type { PeerTlsMaterial } from '../../security/peer-tls';
 import type { Hello } from './connection-core';
 import { type PeerConnection, connectPeer } from './peer-connection';
+import { PeerClosedError } from './peer-errors';
 
 export interface StoreOptions {
   /** STOREs in flight at once (each holds one chunk in memory). */
@@ -30,6 +31,12 @@ export class PeerClient {
       listen: null,
       connectTimeoutMs: opts.connectTimeoutMs,
       tls: opts.tls,
+    }).catch((e: unknown) => {
+      // A TLS gateway drops plaintext without a word: say what is probably missing.
+      if (!opts.tls && e instanceof PeerClosedError && /before HELLO/.test(e.message)) {
+        throw new PeerClosedError(`${e.message}; if the node runs peer TLS (the default), give this client its certificate: --data of the swarm, or PEER_TLS_CA/PEER_TLS_CERT/PEER_TLS_KEY`);
+      }
+      throw e;
     });
     return new PeerClient(conn);
   }

@@ -43,9 +43,9 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
 
   constructor(socket: Socket, opts: PeerConnectionOptions) {
     super(socket, opts);
-    this.use(new ChunkServing(this));
+    const serving = this.use(new ChunkServing(this));
     this.use(new StoreReceiving(this));
-    this.use(new Receipts(this));
+    this.use(new Receipts(this, serving));
     this.use(new DiscoveryMessages(this));
   }
 

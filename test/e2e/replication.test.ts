@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:tls';
+import { tlsPeerServer } from '../support/peer-tls';
+import { ensureSwarmPki } from '../../cli/src/launcher/peer-pki';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import {
   Bitfield,
+  loadPeerTls,
   DownloadAckRecordSchema,
   FileRecordSchema,
   type FileRecord,
@@ -350,7 +353,8 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     const evilId = `revil-${sfx}`;
     const handler = new CorruptOnceHandler();
     handler.add(manifest, data);
-    const server: Server = createServer((s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
+    // An insider with a certificate from the swarm's own CA: only its chunks lie.
+    const server: Server = tlsPeerServer(loadPeerTls((await ensureSwarmPki(swarm.dataDir, [evilId]))[evilId]), (s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const address = `127.0.0.1:${(server.address() as { port: number }).port}`;

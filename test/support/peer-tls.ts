@@ -1,7 +1,9 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensurePeerPki, loadPeerTls, type PeerTlsMaterial, type PeerTlsPaths } from '@swarmshare/common';
+import type { Socket } from 'node:net';
+import { type Server, createServer } from 'node:tls';
+import { ensurePeerPki, loadPeerTls, type PeerTlsMaterial, type PeerTlsPaths, peerTlsServerOptions } from '@swarmshare/common';
 
 /**
  * The test suite runs the peer plane with mutual TLS on, as `swarmshare up` does: one CA per test
@@ -31,4 +33,9 @@ export async function testGatewayTlsEnv(id: string): Promise<Record<string, stri
 /** A client's (or a hand-driven peer's) TLS material from the test CA; `cli-test` unless named. */
 export async function testPeerTls(id = 'cli-test'): Promise<PeerTlsMaterial> {
   return loadPeerTls(await testPeerCert(id));
+}
+
+/** A peer listener of a test (a fake holder or origin) over mutual TLS, as gateways dial only TLS. */
+export function tlsPeerServer(tls: PeerTlsMaterial, onSocket: (s: Socket) => void): Server {
+  return createServer(peerTlsServerOptions(tls, 5000), onSocket);
 }

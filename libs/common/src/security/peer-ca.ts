@@ -1,15 +1,26 @@
-import 'reflect-metadata'; // @peculiar/x509's DI container needs it loaded first
 import { createPrivateKey, randomBytes, webcrypto } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as x509 from '@peculiar/x509';
+import type * as X509 from '@peculiar/x509';
 import { SwarmError } from '../errors';
 import { NodeIdSchema } from '../schemas';
 import { peerIdentityUri } from './peer-identity';
 import type { PeerTlsPaths } from './peer-tls';
 
-// Node's WebCrypto; the library's types are DOM's, which this project does not load.
-x509.cryptoProvider.set(webcrypto as never);
+/**
+ * @peculiar/x509, loaded on first use: only `up`, `pki` and tests issue certificates, and every
+ * service imports this library, so its start-up must not pay for loading it.
+ */
+let lib: typeof X509 | undefined;
+function x509lib(): typeof X509 {
+  if (!lib) {
+    require('reflect-metadata'); // its DI container needs it loaded first
+    lib = require('@peculiar/x509') as typeof X509;
+    // Node's WebCrypto; the library's types are DOM's, which this project does not load.
+    lib.cryptoProvider.set(webcrypto as never);
+  }
+  return lib;
+}
 type KeyPair = { publicKey: webcrypto.CryptoKey; privateKey: webcrypto.CryptoKey };
 
 const ALG = { name: 'ECDSA', namedCurve: 'P-256', hash: 'SHA-256' } as const;
@@ -28,6 +39,7 @@ async function keyPair(): Promise<KeyPair> {
 }
 
 async function keyPem(k: webcrypto.CryptoKey): Promise<string> {
+  const x509 = x509lib();
   return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', k), 'PRIVATE KEY');
 }
 
@@ -40,6 +52,7 @@ function serial(): string {
 
 /** A new swarm CA (self-signed, may sign only end-entity certificates). */
 export async function createPeerCa(name = 'Swarmshare peer CA'): Promise<PemPair> {
+  const x509 = x509lib();
   const keys = await keyPair();
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
@@ -63,6 +76,7 @@ export async function createPeerCa(name = 'Swarmshare peer CA'): Promise<PemPair
  * swarmshare://node/<id>; usable as TLS server and client, since every peer is both.
  */
 export async function issuePeerCertificate(ca: PemPair, id: string, validityDays = PEER_CERT_VALIDITY_DAYS): Promise<PemPair> {
+  const x509 = x509lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const der = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
   const caKey = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);

@@ -73,11 +73,11 @@ COPY --from=build /app/services/peer-gateway/dist services/peer-gateway/dist
 COPY --from=build /app/cli/package.json cli/
 COPY --from=build /app/cli/dist cli/dist
 COPY docker/entrypoint.sh docker/healthcheck.js docker/
-# /data: a node's data volume (chunk-store + peer-gateway); /out: where `cli fetch -o` writes.
+# /data: a node's data volume (chunk-store + peer-gateway); /out: where `cli fetch -o` writes; /pki: the peer TLS volume of compose.
 # Named volumes mounted there start owned by the runtime user.
 RUN chmod 0755 docker/entrypoint.sh \
- && mkdir -p /data /out \
- && chown 1000:1000 /data /out
+ && mkdir -p /data /out /pki \
+ && chown 1000:1000 /data /out /pki
 USER 1000:1000
 EXPOSE 7881 8080 9090
 HEALTHCHECK --interval=15s --timeout=5s --start-period=30s --retries=3 \

@@ -39,7 +39,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
   const rows = { replicated: [], plain: [], cp2: [] };
   for (let r = 0; r < runs; r++) {
     const swarm = await LocalSwarm.start({ nodes: 5, dataDir: join(dir, `swarm-${r}`), extraEnv: { ANNOUNCE_INTERVAL_MS: '500', ...(process.env.REPLICATE_STORES_IN_FLIGHT ? { REPLICATE_STORES_IN_FLIGHT: process.env.REPLICATE_STORES_IN_FLIGHT } : {}) } });
-    const ctx = await openContext({ nats: swarm.urls.natsUrl });
+    const ctx = await openContext({ nats: swarm.urls.natsUrl, data: swarm.dataDir });
     ctx.info = () => undefined;
     ctx.out = () => undefined;
     try {

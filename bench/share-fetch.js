@@ -34,7 +34,7 @@ const time = (fn) => { const t = process.hrtime.bigint(); const r = fn(); return
   const rows = { share: [], fetch: [], cp: [] };
   for (let r = 0; r < runs; r++) {
     const swarm = await LocalSwarm.start({ nodes: 2, dataDir: join(dir, `swarm-${r}`) });
-    const ctx = await openContext({ nats: swarm.urls.natsUrl });
+    const ctx = await openContext({ nats: swarm.urls.natsUrl, data: swarm.dataDir });
     ctx.info = () => undefined;
     ctx.out = () => undefined;
     try {

@@ -57,7 +57,7 @@ async function waitAll(ctx, ids, fileId) {
       for (let i = 0; i < fetchers; i++) rmSync(join(dir, `curl-${i}.bin`), { force: true });
 
       const swarm = await LocalSwarm.start({ nodes: fetchers + 1, dataDir: join(dir, `swarm-${r}`), extraEnv: JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
-      const ctx = await openContext({ nats: swarm.urls.natsUrl });
+      const ctx = await openContext({ nats: swarm.urls.natsUrl, data: swarm.dataDir });
       ctx.info = () => undefined;
       ctx.out = () => undefined;
       try {

@@ -2,7 +2,7 @@
 // npm run bench:transfer -- [--size 1GiB] [--runs 3] [--skip-resume]
 // One holder -> one fetcher on loopback, same file, same run, three rows: Swarmshare (node a -> node b
 // of a local swarm), curl from a local nginx (the plain-HTTP limit), and aria2c seeding to aria2c
-// (BitTorrent). Prints medians, the ratios, each service's peak anonymous memory (/proc RssAnon)
+// (BitTorrent), plus Swarmshare with peer TLS off (`up --insecure`) for the cost of TLS. Prints medians, the ratios, each service's peak anonymous memory (/proc RssAnon)
 // during the Swarmshare transfers, and the time to resume a half-done download after a kill -9.
 const { rmSync, mkdirSync, writeFileSync, readFileSync } = require('node:fs');
 const { join, resolve } = require('node:path');
@@ -35,9 +35,10 @@ async function swarmFetch(ctx, node, fileId, onStatus) {
   }
 }
 
-async function openSwarm(dir, nodes, extraEnv) {
-  const swarm = await LocalSwarm.start({ nodes, dataDir: dir, extraEnv });
-  const ctx = await openContext({ nats: swarm.urls.natsUrl });
+async function openSwarm(dir, nodes, extraEnv, insecure = false) {
+  const swarm = await LocalSwarm.start({ nodes, dataDir: dir, extraEnv, insecure });
+  // --data: the CLI side (share) takes the swarm's peer certificate from its cluster.json.
+  const ctx = await openContext({ nats: swarm.urls.natsUrl, data: dir });
   ctx.info = () => undefined;
   ctx.out = () => undefined;
   return { swarm, ctx, close: async () => (await ctx.close(), await swarm.stop()) };
@@ -52,7 +53,7 @@ async function openSwarm(dir, nodes, extraEnv) {
   L.writeRandomFile(input, size);
   console.error(`bench:transfer: ${formatBytes(size)}, ${runs} runs, chunk ${formatBytes(chunkSize)}`);
 
-  const rows = { swarm: [], nginx: [], aria: [] };
+  const rows = { swarm: [], swarmInsecure: [], nginx: [], aria: [] };
   const peakAnon = {};
   // CPU seconds each process spent during the Swarmshare fetches: where the time goes on 2 cores.
   const cpuUsed = {};
@@ -85,29 +86,36 @@ async function openSwarm(dir, nodes, extraEnv) {
       }
 
       // -- Swarmshare: node a holds the file (shared before the clock starts), node b fetches it
-      if (!only.includes('swarm')) continue;
-      if (profileDir) mkdirSync(profileDir, { recursive: true });
-      const s = await openSwarm(join(dir, `swarm-${r}`), 2, { ...serviceEnv, ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') });
-      try {
-        const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });
-        const procs = s.swarm.nodes.flatMap((n) => [[`${n.spec.nodeId} chunk-store`, n.store.proc.pid], [`${n.spec.nodeId} peer-gateway`, n.gateway.proc.pid]]);
-        const infra = s.swarm.servers.map((x) => [x.url.split(':')[0], x.process.pid]);
-        const cpu0 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
-        const stop = L.sampleAnon(procs.map(([, pid]) => pid));
-        const [secs] = await swarmFetch(s.ctx, 'b', fileId);
-        const peak = stop();
-        const cpu1 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
-        rows.swarm.push(secs);
-        for (const [name, pid] of procs) peakAnon[name] = Math.max(peakAnon[name] ?? 0, peak.get(pid));
-        for (const [name, pid] of [...procs, ...infra]) {
-          const u = (cpuUsed[name] ??= { user: [], sys: [] });
-          u.user.push(cpu1.get(pid).user - cpu0.get(pid).user);
-          u.sys.push(cpu1.get(pid).sys - cpu0.get(pid).sys);
+      // Peer TLS on (the default) and off, in turn, in every run: the cost of TLS from the same machine state.
+      for (const insecure of [false, true]) {
+        if (!only.includes('swarm')) continue;
+        if (profileDir) mkdirSync(profileDir, { recursive: true });
+        const s = await openSwarm(join(dir, `swarm-${r}`), 2, { ...serviceEnv, ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') }, insecure);
+        try {
+          const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });
+          const procs = s.swarm.nodes.flatMap((n) => [[`${n.spec.nodeId} chunk-store`, n.store.proc.pid], [`${n.spec.nodeId} peer-gateway`, n.gateway.proc.pid]]);
+          const infra = s.swarm.servers.map((x) => [x.url.split(':')[0], x.process.pid]);
+          const cpu0 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
+          const stop = L.sampleAnon(procs.map(([, pid]) => pid));
+          const [secs] = await swarmFetch(s.ctx, 'b', fileId);
+          const peak = stop();
+          const cpu1 = L.cpuSeconds([...procs, ...infra].map(([, pid]) => pid));
+          if (insecure) {
+            rows.swarmInsecure.push(secs);
+            continue; // memory and CPU tables are of the default (TLS) setup
+          }
+          rows.swarm.push(secs);
+          for (const [name, pid] of procs) peakAnon[name] = Math.max(peakAnon[name] ?? 0, peak.get(pid));
+          for (const [name, pid] of [...procs, ...infra]) {
+            const u = (cpuUsed[name] ??= { user: [], sys: [] });
+            u.user.push(cpu1.get(pid).user - cpu0.get(pid).user);
+            u.sys.push(cpu1.get(pid).sys - cpu0.get(pid).sys);
+          }
+          if (r === 0 && !L.sameBytes(input, join(s.swarm.node('b').spec.dataDir, 'files', fileId, 'data'))) throw new Error('node b holds different bytes');
+        } finally {
+          await s.close();
+          if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
         }
-        if (r === 0 && !L.sameBytes(input, join(s.swarm.node('b').spec.dataDir, 'files', fileId, 'data'))) throw new Error('node b holds different bytes');
-      } finally {
-        await s.close();
-        if (!process.argv.includes('--keep')) rmSync(join(dir, `swarm-${r}`), { recursive: true, force: true });
       }
     }
   } finally {
@@ -148,7 +156,7 @@ async function openSwarm(dir, nodes, extraEnv) {
     }
   }
 
-  const med = { swarm: L.median(rows.swarm), nginx: L.median(rows.nginx), aria: L.median(rows.aria) };
+  const med = { swarm: L.median(rows.swarm), swarmInsecure: L.median(rows.swarmInsecure), nginx: L.median(rows.nginx), aria: L.median(rows.aria) };
   const tp = (s) => `${formatBytes(size / s)}/s`;
   const row = (name, s, all) => `| ${name.padEnd(34)} | ${s.toFixed(2).padStart(7)} s | ${tp(s).padStart(12)} | ${(med.nginx / s).toFixed(2).padStart(8)}x | ${all.map((x) => x.toFixed(2)).join(', ')} |`;
   const out = [];
@@ -156,11 +164,13 @@ async function openSwarm(dir, nodes, extraEnv) {
   out.push('| row                                | time      | throughput   | vs nginx  | runs (s) |');
   out.push('| ---------------------------------- | --------- | ------------ | --------- | -------- |');
   out.push(row('Swarmshare (node a -> node b)', med.swarm, rows.swarm));
+  out.push(row('Swarmshare, peer TLS off (--insecure)', med.swarmInsecure, rows.swarmInsecure));
   out.push(row('nginx -> curl (plain HTTP)', med.nginx, rows.nginx));
   out.push(row('aria2c -> aria2c (BitTorrent)', med.aria, rows.aria));
   out.push('');
   out.push(`Swarmshare / nginx->curl throughput: ${(med.nginx / med.swarm).toFixed(2)}x (target >= 0.8)`);
   out.push(`Swarmshare / aria2c throughput:      ${(med.aria / med.swarm).toFixed(2)}x (target >= 1.5)`);
+  out.push(`Peer TLS on / off throughput:         ${(med.swarmInsecure / med.swarm).toFixed(2)}x (target >= 0.85)`);
   out.push('\nPeak anonymous memory (RssAnon) during the Swarmshare transfers (target < 200 MB each):\n');
   out.push('| process                | peak RssAnon |');
   out.push('| ---------------------- | ------------ |');

@@ -19,6 +19,8 @@ export const ClusterFileSchema = z.object({
   grpcPorts: z.record(z.string(), z.number().int()).default({}),
   /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
   adminToken: z.string().optional(),
+  /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
+  peerTls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).nullable().default(null),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 

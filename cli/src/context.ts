@@ -1,5 +1,7 @@
 import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common/nats-client';
+import type { PeerTlsMaterial } from '@swarmshare/common';
 import { resolveNatsUrl } from './cluster-file';
+import { resolvePeerTls } from './peer-tls';
 
 export interface GlobalOptions {
   data?: string;
@@ -10,6 +12,8 @@ export interface GlobalOptions {
 /** What a command needs: a NATS connection to the swarm, and where to write results and messages. */
 export interface CliContext {
   rpc: NatsRpc;
+  /** Certificate for connections to gateways (peer mutual TLS); undefined = plaintext. */
+  peerTls?: PeerTlsMaterial;
   /** Results, on stdout. */
   out(line: string): void;
   /** Messages and progress, on stderr. */
@@ -19,6 +23,7 @@ export interface CliContext {
 
 export async function openContext(opts: GlobalOptions): Promise<CliContext> {
   const url = resolveNatsUrl(opts);
+  const peerTls = resolvePeerTls(opts);
   // NATS_CA_FILE: the CA of a tls:// NATS (as for the services). The URL may carry the admin's
   // password (cluster.json): an error names the servers without it.
   const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false, process.env.NATS_CA_FILE || undefined).catch((e: Error) => {
@@ -27,6 +32,7 @@ export async function openContext(opts: GlobalOptions): Promise<CliContext> {
   const rpc = new NatsRpc(nc, Number(opts.timeout ?? 10_000));
   return {
     rpc,
+    peerTls,
     out: (l) => process.stdout.write(`${l}\n`),
     info: (l) => process.stderr.write(`${l}\n`),
     close: async () => {

@@ -58,7 +58,8 @@ program
   .description('start a whole local swarm (nats-server, redis-server, tracker, N nodes) in the foreground')
   .option('--nodes <n>', 'number of nodes (named a, b, c, ...)', intOption('--nodes', 1, 100), 3)
   .option('--redis <url>', 'use this Redis instead of starting redis-server')
-  .action(async (o: { nodes: number; redis?: string }) => {
+  .option('--insecure', 'run the peer plane without mutual TLS (default: a swarm CA and certificates under DATA/tls)')
+  .action(async (o: { nodes: number; redis?: string; insecure?: boolean }) => {
     const g = program.opts<GlobalOptions>();
     const { up } = await import('./commands/up');
     await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis });
@@ -143,6 +144,18 @@ program
     const g = program.opts<GlobalOptions>();
     const { demo } = await import('./commands/demo');
     await demo({ size: o.size, data: g.data ?? DEFAULT_DATA_DIR });
+  });
+
+program
+  .command('pki <ids...>')
+  .description('make the swarm peer CA (once) and a certificate per id (node ids, cli-… for clients) for peer mutual TLS')
+  .option('--dir <dir>', 'where the CA and certificates go (default: DATA/tls, where `up` keeps them)')
+  .action(async (ids: string[], o: { dir?: string }) => {
+    const g = program.opts<GlobalOptions>();
+    const { ensurePeerPki } = await import('@swarmshare/common');
+    const { pkiDir } = await import('./launcher/peer-pki');
+    const paths = await ensurePeerPki(o.dir ?? pkiDir(g.data ?? DEFAULT_DATA_DIR), ids);
+    for (const [id, p] of Object.entries(paths)) process.stdout.write(`${id}\t${p.cert}\t${p.key}\n`);
   });
 
 program.parseAsync().catch((e: unknown) => {

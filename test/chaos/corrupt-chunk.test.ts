@@ -39,7 +39,7 @@ describe('chaos: a corrupt chunk at a holder', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 120_000 });
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 120_000 });
   const dataFile = (node: string) => join(dir, 'nodes', node, 'files', fileId, 'data');
   const chunkOnDisk = (node: string, index: number) => {
     const fd = openSync(dataFile(node), 'r');

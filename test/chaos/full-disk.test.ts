@@ -38,7 +38,7 @@ describe('chaos: a full disk', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: 60_000 });
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 60_000 });
   const share = async (name: string, size: number) => {
     const data = Buffer.allocUnsafe(size);
     randomFillSync(data);

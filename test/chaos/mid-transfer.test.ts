@@ -61,7 +61,7 @@ describe('chaos: faults mid-transfer, under supervision', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl], { timeout: RECOVERY_BOUND_MS });
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: RECOVERY_BOUND_MS });
 
   /** Wait until `node`'s download of the file is past `fraction` of its chunks. */
   async function progressed(node: string, fraction: number): Promise<void> {

@@ -49,7 +49,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
     randomFillSync(data);
     const input = join(dir, 'input.bin');
     writeFileSync(input, data);
-    const { stdout } = await run(process.execPath, [CLI, 'share', input, '--node', A, '--nats', swarm.urls.natsUrl], { timeout: 120_000 });
+    const { stdout } = await run(process.execPath, [CLI, 'share', input, '--node', A, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 120_000 });
     fileId = stdout.trim().split('\n').pop()!;
   });
 
@@ -77,7 +77,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
   async function refetch(node: string): Promise<number> {
     const out = join(dir, `out-${node}.bin`);
     const t0 = Date.now();
-    await run(process.execPath, [CLI, 'fetch', fileId, '--node', node, '-o', out, '--nats', swarm.urls.natsUrl], { timeout: REFETCH_BOUND_MS });
+    await run(process.execPath, [CLI, 'fetch', fileId, '--node', node, '-o', out, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: REFETCH_BOUND_MS });
     const ms = Date.now() - t0;
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
     return ms;

@@ -22,7 +22,7 @@ const REBUILD_BOUND_MS = 10_000;
 describe('the tracker rebuilds its registry from the nodes after Redis loses its data', () => {
   const own = ownSwarm('ss-rebuild-', { nodes: 3, extraEnv: { ANNOUNCE_INTERVAL_MS: String(ANNOUNCE_MS) } });
 
-  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', own.swarm.urls.natsUrl], { timeout: 120_000 });
+  const cli = (...args: string[]) => run(process.execPath, [CLI, ...args, '--nats', own.swarm.urls.natsUrl, '--data', own.swarm.dataDir], { timeout: 120_000 });
   const getFile = (fileId: string) => own.rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
 
   it('after FLUSHALL, the file is registered again with its facts, and fetch works', async () => {

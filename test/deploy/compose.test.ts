@@ -94,7 +94,7 @@ describe('docker-compose.yml', () => {
 
   it('has nats with JetStream, redis with persistence, the tracker, nodes a, b, c as store + gateway, and the cli under a profile', () => {
     expect(nodes).toEqual(expect.arrayContaining(['a', 'b', 'c']));
-    expect(Object.keys(services).sort()).toEqual(['cli', 'nats', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
+    expect(Object.keys(services).sort()).toEqual(['cli', 'nats', 'peer-pki', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
     const natsArgs = asList(services.nats.command);
     expect(natsArgs.some((a) => a === '--jetstream' || a === '-js')).toBe(true);
     const sd = natsArgs.indexOf('--store_dir');
@@ -120,7 +120,8 @@ describe('docker-compose.yml', () => {
       const sm = mounts(store);
       const gm = mounts(gateway);
       expect(sm).toHaveLength(1);
-      expect(gm).toEqual(sm);
+      // The gateway also mounts the peer TLS volume, read-only (see the peer TLS case below).
+      expect(gm.filter((m) => m.target !== '/pki')).toEqual(sm);
       expect(volumeNames).toContain(sm[0].source);
       expect(sm[0].readOnly).toBe(false);
       expect(envOf(store).NODE_ID).toBe(n);
@@ -163,7 +164,24 @@ describe('docker-compose.yml', () => {
     }
     expect([...natsUrls]).toEqual(['nats://nats:4222']);
     expect([...redisUrls]).toEqual(['redis://redis:6379']);
-    expect(envOf(services.cli)).toEqual({ NATS_URL: 'nats://nats:4222' });
+    expect(envOf(services.cli)).toEqual({ NATS_URL: 'nats://nats:4222', PEER_TLS_CA: '/pki/ca.pem', PEER_TLS_CERT: '/pki/cli-local.pem', PEER_TLS_KEY: '/pki/cli-local.key' });
+  });
+
+  it('runs the peer plane with mutual TLS: peer-pki issues a certificate per node and the CLI, each gateway uses its own', () => {
+    const pki = services['peer-pki'];
+    expect(pki.image).toBe(services.tracker.image);
+    expect(asList(pki.entrypoint)).toEqual(['/usr/bin/tini', '--', '/app/docker/entrypoint.sh', 'cli']);
+    const args = asList(pki.command);
+    expect(args.slice(0, 3)).toEqual(['pki', '--dir', '/pki']);
+    expect(args.slice(3).sort()).toEqual([...nodes, 'cli-local'].sort());
+    expect(mounts(pki)).toEqual([{ source: 'peer-pki', target: '/pki', readOnly: false }]);
+    for (const n of nodes) {
+      const g = services[`node-${n}-gateway`];
+      expect(envOf(g)).toMatchObject({ PEER_TLS: 'on', PEER_TLS_CA: '/pki/ca.pem', PEER_TLS_CERT: `/pki/${n}.pem`, PEER_TLS_KEY: `/pki/${n}.key` });
+      expect(mounts(g)).toContainEqual({ source: 'peer-pki', target: '/pki', readOnly: true });
+      expect((g.depends_on as Record<string, { condition?: string }>)['peer-pki']).toEqual({ condition: 'service_completed_successfully' });
+    }
+    expect(mounts(services.cli)).toContainEqual({ source: 'peer-pki', target: '/pki', readOnly: true });
   });
 
   it('serves the tracker\'s gRPC admin API on all interfaces in the network, on the host\'s loopback only, with the token the user exports', () => {
@@ -221,16 +239,17 @@ describe('docker-compose.yml', () => {
       const deps = s.depends_on ?? {};
       expect(Array.isArray(deps)).toBe(false);
       for (const [dep, cond] of Object.entries(deps as Record<string, { condition?: string }>)) {
+        if (dep === 'peer-pki') continue; // a one-shot job, waited for until it completed (case above)
         expect({ service: name, dep, condition: cond.condition }).toEqual({ service: name, dep, condition: 'service_healthy' });
         expect(services[dep].healthcheck?.test).toBeDefined();
         expect(asList(services[dep].healthcheck?.test)[0]).not.toBe('NONE');
       }
-      if (name !== 'cli') expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
+      if (name !== 'cli' && name !== 'peer-pki') expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
     }
     expect(Object.keys(services.tracker.depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
     for (const n of nodes) {
       expect(Object.keys(services[`node-${n}-store`].depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
-      expect(Object.keys(services[`node-${n}-gateway`].depends_on ?? {}).sort()).toEqual([`node-${n}-store`, 'tracker']);
+      expect(Object.keys(services[`node-${n}-gateway`].depends_on ?? {}).sort()).toEqual([`node-${n}-store`, 'peer-pki', 'tracker']);
     }
   });
 

@@ -54,6 +54,7 @@ export function topologyEnv(role: Role, env: Record<string, string>, extra: Env 
     peerPort: Number(env.PEER_PORT),
     advertiseAddress: env.ADVERTISE_ADDRESS,
     peerHost: env.PEER_HOST,
+    peerTls: env.PEER_TLS === 'off' ? ('off' as const) : env.PEER_TLS_CA !== undefined ? { ca: env.PEER_TLS_CA, cert: env.PEER_TLS_CERT, key: env.PEER_TLS_KEY } : undefined,
   };
   if (role === 'tracker') return trackerEnv(urls, extra);
   if (role === 'chunk-store') return chunkStoreEnv(urls, node, extra);
@@ -62,7 +63,7 @@ export function topologyEnv(role: Role, env: Record<string, string>, extra: Env 
 
 /** Keys topology.ts sets for a role (with placeholder identity values). */
 export function topologyKeys(role: Role): string[] {
-  const placeholder = { NATS_URL: 'nats://x:4222', REDIS_URL: 'redis://x:6379', NODE_ID: 'x', DATA_DIR: '/d', PEER_PORT: '1', ADVERTISE_ADDRESS: 'x:1', PEER_HOST: '0.0.0.0' };
+  const placeholder = { NATS_URL: 'nats://x:4222', REDIS_URL: 'redis://x:6379', NODE_ID: 'x', DATA_DIR: '/d', PEER_PORT: '1', ADVERTISE_ADDRESS: 'x:1', PEER_HOST: '0.0.0.0', PEER_TLS_CA: '/t/ca', PEER_TLS_CERT: '/t/c', PEER_TLS_KEY: '/t/k' };
   return Object.keys(topologyEnv(role, placeholder)).sort();
 }
 

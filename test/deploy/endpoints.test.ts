@@ -18,6 +18,7 @@ import {
 } from '@swarmshare/common';
 import { freePort, type LocalServer, startRedisServer } from '../support/infra';
 import { type RunningService, type ServiceName, serviceScript, startService } from '../support/services';
+import { testGatewayTlsEnv } from '../support/peer-tls';
 import { freePorts, httpGet, promSample, requireBuilt, waitFor } from './helpers';
 
 function cluster() {
@@ -134,7 +135,7 @@ describe('service endpoints', () => {
     const spec: NodeSpec = { nodeId: `dep${process.pid}`, dataDir, peerPort, peerHost: '127.0.0.1', advertiseAddress: `127.0.0.1:${peerPort}` };
     const store = await startService('chunk-store', chunkStoreEnv(cluster(), spec, { HTTP_PORT: String(storePort) }));
     started.push(store);
-    const gateway = await startService('peer-gateway', peerGatewayEnv(cluster(), spec, { HTTP_PORT: String(gatewayPort) }));
+    const gateway = await startService('peer-gateway', peerGatewayEnv(cluster(), spec, { ...(await testGatewayTlsEnv(spec.nodeId)), HTTP_PORT: String(gatewayPort) }));
     started.push(gateway);
     await checkEndpoints(store, storePort, 'chunk-store', ['nats', 'redis', 'data-dir-writable'], { node: spec.nodeId });
     await checkEndpoints(gateway, gatewayPort, 'peer-gateway', ['nats', 'data-dir-writable', 'peer-port'], { node: spec.nodeId });

@@ -21,8 +21,8 @@ export interface K8sObject {
 
 export const K8S_DIR = join(REPO, 'k8s');
 
-/** The model class and type-definition file of every kind k8s/ uses. */
-const MODELS: Record<string, { module: string; dts: string; iface: string }> = {
+/** The model class and type-definition file (in `pkg`, default kubernetes-models) of every kind k8s/ uses. */
+const MODELS: Record<string, { module: string; dts: string; iface: string; pkg?: string }> = {
   'v1/Namespace': { module: 'kubernetes-models/v1', dts: 'v1/Namespace', iface: 'INamespace' },
   'v1/ConfigMap': { module: 'kubernetes-models/v1', dts: 'v1/ConfigMap', iface: 'IConfigMap' },
   'v1/Secret': { module: 'kubernetes-models/v1', dts: 'v1/Secret', iface: 'ISecret' },
@@ -31,6 +31,9 @@ const MODELS: Record<string, { module: string; dts: string; iface: string }> = {
   'apps/v1/Deployment': { module: 'kubernetes-models/apps/v1', dts: 'apps/v1/Deployment', iface: 'IDeployment' },
   'policy/v1/PodDisruptionBudget': { module: 'kubernetes-models/policy/v1', dts: 'policy/v1/PodDisruptionBudget', iface: 'IPodDisruptionBudget' },
   'networking.k8s.io/v1/NetworkPolicy': { module: 'kubernetes-models/networking.k8s.io/v1', dts: 'networking.k8s.io/v1/NetworkPolicy', iface: 'INetworkPolicy' },
+  // cert-manager's CRDs (peer mutual TLS, k8s/peer-pki.yaml)
+  'cert-manager.io/v1/Issuer': { pkg: '@kubernetes-models/cert-manager', module: '@kubernetes-models/cert-manager/cert-manager.io/v1', dts: 'cert-manager.io/v1/Issuer', iface: 'IIssuer' },
+  'cert-manager.io/v1/Certificate': { pkg: '@kubernetes-models/cert-manager', module: '@kubernetes-models/cert-manager/cert-manager.io/v1', dts: 'cert-manager.io/v1/Certificate', iface: 'ICertificate' },
 };
 
 export const modelKey = (o: { apiVersion: string; kind: string }) => `${o.apiVersion}/${o.kind}`;
@@ -117,12 +120,12 @@ export function podSpecOf(o: K8sObject): PodSpec | undefined {
 export function unknownFields(objects: K8sObject[]): string[] {
   const dir = mkdtempSync(join(tmpdir(), 'ss-k8s-types-'));
   try {
-    const models = dirname(require.resolve('kubernetes-models/package.json'));
+    const root = (pkg = 'kubernetes-models') => dirname(require.resolve(`${pkg}/package.json`));
     const entry = join(dir, 'entry.ts');
     const keys = Object.keys(MODELS);
     writeFileSync(
       entry,
-      keys.map((k, i) => `import type { ${MODELS[k].iface} as T${i} } from ${JSON.stringify(join(models, MODELS[k].dts))};`).join('\n') +
+      keys.map((k, i) => `import type { ${MODELS[k].iface} as T${i} } from ${JSON.stringify(join(root(MODELS[k].pkg), MODELS[k].dts))};`).join('\n') +
         `\nexport interface All {\n${keys.map((k, i) => `  ${JSON.stringify(k)}: T${i};`).join('\n')}\n}\n`,
     );
     const program = ts.createProgram([entry], { noEmit: true, strict: true, skipLibCheck: true, types: [], moduleResolution: ts.ModuleResolutionKind.Node10, ignoreDeprecations: '6.0' });

@@ -202,6 +202,34 @@ describe('k8s/ (kustomize)', () => {
     expect(se.HTTP_PORT).not.toBe(ge.HTTP_PORT);
   });
 
+  it('runs the peer plane with mutual TLS: each node pod gets its own certificate (swarmshare://node/<pod>) from the swarm CA through cert-manager', () => {
+    const node = find('StatefulSet', 'swarmshare-node');
+    const spec = podSpecOf(node)! as { containers: Container[]; volumes?: Array<{ name: string; csi?: { driver: string; readOnly?: boolean; volumeAttributes?: Record<string, string> } }> };
+    const gateway = spec.containers.find((c) => roleOf(c) === 'peer-gateway')!;
+    const ge = resolveEnv(gateway, podNameOf(node));
+    expect(ge.PEER_TLS).toBe('on');
+    const mount = gateway.volumeMounts!.find((m) => ge.PEER_TLS_CERT.startsWith(`${m.mountPath}/`))!;
+    expect(mount.readOnly).toBe(true);
+    for (const k of ['PEER_TLS_CA', 'PEER_TLS_CERT', 'PEER_TLS_KEY']) expect(ge[k].startsWith(`${mount.mountPath}/`)).toBe(true);
+    // csi-driver's file names: ca.crt, tls.crt, tls.key
+    expect([ge.PEER_TLS_CA, ge.PEER_TLS_CERT, ge.PEER_TLS_KEY].map((f) => f.slice(mount.mountPath.length + 1))).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    const vol = spec.volumes!.find((v) => v.name === mount.name)!;
+    expect(vol.csi?.driver).toBe('csi.cert-manager.io');
+    const attrs = vol.csi!.volumeAttributes!;
+    expect(attrs['csi.cert-manager.io/uri-sans']).toBe('swarmshare://node/${POD_NAME}');
+    expect(attrs['csi.cert-manager.io/key-usages']).toMatch(/server auth/);
+    expect(attrs['csi.cert-manager.io/key-usages']).toMatch(/client auth/);
+    // The issuer is a CA Issuer whose CA certificate is made here (isCA), so every pod shares one CA.
+    const issuer = find('Issuer', attrs['csi.cert-manager.io/issuer-name']) as K8sObject & { spec: { ca?: { secretName: string } } };
+    expect(attrs['csi.cert-manager.io/issuer-kind']).toBe('Issuer');
+    const caCert = objects.find((o) => o.kind === 'Certificate' && (o.spec as { secretName: string }).secretName === issuer.spec.ca?.secretName) as K8sObject & { spec: { isCA?: boolean } };
+    expect(caCert.spec.isCA).toBe(true);
+    // The CLI's certificate: a cli-… identity from the same CA.
+    const cli = find('Certificate', 'swarmshare-cli') as K8sObject & { spec: { uris: string[]; issuerRef: { name: string } } };
+    expect(cli.spec.uris).toEqual([expect.stringMatching(/^swarmshare:\/\/node\/cli-/)]);
+    expect(cli.spec.issuerRef.name).toBe(issuer.metadata.name);
+  });
+
   it('probes readiness on /readyz (the tracker: gRPC health) and liveness on /healthz, on the port each service serves them', () => {
     for (const { w, c } of swarmContainers) {
       const where = `${w.metadata.name}/${c.name}`;

@@ -24,8 +24,11 @@ const MiB = 1024 * 1024;
 type Progress = { node_id: string; file_id: string; state: string; chunk_count: number; chunks_done: number; bytes_done: string | number };
 type Stub = Record<string, (...args: unknown[]) => unknown> & { close(): void };
 
+/** `--data` of the swarm under test: the CLI takes its peer certificate from its cluster.json. */
+let swarmData: string[] = [];
+
 async function cli(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [CLI, '--nats', process.env.NATS_URL!, ...args], { maxBuffer: 64 * MiB, timeout: 180_000 });
+  return run(process.execPath, [CLI, '--nats', process.env.NATS_URL!, ...swarmData, ...args], { maxBuffer: 64 * MiB, timeout: 180_000 });
 }
 
 describe('gRPC admin API, discovered by reflection alone, against a real swarm', () => {
@@ -78,6 +81,7 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
       // Downloads slow enough (8 MiB/s) that a stream is still running when the tests act on it.
       extraEnv: { ANNOUNCE_INTERVAL_MS: '500', DOWNLOAD_RATE_LIMIT: '8MiB' },
     });
+    swarmData = ['--data', swarm.dataDir];
     // What a user has: the address and token `swarmshare up` recorded, nothing else.
     const cluster = readClusterFile(dir)!;
     expect(statSync(join(dir, 'cluster.json')).mode & 0o077).toBe(0);

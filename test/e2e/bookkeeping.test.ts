@@ -39,7 +39,7 @@ describe('bookkeeping converges at once after a failed download or a dead holder
     randomFillSync(data);
     const input = join(dir, 'books.bin');
     writeFileSync(input, data);
-    fileId = (await run(process.execPath, [CLI, 'share', input, '--node', 'a', '--nats', swarm.urls.natsUrl], { timeout: 60_000 })).stdout.trim().split('\n').pop()!;
+    fileId = (await run(process.execPath, [CLI, 'share', input, '--node', 'a', '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 60_000 })).stdout.trim().split('\n').pop()!;
   });
 
   afterAll(async () => {
@@ -90,7 +90,7 @@ describe('bookkeeping converges at once after a failed download or a dead holder
     await swarm.respawn('a-peer-gateway');
     await until('a back among the seeders', (x) => ids(x.seeders).includes('a'));
     const out = join(dir, 'on-c.bin');
-    await run(process.execPath, [CLI, 'fetch', fileId, '--node', 'c', '-o', out, '--nats', swarm.urls.natsUrl], { timeout: 60_000 });
+    await run(process.execPath, [CLI, 'fetch', fileId, '--node', 'c', '-o', out, '--nats', swarm.urls.natsUrl, '--data', swarm.dataDir], { timeout: 60_000 });
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
   });
 });

@@ -89,7 +89,7 @@ describe('the CLI against a real local swarm', () => {
     swarm = await LocalSwarm.start({ nodes: 3, nodeIds: [A, B, C], dataDir: dir, natsUrl: process.env.NATS_URL, redisUrl: process.env.REDIS_URL, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
     nc = await connect({ servers: process.env.NATS_URL });
     rpc = new NatsRpc(nc, 10_000);
-    nats = ['--nats', process.env.NATS_URL!];
+    nats = ['--nats', process.env.NATS_URL!, '--data', dir];
   });
 
   afterAll(async () => {

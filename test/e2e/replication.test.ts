@@ -1,13 +1,16 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:net';
+import type { Server } from 'node:tls';
+import { tlsPeerServer } from '../support/peer-tls';
+import { ensureSwarmPki } from '../../cli/src/launcher/peer-pki';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import {
   Bitfield,
+  loadPeerTls,
   DownloadAckRecordSchema,
   FileRecordSchema,
   type FileRecord,
@@ -38,8 +41,11 @@ const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** The swarmshare command exactly as a user runs it (no terminal: flags choose the allocation). */
+/** `--data` of the swarm under test: the CLI takes its peer certificate from its cluster.json. */
+let swarmData: string[] = [];
+
 async function cli(args: string[]): Promise<{ stdout: string; stderr: string }> {
-  return run(process.execPath, [CLI, '--nats', process.env.NATS_URL!, '--timeout', '20000', ...args], { maxBuffer: 64 * MiB, timeout: 300_000 });
+  return run(process.execPath, [CLI, '--nats', process.env.NATS_URL!, ...swarmData, '--timeout', '20000', ...args], { maxBuffer: 64 * MiB, timeout: 300_000 });
 }
 const lastLine = (s: string) => s.trim().split('\n').pop()!;
 
@@ -120,6 +126,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
       redisUrl: process.env.REDIS_URL,
       extraEnv: { ANNOUNCE_INTERVAL_MS: '500', PEER_TTL_MS: String(TTL_MS), REPLICATE_CHUNK_TIMEOUT_MS: '10000' },
     });
+    swarmData = ['--data', swarm.dataDir];
     nc = await connect({ servers: process.env.NATS_URL });
     rpc = new NatsRpc(nc, 10_000);
     // Every node is listed before the first upload picks candidates.
@@ -210,7 +217,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
 
   it('in a terminal, share shows the candidates and asks for the allocation (again after a bad answer)', async () => {
     const { path } = randomFile(dir, 'tty.bin', 4 * MiB);
-    const cmd = [process.execPath, CLI, '--nats', process.env.NATS_URL!, 'share', path, '--node', A].map((a) => `'${a}'`).join(' ');
+    const cmd = [process.execPath, CLI, '--nats', process.env.NATS_URL!, ...swarmData, 'share', path, '--node', A].map((a) => `'${a}'`).join(' ');
     // script(1) gives the CLI a pseudo-terminal; the answers are typed ahead on its input.
     const child = execFile('script', ['-qec', cmd, '/dev/null'], { timeout: 120_000, maxBuffer: 16 * MiB });
     child.stdin!.end('banana\n2\n');
@@ -346,7 +353,8 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     const evilId = `revil-${sfx}`;
     const handler = new CorruptOnceHandler();
     handler.add(manifest, data);
-    const server: Server = createServer((s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
+    // An insider with a certificate from the swarm's own CA: only its chunks lie.
+    const server: Server = tlsPeerServer(loadPeerTls((await ensureSwarmPki(swarm.dataDir, [evilId]))[evilId]), (s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     try {
       const address = `127.0.0.1:${(server.address() as { port: number }).port}`;

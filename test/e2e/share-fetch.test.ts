@@ -59,7 +59,7 @@ describe('end to end: share on one node, fetch on another', () => {
     randomFillSync(data);
     writeFileSync(input, data);
 
-    const shared = await cli(['--nats', process.env.NATS_URL!, 'share', input, '--node', A]);
+    const shared = await cli(['--nats', process.env.NATS_URL!, '--data', swarm.dataDir, 'share', input, '--node', A]);
     const lines = shared.stdout.trim().split('\n');
     const fileId = lines[lines.length - 1];
     expect(fileId).toMatch(/^[0-9a-f]{64}$/);
@@ -74,7 +74,7 @@ describe('end to end: share on one node, fetch on another', () => {
     const after = await rpc.request(TrackerSubjects.getFile, { fileId }, FileRecordSchema);
     expect(after).toEqual(before);
 
-    const fetched = await cli(['--nats', process.env.NATS_URL!, 'fetch', fileId, '--node', B, '-o', output]);
+    const fetched = await cli(['--nats', process.env.NATS_URL!, '--data', swarm.dataDir, 'fetch', fileId, '--node', B, '-o', output]);
     expect(fetched.stderr).toMatch(new RegExp(`received ${A}: 64\\.0 MiB`));
     const out = readFileSync(output);
     expect(out.length).toBe(data.length);
@@ -93,7 +93,7 @@ describe('end to end: share on one node, fetch on another', () => {
     expect(record.leechers).toEqual([]);
     expect(record.downloads).toBe(1);
 
-    const ls = await cli(['--nats', process.env.NATS_URL!, 'ls']);
+    const ls = await cli(['--nats', process.env.NATS_URL!, '--data', swarm.dataDir, 'ls']);
     expect(ls.stdout).toContain(fileId.slice(0, 16));
     expect(ls.stdout).toMatch(/input\.bin\s+64\.0 MiB\s+65/);
     const peers = await rpc.request(TrackerSubjects.listPeers, {}, z.array(PeerRecordSchema));
@@ -104,14 +104,14 @@ describe('end to end: share on one node, fetch on another', () => {
     const input = join(dir, 'empty.bin');
     const output = join(dir, 'empty.out');
     writeFileSync(input, Buffer.alloc(0));
-    const shared = await cli(['--nats', process.env.NATS_URL!, 'share', input, '--node', A]);
+    const shared = await cli(['--nats', process.env.NATS_URL!, '--data', swarm.dataDir, 'share', input, '--node', A]);
     const fileId = shared.stdout.trim().split('\n').pop()!;
-    await cli(['--nats', process.env.NATS_URL!, 'fetch', fileId, '--node', B, '-o', output]);
+    await cli(['--nats', process.env.NATS_URL!, '--data', swarm.dataDir, 'fetch', fileId, '--node', B, '-o', output]);
     expect(readFileSync(output).length).toBe(0);
   });
 
   it('gives clear errors for bad input', async () => {
-    const nats = ['--nats', process.env.NATS_URL!];
+    const nats = ['--nats', process.env.NATS_URL!, '--data', swarm.dataDir];
     await expect(cli([...nats, 'fetch', 'not-an-id', '--node', B])).rejects.toMatchObject({ stderr: expect.stringMatching(/file id must be 64 lowercase hex/) });
     await expect(cli([...nats, 'fetch', 'f'.repeat(64), '--node', B])).rejects.toMatchObject({ stderr: expect.stringMatching(/NOT_FOUND/) });
     await expect(cli([...nats, 'share', join(dir, 'missing.bin'), '--node', A])).rejects.toMatchObject({ stderr: expect.stringMatching(/does not exist/) });

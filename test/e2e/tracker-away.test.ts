@@ -27,7 +27,7 @@ describe('downloads completed while the tracker was away', () => {
     randomFillSync(data);
     const input = join(own.dir, 'away.bin');
     writeFileSync(input, data);
-    const fileId = (await run(process.execPath, [CLI, 'share', input, '--node', 'a', '--nats', own.swarm.urls.natsUrl], { timeout: 60_000 })).stdout.trim().split('\n').pop()!;
+    const fileId = (await run(process.execPath, [CLI, 'share', input, '--node', 'a', '--nats', own.swarm.urls.natsUrl, '--data', own.swarm.dataDir], { timeout: 60_000 })).stdout.trim().split('\n').pop()!;
 
     await own.swarm.tracker[0].stop('SIGKILL');
     // No tracker: b finds a through the overlay (a's address given) and downloads from it.

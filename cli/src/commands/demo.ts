@@ -37,7 +37,7 @@ export async function demo(o: { size: number; data: string }): Promise<void> {
   const info = (l: string) => process.stderr.write(`${l}\n`);
   info(`[demo] starting a local swarm in ${dir}`);
   const swarm = await LocalSwarm.start({ nodes: 2, dataDir: dir, onStatus: (l) => info(`  ${l}`) });
-  const ctx = await openContext({ nats: swarm.urls.natsUrl });
+  const ctx = await openContext({ nats: swarm.urls.natsUrl, data: swarm.dataDir });
   try {
     const input = join(dir, 'input.bin');
     const output = join(dir, 'output.bin');

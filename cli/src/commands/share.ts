@@ -204,7 +204,7 @@ async function pushThroughGateway(ctx: CliContext, o: ShareOptions, address: str
 
 /** Push the chunks the node lacks through its gateway, several in flight. */
 async function pushChunks(ctx: CliContext, o: ShareOptions, address: string, manifest: Manifest): Promise<void> {
-  const peer = await PeerClient.connect(address);
+  const peer = await PeerClient.connect(address, { tls: ctx.peerTls });
   const upload = progressBar(`to node ${o.node}`, manifest.size);
   const fh = await open(o.file, 'r');
   try {

@@ -12,6 +12,8 @@ export interface UpOptions {
   data: string;
   nats?: string;
   redis?: string;
+  /** No peer TLS (explicit opt-out; warned about). */
+  insecure?: boolean;
 }
 
 /**
@@ -35,7 +37,7 @@ export async function up(opts: UpOptions): Promise<void> {
   }, PARENT_POLL_MS);
   try {
     info(`starting a local swarm of ${opts.nodes} node(s) in ${resolve(opts.data)} ...`);
-    const swarm = await LocalSwarm.start({ nodes: opts.nodes, dataDir: opts.data, natsUrl: opts.nats, redisUrl: opts.redis, onStatus: (l) => info(`  ${l}`) });
+    const swarm = await LocalSwarm.start({ nodes: opts.nodes, dataDir: opts.data, natsUrl: opts.nats, redisUrl: opts.redis, insecure: opts.insecure, onStatus: (l) => info(`  ${l}`) });
     const supervisor = new Supervisor(swarm, info);
     supervisor.start();
     info(`swarm ready; recorded in ${clusterFilePath(opts.data)}; logs in ${resolve(opts.data, 'logs')}`);

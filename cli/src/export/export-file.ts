@@ -68,7 +68,7 @@ async function manifestOf(ctx: CliContext, node: string, fileId: string): Promis
   try {
     manifest = await ctx.rpc.request(storeSubjects(node).manifest, { fileId }, ManifestSchema);
   } catch {
-    const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
+    const peer = await PeerClient.connect(await gatewayAddress(ctx, node), { tls: ctx.peerTls });
     try {
       manifest = await peer.manifest(fileId);
     } finally {
@@ -171,7 +171,7 @@ async function localSource(path: string, manifest: Manifest): Promise<ChunkSourc
 }
 
 async function peerSource(ctx: CliContext, node: string, manifest: Manifest): Promise<ChunkSource> {
-  const peer = await PeerClient.connect(await gatewayAddress(ctx, node));
+  const peer = await PeerClient.connect(await gatewayAddress(ctx, node), { tls: ctx.peerTls });
   return {
     read: (i) => peer.requestChunk(manifest, i),
     close: async () => {

@@ -5,6 +5,7 @@ import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEn
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
 import { SwarmCredentials } from './swarm-credentials';
 import { type RunningService, type ServiceName, startService } from './service-process';
+import { CLI_PEER_ID, ensureSwarmPki } from './peer-pki';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -20,6 +21,8 @@ export interface SwarmOptions {
   extraEnv?: Record<string, string>;
   /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
   adminToken?: string;
+  /** Peer plane without TLS (`up --insecure`): every gateway logs a warning. Default: mutual TLS with a CA under DATA/tls. */
+  insecure?: boolean;
   onStatus?: (line: string) => void;
 }
 
@@ -86,6 +89,8 @@ export class LocalSwarm {
       }
       const base = { natsUrl, redisUrl };
       swarm = new LocalSwarm(dataDir, credentials.urlsFor(base, 'admin'), servers, [], [], opts, credentials, base);
+      if (opts.insecure) say('WARNING: --insecure: the peer plane runs without TLS; anyone who reaches a peer port can read and offer files');
+      else swarm.cliTls = (await ensureSwarmPki(dataDir, [CLI_PEER_ID]))[CLI_PEER_ID];
       await swarm.startTracker();
       for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
@@ -120,6 +125,8 @@ export class LocalSwarm {
   }
 
   private readonly launches = new Map<string, Launch>();
+  /** The CLI's peer certificate (recorded in cluster.json), unless insecure. */
+  private cliTls?: { ca: string; cert: string; key: string };
 
   /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   private launch(processName: string, l: Launch): Promise<RunningService> {
@@ -150,6 +157,8 @@ export class LocalSwarm {
       peerHost: '127.0.0.1',
       advertiseAddress: `127.0.0.1:${peerPort}`,
     };
+    // Peer mutual TLS unless --insecure: the node's certificate from the swarm CA under DATA/tls.
+    spec.peerTls ??= this.opts.insecure ? 'off' : (await ensureSwarmPki(this.dataDir, [nodeId]))[nodeId];
     mkdirSync(spec.dataDir, { recursive: true });
     await this.credentials.addNode(nodeId);
     const logs = join(this.dataDir, 'logs');
@@ -218,6 +227,7 @@ export class LocalSwarm {
       ]),
       grpcPorts: Object.fromEntries(this.grpcPorts),
       adminToken: this.adminToken,
+      peerTls: this.cliTls ?? null,
     };
   }
 

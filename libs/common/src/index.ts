@@ -20,6 +20,4 @@ export * from './grpc';
 export * from './version';
 export * from './nats/micro-server';
 export * from './nats/facts-stream';
-export * from './security/credentials';
-export * from './security/nats-users';
-export * from './security/redis-users';
+export * from './security';

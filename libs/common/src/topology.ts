@@ -15,6 +15,8 @@ export interface NodeSpec {
   /** host:port other peers dial. */
   advertiseAddress: string;
   peerHost?: string;
+  /** Peer mutual TLS files of the node (CA, its certificate, key), or 'off' for the explicit opt-out. */
+  peerTls?: { ca: string; cert: string; key: string } | 'off';
 }
 
 export type Env = Record<string, string>;
@@ -35,8 +37,15 @@ export function peerGatewayEnv(c: ClusterUrls, n: NodeSpec, extra: Env = {}): En
     PEER_HOST: n.peerHost ?? '0.0.0.0',
     PEER_PORT: String(n.peerPort),
     ADVERTISE_ADDRESS: n.advertiseAddress,
+    ...peerTlsEnv(n.peerTls),
     ...extra,
   };
+}
+
+function peerTlsEnv(t: NodeSpec['peerTls']): Env {
+  if (t === undefined) return {};
+  if (t === 'off') return { PEER_TLS: 'off' };
+  return { PEER_TLS: 'on', PEER_TLS_CA: t.ca, PEER_TLS_CERT: t.cert, PEER_TLS_KEY: t.key };
 }
 
 /** Node names a, b, c, ..., z, n26, n27, ... */

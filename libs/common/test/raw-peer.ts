@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import {
   type ControlBody,
   type ControlType,
@@ -9,6 +10,8 @@ import {
   decodeDataHeader,
   encodeControl,
   encodeDataPrefix,
+  type PeerTlsMaterial,
+  peerTlsClientOptions,
 } from '@swarmshare/common';
 
 export type RawFrame =
@@ -58,13 +61,15 @@ export class RawPeer {
     });
   }
 
-  static connect(port: number, host = '127.0.0.1'): Promise<RawPeer> {
+  /** With `tls`, the bytes go over mutual TLS (a gateway with PEER_TLS=on takes nothing else). */
+  static connect(port: number, host = '127.0.0.1', tls?: PeerTlsMaterial): Promise<RawPeer> {
     return new Promise((resolve, reject) => {
-      const s = connect({ port, host });
-      s.once('connect', () => resolve(new RawPeer(s)));
+      const s = tls ? tlsConnect({ port, host, ...peerTlsClientOptions(tls) }) : connect({ port, host });
+      s.once(tls ? 'secureConnect' : 'connect', () => resolve(new RawPeer(s)));
       s.once('error', reject);
     });
   }
+
 
   private record(f: RawFrame): void {
     this.frames.push(f);

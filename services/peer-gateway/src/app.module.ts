@@ -8,6 +8,8 @@ import {
   Metrics,
   NatsRpc,
   type PeerGatewayConfig,
+  type PeerTlsMaterial,
+  loadPeerTls,
   PeerRecordSchema,
   SERVICE_CONFIG,
   SERVICE_LOGGER,
@@ -51,6 +53,22 @@ const WRITER_HEARTBEAT_MS = 1000;
 /** The raw NATS client the gateway uses to call the chunk-store and tracker (Nest's transport only serves). */
 export const NATS_CONNECTION = Symbol('NATS_CONNECTION');
 
+/**
+ * The node's peer TLS material (PEER_TLS=on): its certificate must name this node, or peers would
+ * refuse every HELLO. PEER_TLS=off is an explicit opt-out and says so in the log.
+ */
+function peerTlsFor(config: PeerGatewayConfig, logger: Logger): PeerTlsMaterial | undefined {
+  if (config.PEER_TLS === 'off') {
+    logger.warn({ event: 'peer-tls-off' }, 'PEER_TLS=off: the peer port accepts unauthenticated, unencrypted peers; anyone who reaches it can read and offer files');
+    return undefined;
+  }
+  const tls = loadPeerTls({ ca: config.PEER_TLS_CA!, cert: config.PEER_TLS_CERT!, key: config.PEER_TLS_KEY! });
+  if (tls.identity !== config.NODE_ID) {
+    throw new Error(`PEER_TLS_CERT ${config.PEER_TLS_CERT} is issued to ${tls.identity}, not to this node (NODE_ID=${config.NODE_ID}); issue one for swarmshare://node/${config.NODE_ID}`);
+  }
+  return tls;
+}
+
 @Module({})
 export class PeerGatewayModule {
   static forRoot(config: PeerGatewayConfig, logger: Logger): DynamicModule {
@@ -61,6 +79,7 @@ export class PeerGatewayModule {
     // Swarm shaping (docs/performance.md): chunks stored here are announced to interested peers at
     // once, and a complete holder spreads first copies instead of sending a chunk twice in a row.
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
+    const tls = peerTlsFor(config, logger);
     return {
       module: PeerGatewayModule,
       controllers: [createGatewayController(nodeId), createReplicationController(nodeId), createNodeAdminController(nodeId)],
@@ -155,6 +174,7 @@ export class PeerGatewayModule {
               handler,
               uploads,
               logger,
+              tls,
             }),
           inject: [LocalPeerHandler, ConnectionExtensions, Metrics],
         },
@@ -168,6 +188,7 @@ export class PeerGatewayModule {
               logger,
               extensions,
               onChunkBytes: chunkBytesMetric(metrics),
+              tls,
             }),
           inject: [PeerServer, LocalPeerHandler, ConnectionExtensions, Metrics],
         },

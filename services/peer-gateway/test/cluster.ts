@@ -14,6 +14,7 @@ import {
   gatewaySubjects,
 } from '@swarmshare/common';
 import { type RunningService, startService } from '../../../test/support/services';
+import { testGatewayTlsEnv, testPeerTls } from '../../../test/support/peer-tls';
 import { PeerClient } from '@swarmshare/common';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -60,7 +61,9 @@ export async function startNode(id: string, extra: Record<string, string> = {}, 
   const dataDir = mkdtempSync(join(tmpdir(), `ss-${id}-`));
   const base = { NODE_ID: id, DATA_DIR: dataDir, NATS_URL: process.env.NATS_URL!, REDIS_URL: process.env.REDIS_URL!, LOG_LEVEL: process.env.SERVICE_LOGS ? 'debug' : 'info' };
   const store = await startService('chunk-store', { ...base, LEASE_TTL_MS: '60000', ...storeExtra });
-  const node = new Node(id, dataDir, store, { ...base, PEER_HOST: '127.0.0.1', PEER_PORT: '0', ANNOUNCE_INTERVAL_MS: '500', ...extra });
+  // Peer mutual TLS on, as in production; a test that needs plaintext passes PEER_TLS: 'off' in extra.
+  const tls = await testGatewayTlsEnv(id);
+  const node = new Node(id, dataDir, store, { ...base, ...tls, PEER_HOST: '127.0.0.1', PEER_PORT: '0', ANNOUNCE_INTERVAL_MS: '500', ...extra });
   try {
     await node.startGateway();
   } catch (e) {
@@ -79,9 +82,14 @@ export async function natsRpc(): Promise<{ rpc: NatsRpc; nc: NatsConnection }> {
   return { rpc: new NatsRpc(nc, 10_000), nc };
 }
 
+/** A client of a test node, as the CLI connects: over mutual TLS with the test CA's client certificate. */
+export async function connectClient(node: Node): Promise<PeerClient> {
+  return PeerClient.connect(node.address, { tls: await testPeerTls() });
+}
+
 /** What `swarmshare share` does: push the file into a node over TCP, then register it with the tracker. */
 export async function share(rpc: NatsRpc, node: Node, f: { manifest: Manifest; data: Buffer; chunk(i: number): Buffer }): Promise<void> {
-  const client = await PeerClient.connect(node.address);
+  const client = await connectClient(node);
   try {
     await client.offerAndStore(f.manifest, (i) => f.chunk(i), { concurrency: 4 });
   } finally {
@@ -97,7 +105,7 @@ export async function share(rpc: NatsRpc, node: Node, f: { manifest: Manifest; d
 
 /** Read a whole file back out of a node with REQUEST/PIECE, as `swarmshare fetch` does. */
 export async function readBack(node: Node, m: Manifest): Promise<Buffer> {
-  const client = await PeerClient.connect(node.address);
+  const client = await connectClient(node);
   try {
     const parts: Buffer[] = new Array(m.hashes.length);
     let next = 0;

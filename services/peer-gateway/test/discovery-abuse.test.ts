@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { type Server, createServer } from 'node:net';
+import type { Server } from 'node:tls';
+import { testPeerTls, tlsPeerServer } from '../../../test/support/peer-tls';
 import type { NatsConnection } from 'nats';
 import {
   DISCOVERY_FEATURE,
@@ -26,6 +27,7 @@ async function neighbour(g: Node, nodeId: string, listen: string): Promise<{ con
   const conn = await connectPeer(g.address, {
     nodeId,
     listen,
+    tls: await testPeerTls(nodeId),
     features: [DISCOVERY_FEATURE, 'overlay'],
     discovery: { neighbours: () => [], onQuery: (q) => void got.push(q), onQueryHit: async () => undefined },
   });
@@ -36,7 +38,7 @@ async function neighbour(g: Node, nodeId: string, listen: string): Promise<{ con
 async function origin(nodeId: string, wants = true): Promise<{ server: Server; address: string; connections: number; hits: QueryHitBody[]; close(): Promise<void> }> {
   const o = { connections: 0, hits: [] as QueryHitBody[] };
   const conns: PeerConnection[] = [];
-  const server = createServer((s) => {
+  const server = tlsPeerServer(await testPeerTls(nodeId), (s) => {
     o.connections++;
     conns.push(new PeerConnection(s, {
       nodeId,

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { type Server, createServer } from 'node:net';
+import type { Server } from 'node:tls';
+import { testPeerTls, tlsPeerServer } from '../../../test/support/peer-tls';
 import type { NatsConnection } from 'nats';
 import { z } from 'zod';
 import { connectPeer, HaveReplySchema, type NatsRpc, PeerConnection, type ReadRegion, TrackerSubjects, storeSubjects, TRY_PEERS_FEATURE } from '@swarmshare/common';
@@ -47,7 +48,7 @@ describe('transfer engine: real processes', () => {
     const handler = new CountingHandler();
     handler.add(f.manifest, f.data);
     handler.leaseDelayMs = 10; // slow enough to kill the fetcher half way
-    const server: Server = createServer((s) => new PeerConnection(s, { nodeId: holderId, listen: null, handler }));
+    const server: Server = tlsPeerServer(await testPeerTls(holderId), (s) => new PeerConnection(s, { nodeId: holderId, listen: null, handler }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
     const m = f.manifest;
@@ -137,7 +138,8 @@ describe('transfer engine: real processes', () => {
     const seed = await seedOf(f, { SUPER_SEED_MS: '10000' });
     const b = await newNode();
     // The first receiver takes every chunk and disappears with them.
-    const leech = await connectPeer(seed.address, { nodeId: uniqueId('leech'), listen: null, features: [TRY_PEERS_FEATURE] });
+    const leechId = uniqueId('leech');
+    const leech = await connectPeer(seed.address, { nodeId: leechId, listen: null, features: [TRY_PEERS_FEATURE], tls: await testPeerTls(leechId) });
     for (let i = 0; i < 16; i++) await leech.requestChunk(f.manifest.fileId, i, Buffer.alloc(64 * 1024));
     leech.close();
 

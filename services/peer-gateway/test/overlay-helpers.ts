@@ -1,7 +1,7 @@
 import { createServer } from 'node:net';
 import { z } from 'zod';
-import { GatewayInfoSchema, type Manifest, type NatsRpc, PeerClient, gatewaySubjects } from '@swarmshare/common';
-import type { Node } from './cluster';
+import { GatewayInfoSchema, type Manifest, type NatsRpc, gatewaySubjects } from '@swarmshare/common';
+import { type Node, connectClient } from './cluster';
 
 /** A seeded PRNG (mulberry32), so a failing overlay can be rebuilt exactly. */
 export function rng(seed: number): () => number {
@@ -77,7 +77,7 @@ export async function freePorts(count: number, host = '127.0.0.1'): Promise<numb
 
 /** Push a file into a node over TCP (STORE_OFFER/STORE), without the tracker. */
 export async function seed(node: Node, f: { manifest: Manifest; chunk(i: number): Buffer }): Promise<void> {
-  const client = await PeerClient.connect(node.address);
+  const client = await connectClient(node);
   try {
     await client.offerAndStore(f.manifest, (i) => f.chunk(i), { concurrency: 4 });
   } finally {

@@ -1,12 +1,15 @@
 import { HANDSHAKE_TIMEOUT_MS, MAX_REQUESTS_IN_FLIGHT, MsgType, encodeControl, GatewayInfoSchema, gatewaySubjects, type NatsRpc } from '@swarmshare/common';
 import type { NatsConnection } from 'nats';
-import { type Node, natsRpc, startNode, uniqueId, waitForBuilds } from './cluster';
+import { type Node, connectClient, natsRpc, startNode, uniqueId, waitForBuilds } from './cluster';
+import { testPeerTls } from '../../../test/support/peer-tls';
 import { makeFile } from '../../../libs/common/test/memory-handler';
 import { RawPeer } from '../../../libs/common/test/raw-peer';
-import { PeerClient } from '@swarmshare/common';
+import type { PeerTlsMaterial } from '@swarmshare/common';
 
 /**
- * A running gateway (from dist, with its real chunk-store) fed bad input over raw sockets. Every
+ * A running gateway (from dist, with its real chunk-store, peer TLS on) fed bad input over raw
+ * sockets that passed the TLS handshake with a certificate of the swarm CA (named `cli-rawtest`,
+ * the id RawPeer says HELLO with). Every
  * violation gets a fatal ERROR frame with the reason and a close; the gateway keeps serving.
  */
 describe('peer protocol abuse against a running gateway', () => {
@@ -15,13 +18,16 @@ describe('peer protocol abuse against a running gateway', () => {
   let nc: NatsConnection;
   const file = makeFile(3 * 64 * 1024 + 10);
   let port: number;
+  let rawTls: PeerTlsMaterial;
+  const rawPeer = () => RawPeer.connect(port, '127.0.0.1', rawTls);
 
   beforeAll(async () => {
     await waitForBuilds();
     ({ rpc, nc } = await natsRpc());
     node = await startNode(uniqueId('abuse'));
     port = Number(node.address.split(':')[1]);
-    const c = await PeerClient.connect(node.address);
+    rawTls = await testPeerTls('cli-rawtest');
+    const c = await connectClient(node);
     await c.offerAndStore(file.manifest, (i) => file.chunk(i));
     await c.close();
   });
@@ -33,14 +39,14 @@ describe('peer protocol abuse against a running gateway', () => {
 
   /** After each case the gateway still answers a well-behaved client. */
   afterEach(async () => {
-    const c = await PeerClient.connect(node.address);
+    const c = await connectClient(node);
     expect((await c.requestChunk(file.manifest, 3)).equals(file.chunk(3))).toBe(true);
     await c.close();
     expect(node.gateway.proc.exitCode).toBeNull();
   });
 
   async function violation(send: (raw: RawPeer) => void, reason: RegExp, code = 'PROTOCOL'): Promise<RawPeer> {
-    const raw = await RawPeer.connect(port);
+    const raw = await rawPeer();
     send(raw);
     const err = await raw.fatalError();
     expect(err.code).toBe(code);
@@ -87,7 +93,7 @@ describe('peer protocol abuse against a running gateway', () => {
   });
 
   it('requests that cannot be served get a non-fatal ERROR{id}; the connection stays usable', async () => {
-    const raw = await RawPeer.connect(port);
+    const raw = await rawPeer();
     raw.hello();
     const unknown = 'ab'.repeat(32);
     raw.send(MsgType.REQUEST, { id: 1, fileId: unknown, index: 0 });
@@ -112,7 +118,7 @@ describe('peer protocol abuse against a running gateway', () => {
 
   it('a STORE of a corrupt chunk is refused with HASH_MISMATCH, and the chunk can then be stored', async () => {
     const f = makeFile(2 * 64 * 1024);
-    const c = await PeerClient.connect(node.address);
+    const c = await connectClient(node);
     await c.connection.offer(f.manifest);
     const bad = Buffer.from(f.chunk(1));
     bad[0] ^= 1;

@@ -1,5 +1,6 @@
 import type { Server } from 'node:net';
-import { createServer } from 'node:net';
+import { createServer as createTlsServer } from 'node:tls';
+import { testPeerTls } from '../../../test/support/peer-tls';
 import {
   type DownloadProgressEvent,
   DownloadProgressEventSchema,
@@ -11,7 +12,7 @@ import {
 import type { NatsConnection } from 'nats';
 import { z } from 'zod';
 import type { RunningService } from '../../../test/support/services';
-import { PeerConnection } from '@swarmshare/common';
+import { PeerConnection, peerTlsServerOptions } from '@swarmshare/common';
 import { type Node, fetch, natsRpc, readBack, share, startNode, startTracker, status, uniqueId, waitDownload, waitForBuilds, waitSeeder } from './cluster';
 import { CorruptingHandler, makeFile } from '../../../libs/common/test/memory-handler';
 
@@ -82,7 +83,9 @@ describe('swarm: nodes fetching from each other', () => {
     const evilId = uniqueId('evil');
     const handler = new CorruptingHandler();
     handler.add(small.manifest, small.data);
-    const server: Server = createServer((s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
+    // An insider: its certificate is from the swarm CA (peer TLS is on); only its chunks lie.
+    const tls = await testPeerTls(evilId);
+    const server: Server = createTlsServer(peerTlsServerOptions(tls, 5000), (s) => new PeerConnection(s, { nodeId: evilId, listen: null, handler }));
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const address = `127.0.0.1:${(server.address() as { port: number }).port}`;
     await rpc.request(

@@ -86,6 +86,15 @@ export const PeerGatewayConfigSchema = z.object({
   /** Holders one download uses at once. */
   MAX_PEERS_PER_DOWNLOAD: envInt(1, 256).default(8),
   MAX_CONNECTIONS: envInt(1, 100_000).default(256),
+  // ---- peer mutual TLS (docs/operations.md) ----
+  /** Peer plane mutual TLS with the swarm CA; `off` accepts anyone who can reach the port (logs a warning). */
+  PEER_TLS: z.enum(['on', 'off']).default('on'),
+  /** PEM file of the swarm CA: peers must present a certificate it signed. */
+  PEER_TLS_CA: z.string().min(1).optional(),
+  /** PEM certificate of this node, issued by the CA to swarmshare://node/<NODE_ID>. */
+  PEER_TLS_CERT: z.string().min(1).optional(),
+  /** PEM private key of PEER_TLS_CERT (keep it owner-readable only). */
+  PEER_TLS_KEY: z.string().min(1).optional(),
   // ---- transfer engine (docs/performance.md) ----
   /** Peers served chunks at once; the others wait their turn (slots rotate per chunk). 0 = unlimited. */
   UPLOAD_SLOTS: envInt(0, 10_000).default(4),
@@ -140,6 +149,13 @@ export const PeerGatewayConfigSchema = z.object({
 }).superRefine((c, ctx) => {
   if (c.GC_LOW_WATERMARK >= c.GC_HIGH_WATERMARK) {
     ctx.addIssue({ code: 'custom', path: ['GC_LOW_WATERMARK'], message: `must be below GC_HIGH_WATERMARK (${c.GC_HIGH_WATERMARK}), e.g. 70 with 90` });
+  }
+  // Secure by default: the peer port is not opened without authentication unless asked for.
+  if (c.PEER_TLS !== 'on') return;
+  for (const k of ['PEER_TLS_CA', 'PEER_TLS_CERT', 'PEER_TLS_KEY'] as const) {
+    if (c[k] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [k], message: 'must be set while PEER_TLS=on (`swarmshare up` makes them under DATA/tls; see docs/operations.md), or set PEER_TLS=off to run the peer plane unauthenticated' });
+    }
   }
 });
 export type PeerGatewayConfig = z.infer<typeof PeerGatewayConfigSchema>;

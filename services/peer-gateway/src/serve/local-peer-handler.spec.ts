@@ -53,11 +53,27 @@ describe('LocalPeerHandler: replication reservations', () => {
     await (await handler.openWrite(manifest.fileId, 2)).commit(CHUNK);
     await expect(handler.openWrite(manifest.fileId, 3)).rejects.toThrow(/past the 131072 bytes reserved/);
     expect(abandoned).toEqual([1, 3]);
-    // A grown reservation (re-placement) makes room; a plain offer lifts the cap.
+    // A plain offer (anyone's) does not lift another transfer's cap; a grown reservation (re-placement) makes room.
+    await handler.offer(manifest);
+    await expect(handler.openWrite(manifest.fileId, 3)).rejects.toThrow(/past the 131072 bytes reserved/);
     await handler.offer(manifest, { uploadId: 'up-12345678', bytes: 3 * CHUNK });
     await (await handler.openWrite(manifest.fileId, 3)).commit(CHUNK);
-    await handler.offer(manifest);
-    await (await handler.openWrite(manifest.fileId, 1)).commit(CHUNK);
+  });
+
+  it('refuses a reservation larger than the file before reserving or creating anything', async () => {
+    const { handler, reserved, created } = setup();
+    await expect(handler.offer(manifest, { uploadId: 'up-12345678', bytes: 50 * 1024 ** 3 })).rejects.toMatchObject({ code: 'BAD_REQUEST', message: expect.stringMatching(/at most the file's size/) });
+    expect(reserved).toEqual([]);
+    expect(created).toEqual([]);
+  });
+
+  it('passes on receipts only from peers authenticated by peer TLS', async () => {
+    const acked: string[] = [];
+    const handler = new LocalPeerHandler({} as never, {} as never, undefined, async (_r, from) => void acked.push(from));
+    const r = { fileId: manifest.fileId, bytes: CHUNK, chunks: 1 };
+    await expect(handler.receipt!(r, 'node-x', false)).rejects.toMatchObject({ code: 'UNAVAILABLE' });
+    await handler.receipt!(r, 'node-y', true);
+    expect(acked).toEqual(['node-y']);
   });
 
   it('an offer with a reservation is refused by a node that takes none', async () => {

@@ -33,7 +33,13 @@ export class LocalPeerHandler implements PeerRequestHandler {
      */
     private readonly swarm: { superSeed?: SuperSeeder; haveUpdates?: HaveUpdates; repairer?: Pick<ChunkRepairer, 'notice'> } = {},
   ) {
-    if (onReceipt) this.receipt = (r, from) => onReceipt(r, from);
+    // Acks count towards the tracker's downloads and seeders: only from a proven identity (peer TLS).
+    if (onReceipt) {
+      this.receipt = async (r, from, authenticated) => {
+        if (!authenticated) throw new SwarmError('UNAVAILABLE', `receipts are taken only from peers authenticated by peer TLS; ${from.slice(0, 64)} is not (PEER_TLS=off)`);
+        return onReceipt(r, from);
+      };
+    }
     const repairer = swarm.repairer;
     if (repairer) this.corrupt = (r, from) => repairer.notice(r.fileId, r.index, from);
   }
@@ -49,7 +55,7 @@ export class LocalPeerHandler implements PeerRequestHandler {
   private readonly budgets = new Map<string, { reserved: Map<string, number>; used: number }>();
 
   /** Set only when receipts are wired, so the RECEIPT feature is announced only then. */
-  receipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string) => Promise<void>;
+  receipt?: (r: { fileId: string; bytes: number; chunks: number }, from: string, authenticated: boolean) => Promise<void>;
 
   async have(fileId: string): Promise<{ chunkCount: number; bitfield: string }> {
     const h = await this.store.have(fileId);
@@ -89,14 +95,18 @@ export class LocalPeerHandler implements PeerRequestHandler {
   async offer(manifest: Manifest, reservation?: OfferReservation): Promise<void> {
     if (reservation) {
       if (!this.reserve) throw new SwarmError('UNAVAILABLE', 'this node takes no reservations');
+      // No file needs more room than its own size: a bigger reservation would only hold space hostage.
+      if (reservation.bytes > manifest.size) {
+        throw new SwarmError('BAD_REQUEST', `reservation of ${reservation.bytes} bytes for a file of ${manifest.size} bytes; a reservation is at most the file's size`);
+      }
       await this.reserve(reservation);
       const b = this.budgets.get(manifest.fileId) ?? { reserved: new Map<string, number>(), used: 0 };
       b.reserved.set(reservation.uploadId, reservation.bytes);
       setNewest(this.budgets, manifest.fileId, b, MAX_BUDGETS);
-    } else {
-      // A plain push (the CLI putting a whole file into its node) is not capped.
-      this.budgets.delete(manifest.fileId);
     }
+    // A plain push (the CLI putting a whole file into its node) has no reservation: the store's
+    // preallocation below caps it by free space and STORE_CAPACITY. It leaves any replication budget
+    // of the file in place: one peer's offer must not lift the cap of another's transfer.
     // The store preallocates the file (NO_SPACE if it cannot) and accepts a file it already has.
     await this.store.create(manifest);
   }

@@ -4,6 +4,7 @@ import {
   type PeerConnection,
   type PeerConnectionOptions,
   type PeerRequestHandler,
+  type PeerTlsMaterial,
 } from '@swarmshare/common';
 import type { ConnectionExtensions } from './connection-extensions';
 
@@ -18,6 +19,8 @@ export interface PeerConnectorOptions {
   /** HELLO features (unless a dial names its own) and the discovery messages' handler. */
   extensions?: ConnectionExtensions;
   onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
+  /** Peer mutual TLS: dial with this node's certificate; a holder must prove the node id it is dialled as. */
+  tls?: PeerTlsMaterial;
 }
 
 /** Dials holders for downloads and keeps track of the connections, so shutdown can close them. */
@@ -41,6 +44,7 @@ export class PeerConnector {
       features: o.features ?? this.opts.extensions?.features,
       discovery: this.opts.extensions?.discovery,
       onChunkBytes: this.opts.onChunkBytes,
+      tls: this.opts.tls,
     });
     if (this.closing) {
       conn.close('gateway is shutting down');

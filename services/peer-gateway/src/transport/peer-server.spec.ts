@@ -1,4 +1,15 @@
-import { MsgType, PeerClient } from '@swarmshare/common';
+import { connect as tlsConnect } from 'node:tls';
+import {
+  MsgType,
+  PeerClient,
+  type PeerTlsMaterial,
+  connectPeer,
+  createPeerCa,
+  identityOfCertificate,
+  issuePeerCertificate,
+  peerTlsClientOptions,
+} from '@swarmshare/common';
+import { testPeerTls } from '../../../../test/support/peer-tls';
 import { MemoryHandler, makeFile } from '../../../../libs/common/test/memory-handler';
 import { RawPeer } from '../../../../libs/common/test/raw-peer';
 import { PeerServer } from './peer-server';
@@ -47,5 +58,96 @@ describe('PeerServer', () => {
     s.closeAll('gateway shutting down');
     expect(await first.fatalError()).toMatchObject({ code: 'UNAVAILABLE', message: 'gateway shutting down' });
     await first.waitClosed();
+  });
+
+  describe('with peer mutual TLS', () => {
+    let nodeTls: PeerTlsMaterial;
+    let clientTls: PeerTlsMaterial;
+    let h: MemoryHandler;
+    let s: PeerServer;
+    const f = makeFile(64 * 1024 + 3);
+
+    beforeAll(async () => {
+      [nodeTls, clientTls] = await Promise.all([testPeerTls('n1'), testPeerTls('cli-ok')]);
+    });
+    beforeEach(async () => {
+      h = new MemoryHandler();
+      s = new PeerServer({ nodeId: 'n1', host: '127.0.0.1', port: 0, maxConnections: 8, handler: h, tls: nodeTls, handshakeTimeoutMs: 2000 });
+      await s.listen();
+    });
+    afterEach(() => {
+      s.stopAccepting();
+      s.closeAll('test over');
+    });
+
+    /** Nothing got past the TLS handshake: no connection, nothing stored. */
+    function expectUntouched(): void {
+      expect(s.connections).toBe(0);
+      expect(h.files.has(f.manifest.fileId)).toBe(false);
+    }
+
+    it('a client with a certificate of the swarm CA is served, under the id its certificate names', async () => {
+      expect(identityOfCertificate(clientTls.cert)).toBe('cli-ok');
+      const c = await PeerClient.connect(s.address, { tls: clientTls });
+      expect(c.remote.nodeId).toBe('n1');
+      expect(c.connection.authenticated).toBe(true);
+      await c.offerAndStore(f.manifest, (i) => f.chunk(i));
+      expect((await c.requestChunk(f.manifest, 1)).equals(f.chunk(1))).toBe(true);
+      await c.close();
+    });
+
+    it('a HELLO naming another node than the certificate is refused (AUTH)', async () => {
+      const raw = await RawPeer.connect(s.port, '127.0.0.1', clientTls);
+      raw.hello('cli-someone-else');
+      expect(await raw.fatalError()).toMatchObject({ code: 'AUTH', message: expect.stringMatching(/issued to cli-ok/) });
+      await raw.waitClosed();
+      raw.send(MsgType.STORE_OFFER, { id: 1, manifest: f.manifest });
+      expectUntouched();
+    });
+
+    it('a client without a certificate is refused at the handshake', async () => {
+      const noCert = { ca: clientTls.ca };
+      await expect(
+        new Promise((resolve, reject) => {
+          const sock = tlsConnect({ host: '127.0.0.1', port: s.port, ...noCert, checkServerIdentity: () => undefined });
+          sock.on('data', resolve);
+          sock.on('error', reject);
+          sock.on('close', () => reject(new Error('closed')));
+        }),
+      ).rejects.toThrow();
+      expectUntouched();
+    });
+
+    it('a client certified by another CA is refused, and so is a server of another CA', async () => {
+      const otherCa = await createPeerCa('another swarm');
+      const stranger = await issuePeerCertificate(otherCa, 'cli-ok');
+      const strangerTls = { ca: Buffer.from(otherCa.certPem), cert: Buffer.from(stranger.certPem), key: Buffer.from(stranger.keyPem), identity: 'cli-ok' };
+      // The client trusts the other CA only: it refuses our server, and our server refuses it.
+      await expect(PeerClient.connect(s.address, { tls: strangerTls })).rejects.toThrow(/certificate|closed/);
+      // Trusting our CA but presenting the other CA's certificate: refused by the server.
+      await expect(PeerClient.connect(s.address, { tls: { ...strangerTls, ca: clientTls.ca } })).rejects.toThrow();
+      expectUntouched();
+    });
+
+    it('plaintext is refused: not one frame is parsed', async () => {
+      const raw = await RawPeer.connect(s.port);
+      raw.hello();
+      raw.send(MsgType.STORE_OFFER, { id: 1, manifest: f.manifest });
+      await raw.waitClosed();
+      expect(raw.frames.filter((x) => x.type === MsgType.HELLO)).toEqual([]);
+      expectUntouched();
+    });
+
+    it('a dialler refuses a server whose certificate names another node than the one it dials', async () => {
+      await expect(connectPeer(s.address, { nodeId: 'cli-ok', listen: null, tls: clientTls, expectNodeId: 'n2' })).rejects.toThrow(/expected node n2, but its certificate is issued to n1/);
+      const ok = await connectPeer(s.address, { nodeId: 'cli-ok', listen: null, tls: clientTls, expectNodeId: 'n1' });
+      expect(ok.authenticated).toBe(true);
+      ok.close();
+    });
+
+    it('peer certificates are usable by both ends and name their identity as a SAN URI', () => {
+      expect(identityOfCertificate(nodeTls.cert)).toBe('n1');
+      expect(peerTlsClientOptions(nodeTls).rejectUnauthorized).toBe(true);
+    });
   });
 });

@@ -1,11 +1,15 @@
 import { createServer, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import {
   encodeControl,
+  identityFromSubjectAltName,
   type Logger,
   MsgType,
   PeerConnection,
   type PeerConnectionOptions,
   type PeerRequestHandler,
+  type PeerTlsMaterial,
+  peerTlsServerOptions,
 } from '@swarmshare/common';
 import type { ConnectionExtensions } from './connection-extensions';
 import type { UploadGate } from './upload-slots';
@@ -27,7 +31,15 @@ export interface PeerServerOptions {
   uploads?: UploadGate;
   /** Chunk bytes moved on accepted connections, for per-peer metrics. */
   onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
+  /**
+   * Peer mutual TLS: only peers with a certificate from this CA get past the TLS handshake (no
+   * frame of anyone else is parsed, plaintext included), and each must say HELLO as the node its
+   * certificate names. Unset = plaintext (PEER_TLS=off).
+   */
+  tls?: PeerTlsMaterial;
 }
+
+const DEFAULT_TLS_HANDSHAKE_MS = 10_000;
 
 /** The TCP listener: every accepted socket becomes a PeerConnection served by the local handler. */
 export class PeerServer {
@@ -38,7 +50,13 @@ export class PeerServer {
   constructor(private readonly opts: PeerServerOptions) {}
 
   async listen(): Promise<void> {
-    const server = createServer((socket) => this.accept(socket));
+    const tls = this.opts.tls;
+    const server = tls
+      ? createTlsServer(peerTlsServerOptions(tls, this.opts.handshakeTimeoutMs ?? DEFAULT_TLS_HANDSHAKE_MS), (socket) => this.acceptTls(socket))
+      : createServer((socket) => this.accept(socket));
+    // A refused handshake (no certificate, another CA, plaintext) never reaches the protocol; debug
+    // only, so a scanner cannot flood the log.
+    server.on('tlsClientError', (e: Error, s: TLSSocket) => this.opts.logger?.debug({ peer: `${s.remoteAddress}:${s.remotePort}`, reason: e.message.slice(0, 200) }, 'refused a peer at the TLS handshake'));
     // A failure on one accepted socket is that connection's business; the listener keeps going.
     server.on('error', (e) => this.opts.logger?.error({ err: e.message }, 'peer listener error'));
     await new Promise<void>((resolve, reject) => {
@@ -73,7 +91,16 @@ export class PeerServer {
     return this.conns.size;
   }
 
-  private accept(socket: Socket): void {
+  private acceptTls(socket: TLSSocket): void {
+    const identity = identityFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
+    if (!identity) {
+      socket.destroy();
+      return;
+    }
+    this.accept(socket, identity);
+  }
+
+  private accept(socket: Socket, peerIdentity?: string): void {
     if (this.conns.size >= this.opts.maxConnections) {
       // Say why instead of a bare reset; ERROR may precede HELLO.
       socket.on('error', () => undefined);
@@ -94,6 +121,7 @@ export class PeerServer {
       features: this.opts.extensions?.features,
       discovery: this.opts.extensions?.discovery,
       onChunkBytes: this.opts.onChunkBytes,
+      peerIdentity,
     });
     self = conn;
     this.conns.add(conn);

@@ -43,6 +43,11 @@ export interface PeerConnectionOptions {
   discovery?: DiscoveryHooks;
   /** Close the connection if the peer's HELLO names another node (stale tracker data). */
   expectNodeId?: string;
+  /**
+   * The identity the peer proved with its TLS certificate (peer mutual TLS): a HELLO naming any
+   * other node id is refused, so everything keyed on `remote.nodeId` keys on who the peer really is.
+   */
+  peerIdentity?: string;
   handshakeTimeoutMs?: number;
   maxRequestsInFlight?: number;
   /** For logs and error messages, e.g. the remote address. */
@@ -160,6 +165,11 @@ export class ConnectionCore {
     if (feature.store) this.storeHandler = feature.store;
     this.features.push(feature);
     return feature;
+  }
+
+  /** True when the peer's node id was proven by its certificate (not just claimed in HELLO). */
+  get authenticated(): boolean {
+    return this.opts.peerIdentity !== undefined && this.state === 'open';
   }
 
   get label(): string {
@@ -304,6 +314,9 @@ export class ConnectionCore {
   private onHello(h: Hello): void {
     if (h.version !== PROTOCOL_VERSION) {
       return this.fail('PROTOCOL', `unsupported protocol version ${h.version}; this peer speaks version ${PROTOCOL_VERSION}`);
+    }
+    if (this.opts.peerIdentity !== undefined && h.nodeId !== this.opts.peerIdentity) {
+      return this.fail('AUTH', `HELLO names node ${h.nodeId.slice(0, 100)}, but the certificate of ${this.label} is issued to ${this.opts.peerIdentity}`);
     }
     if (this.opts.expectNodeId && h.nodeId !== this.opts.expectNodeId) {
       return this.fail('PROTOCOL', `expected node ${this.opts.expectNodeId} at ${this.label}, but this is ${h.nodeId}`);

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import type { Bitfield } from '../../bitfield';
 import { chunkLength } from '../../file-id';
 import type { Manifest } from '../../schemas';
+import type { PeerTlsMaterial } from '../../security/peer-tls';
 import type { Hello } from './connection-core';
 import { type PeerConnection, connectPeer } from './peer-connection';
+import { PeerClosedError } from './peer-errors';
 
 export interface StoreOptions {
   /** STOREs in flight at once (each holds one chunk in memory). */
@@ -22,11 +24,19 @@ export interface StoreOptions {
 export class PeerClient {
   private constructor(readonly connection: PeerConnection) {}
 
-  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number } = {}): Promise<PeerClient> {
+  /** With `tls` the client's id is the one its certificate names (the node refuses any other). */
+  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number; tls?: PeerTlsMaterial } = {}): Promise<PeerClient> {
     const conn = await connectPeer(address, {
-      nodeId: opts.clientId ?? `cli-${randomBytes(6).toString('hex')}`,
+      nodeId: opts.clientId ?? opts.tls?.identity ?? `cli-${randomBytes(6).toString('hex')}`,
       listen: null,
       connectTimeoutMs: opts.connectTimeoutMs,
+      tls: opts.tls,
+    }).catch((e: unknown) => {
+      // A TLS gateway drops plaintext without a word: say what is probably missing.
+      if (!opts.tls && e instanceof PeerClosedError && /before HELLO/.test(e.message)) {
+        throw new PeerClosedError(`${e.message}; if the node runs peer TLS (the default), give this client its certificate: --data of the swarm, or PEER_TLS_CA/PEER_TLS_CERT/PEER_TLS_KEY`);
+      }
+      throw e;
     });
     return new PeerClient(conn);
   }

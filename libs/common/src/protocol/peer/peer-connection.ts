@@ -1,4 +1,7 @@
 import { connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+import { identityFromSubjectAltName } from '../../security/peer-identity';
+import { type PeerTlsMaterial, peerTlsClientOptions } from '../../security/peer-tls';
 import type { Bitfield } from '../../bitfield';
 import { SwarmError } from '../../errors';
 import type { Manifest } from '../../schemas';
@@ -42,9 +45,9 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
 
   constructor(socket: Socket, opts: PeerConnectionOptions) {
     super(socket, opts);
-    this.use(new ChunkServing(this));
+    const serving = this.use(new ChunkServing(this));
     this.use(new StoreReceiving(this));
-    this.use(new Receipts(this));
+    this.use(new Receipts(this, serving));
     this.use(new DiscoveryMessages(this));
   }
 
@@ -140,10 +143,17 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(i + 1)) };
 }
 
+export type ConnectPeerOptions = PeerConnectionOptions & {
+  connectTimeoutMs?: number;
+  /** Peer mutual TLS: present this certificate and accept only a server certified by the same CA. */
+  tls?: PeerTlsMaterial;
+};
+
 /** Dial a peer and complete the handshake. */
-export async function connectPeer(address: string, opts: PeerConnectionOptions & { connectTimeoutMs?: number }): Promise<PeerConnection> {
+export async function connectPeer(address: string, opts: ConnectPeerOptions): Promise<PeerConnection> {
   const { host, port } = parseAddress(address);
   const timeoutMs = opts.connectTimeoutMs ?? 5000;
+  if (opts.tls) return connectPeerTls(address, host, port, timeoutMs, opts.tls, opts);
   // A download's PIECE bytes go from this one buffer straight into the chunk file (the decoder and
   // the sinks copy whatever they keep), instead of a fresh Buffer per read for the GC to collect.
   let reader: ((d: Buffer) => void) | undefined;
@@ -155,13 +165,21 @@ export async function connectPeer(address: string, opts: PeerConnectionOptions &
       return true;
     },
   };
-  const socket = await new Promise<Socket>((resolve, reject) => {
-    const s = netConnect({ host, port, onread });
+  const socket = await dial<Socket>(address, timeoutMs, 'connect', () => netConnect({ host, port, onread }));
+  const conn = new PeerConnection(socket, { label: address, ...opts, attachReader: (fn) => (reader = fn) });
+  await conn.ready;
+  return conn;
+}
+
+/** Open a socket, waiting for `event` (connected, or TLS handshake done) at most timeoutMs. */
+function dial<S extends Socket>(address: string, timeoutMs: number, event: 'connect' | 'secureConnect', open: () => S): Promise<S> {
+  return new Promise<S>((resolve, reject) => {
+    const s = open();
     const timer = setTimeout(() => {
       s.destroy();
       reject(new PeerClosedError(`cannot connect to ${address}: no answer within ${timeoutMs} ms`));
     }, timeoutMs);
-    s.once('connect', () => {
+    s.once(event, () => {
       clearTimeout(timer);
       s.removeAllListeners('error');
       resolve(s);
@@ -171,7 +189,22 @@ export async function connectPeer(address: string, opts: PeerConnectionOptions &
       reject(new PeerClosedError(`cannot connect to ${address}: ${e.message}`));
     });
   });
-  const conn = new PeerConnection(socket, { label: address, ...opts, attachReader: (fn) => (reader = fn) });
+}
+
+/**
+ * Dial over mutual TLS: the server's certificate must chain to our CA and name the node we meant to
+ * reach; the HELLO that follows must name the same node (ConnectionCore checks).
+ */
+async function connectPeerTls(address: string, host: string, port: number, timeoutMs: number, tls: PeerTlsMaterial, opts: ConnectPeerOptions): Promise<PeerConnection> {
+  const socket = await dial<TLSSocket>(address, timeoutMs, 'secureConnect', () => tlsConnect({ host, port, ...peerTlsClientOptions(tls) }));
+  const identity = identityFromSubjectAltName(socket.getPeerCertificate().subjectaltname);
+  const refuse = (why: string) => {
+    socket.destroy();
+    return new PeerClosedError(`refusing ${address}: ${why}`);
+  };
+  if (!identity) throw refuse('its certificate names no peer identity');
+  if (opts.expectNodeId && identity !== opts.expectNodeId) throw refuse(`expected node ${opts.expectNodeId}, but its certificate is issued to ${identity}`);
+  const conn = new PeerConnection(socket, { label: address, ...opts, peerIdentity: identity });
   await conn.ready;
   return conn;
 }

@@ -69,8 +69,12 @@ export interface PeerRequestHandler {
   /** STORE_OFFER: make room for the file (idempotent); with a reservation, reserve it first (NO_SPACE if it does not fit). */
   offer(manifest: Manifest, reservation?: OfferReservation): Promise<void>;
   openWrite(fileId: string, index: number): Promise<WriteRegion>;
-  /** RECEIPT: peer `from` finished a download and got `bytes` (`chunks` chunks) of the file from us. Optional: without it the feature is not announced. */
-  receipt?(r: { fileId: string; bytes: number; chunks: number }, from: string): Promise<void>;
+  /**
+   * RECEIPT: peer `from` finished a download and got `bytes` (`chunks` chunks) of the file from us
+   * (at most what this connection served it: checked before). `authenticated`: `from` was proven by
+   * a TLS certificate, not just claimed in HELLO. Optional: without it the feature is not announced.
+   */
+  receipt?(r: { fileId: string; bytes: number; chunks: number }, from: string, authenticated: boolean): Promise<void>;
   /**
    * CORRUPT: peer `from` says chunk `index` it got from us failed its hash. Optional: without it the
    * "corrupt-notice" feature is not announced. Must return at once (the check runs in the background).

@@ -3,6 +3,7 @@ import { encodeDataPrefix } from '../../codec';
 import type { ConnectionCore, ConnectionFeature } from '../connection-core';
 import { PeerRequestError } from '../peer-errors';
 import type { ReadRegion } from '../peer-handler';
+import { setNewest } from '../../../recency';
 
 interface ServeItem {
   id: number;
@@ -10,6 +11,9 @@ interface ServeItem {
   index: number;
   open?: Promise<{ region?: ReadRegion; error?: unknown }>;
 }
+
+/** Files whose served bytes a connection remembers for RECEIPT checks (the oldest is forgotten first). */
+const MAX_SERVED_FILES = 256;
 
 /** Read leases taken ahead of the chunk being written (bounded: each is a mapping and a lease). */
 const SERVE_PREFETCH = 4;
@@ -21,6 +25,8 @@ const SERVE_PREFETCH = 4;
 export class ChunkServing implements ConnectionFeature {
   private readonly serveQueue: ServeItem[] = [];
   private serving = false;
+  /** PIECE bytes this side wrote to the peer per file, not yet acked by a RECEIPT. */
+  private readonly served = new Map<string, number>();
   readonly controls: ConnectionFeature['controls'] = {
     [MsgType.REQUEST]: (b) => this.enqueueServe(b),
     [MsgType.CANCEL]: (b) => this.onCancel(b.id),
@@ -28,6 +34,22 @@ export class ChunkServing implements ConnectionFeature {
   };
 
   constructor(private readonly conn: ConnectionCore) {}
+
+  /**
+   * A RECEIPT of `bytes` of `fileId`: true (and those bytes are used up) only if this connection
+   * served the peer at least that much of the file, so a peer cannot ack more than it got.
+   */
+  takeServed(fileId: string, bytes: number): boolean {
+    const have = this.served.get(fileId) ?? 0;
+    if (bytes > have) return false;
+    if (have === bytes) this.served.delete(fileId);
+    else this.served.set(fileId, have - bytes);
+    return true;
+  }
+
+  servedBytes(fileId: string): number {
+    return this.served.get(fileId) ?? 0;
+  }
 
   /** Leases held for the peer's requests go back to the store. */
   closed(): void {
@@ -120,7 +142,7 @@ export class ChunkServing implements ConnectionFeature {
           continue;
         }
         // The answer is committed to the socket in this tick, so the id is free for the peer again.
-        const written = this.writePiece(item.id, region.data);
+        const written = this.writePiece(item.id, item.fileId, region.data);
         this.conn.answered(item.id);
         try {
           await written;
@@ -136,12 +158,13 @@ export class ChunkServing implements ConnectionFeature {
   }
 
   /** Prefix, then the mapped region itself: the chunk is never copied into JS memory. */
-  private writePiece(id: number, data: Buffer): Promise<void> {
+  private writePiece(id: number, fileId: string, data: Buffer): Promise<void> {
     const conn = this.conn;
     return new Promise((resolve, reject) => {
       conn.socket.write(encodeDataPrefix(MsgType.PIECE, { id }, data.length));
       conn.socket.write(data, (err) => {
         if (err) return reject(err);
+        setNewest(this.served, fileId, (this.served.get(fileId) ?? 0) + data.length, MAX_SERVED_FILES);
         conn.opts.onChunkBytes?.('sent', conn.remote?.nodeId ?? conn.label, data.length);
         resolve();
       });

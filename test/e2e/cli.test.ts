@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { z } from 'zod';
-import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, TrackerSubjects } from '@swarmshare/common';
+import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, natsServerOptions, TrackerSubjects } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -246,7 +246,7 @@ describe("the README's \"Using it\" examples, exactly as written", () => {
       }
       // The plain-JSON subjects of the next example answer too (here through nats.js; the `nats` CLI is not installed).
       const cluster = JSON.parse(readFileSync(join(cwd, '.swarmshare', 'cluster.json'), 'utf8'));
-      const nc = await connect({ servers: cluster.natsUrl });
+      const nc = await connect(natsServerOptions(cluster.natsUrl));
       try {
         const r = new NatsRpc(nc, 10_000);
         expect((await r.request('swarm.tracker.file.list', {}, z.array(FileRecordSchema))).map((f) => f.name)).toEqual(['big.iso']);

@@ -231,7 +231,7 @@ describe('file.completed event', () => {
     nc.publish(EventSubjects.fileCompleted, Buffer.from('{oops'));
     await nc.flush();
     expect((await failure(nc, S.getFile, { fileId: unknown })).code).toBe('NOT_FOUND');
-    await eventually(async () => expect(tracker.logs.some((l) => l.msg === 'dropped a malformed file.completed event')).toBe(true));
+    await eventually(async () => expect(tracker.logs.some((l) => l.msg === 'dropped a malformed fact')).toBe(true));
   });
 });
 

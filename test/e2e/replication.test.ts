@@ -1,9 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:tls';
 import { tlsPeerServer } from '../support/peer-tls';
-import { ensureSwarmPki } from '../../cli/src/launcher/peer-pki';
+import { ensureSwarmPki, pkiDir } from '../../cli/src/launcher/peer-pki';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -124,7 +124,10 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
       dataDir: dir,
       natsUrl: process.env.NATS_URL,
       redisUrl: process.env.REDIS_URL,
-      extraEnv: { ANNOUNCE_INTERVAL_MS: '500', PEER_TTL_MS: String(TTL_MS), REPLICATE_CHUNK_TIMEOUT_MS: '10000' },
+      // A quota each: the nodes share one disk, so without it their free space is the disk's at each
+      // one's last announce, and a node that announced before a 100 MiB write looks 100 MiB roomier
+      // (most-free-first placement would then give it every chunk).
+      extraEnv: { ANNOUNCE_INTERVAL_MS: '500', PEER_TTL_MS: String(TTL_MS), REPLICATE_CHUNK_TIMEOUT_MS: '10000', STORE_CAPACITY: '4GiB' },
     });
     swarmData = ['--data', swarm.dataDir];
     nc = await connect({ servers: process.env.NATS_URL });
@@ -238,6 +241,9 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
   }, 120_000);
 
   it('two uploads racing for one small peer never overcommit it', async () => {
+    // The small peer joins the same swarm, so it gets its peer certificate from the same CA.
+    mkdirSync(join(dir, 'small'), { recursive: true });
+    symlinkSync(pkiDir(swarm.dataDir), pkiDir(join(dir, 'small')));
     smallSwarm = await LocalSwarm.start({
       nodes: 1,
       nodeIds: [S],

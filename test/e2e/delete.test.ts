@@ -20,6 +20,7 @@ import {
   ManifestSchema,
   NatsRpc,
   PeerClient,
+  loadPeerTls,
   PeerRequestError,
   ReplicateStatusSchema,
   ReservationSchema,
@@ -30,6 +31,7 @@ import {
 } from '@swarmshare/common';
 import { z } from 'zod';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
+import { ensureSwarmPki } from '../../cli/src/launcher/peer-pki';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 import { waitFor } from '../support/wait';
 
@@ -138,7 +140,9 @@ describe('swarmshare rm (issue 14)', () => {
 
   it('rm --node during reads: reads in flight end with NOT_FOUND, not a crash, and the gateway keeps serving', async () => {
     const manifest = await rpc.request(storeSubjects(B).manifest, { fileId: shared.fileId }, ManifestSchema);
-    const client = await PeerClient.connect(swarm.node(B).spec.advertiseAddress);
+    // A client of the swarm, as the CLI is: over peer TLS with a certificate from the swarm's CA.
+    const tls = loadPeerTls((await ensureSwarmPki(swarm.dataDir, ['cli-local']))['cli-local']);
+    const client = await PeerClient.connect(swarm.node(B).spec.advertiseAddress, { tls });
     try {
       expect(sha256Hex(await client.requestChunk(manifest, 0))).toBe(manifest.hashes[0]);
       // Reads racing the delete: each one either gets the verified bytes or a clear NOT_FOUND.

@@ -69,19 +69,20 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     expect(calls).toEqual(['leases.claim', 'maps.view', 'leases.unlock']);
   });
 
-  test("a writer's digest that matches the manifest is taken without reading the chunk back", async () => {
+  test("a writer's digest is only a cross-check: the right digest over the wrong bytes is HASH_MISMATCH, nothing persisted (issue 11)", async () => {
     const region = Buffer.from(chunk);
-    region[0] ^= 1; // never looked at
+    region[0] ^= 1;
     const { store, calls } = setup({ region, bitsBefore: [0] });
-    await expect(store.chunkClose('L', K64, hash)).resolves.toMatchObject({ available: true, fileComplete: true });
-    expect(calls).not.toContain('maps.view');
-    expect(calls).toContain('disk.setBits');
+    await expect(store.chunkClose('L', K64, hash)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
+    expect(calls).toContain('maps.view');
+    expect(calls).not.toContain('disk.setBits');
   });
 
   test("a writer's digest that does not match: HASH_MISMATCH, nothing persisted, lock released", async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk) });
     await expect(store.chunkClose('L', K64, 'ee'.repeat(32))).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    expect(calls).toEqual(['leases.claim', 'leases.unlock']);
+    // The store hashes the bytes it holds (maps.view) and the writer's digest disagrees with them.
+    expect(calls).toEqual(['leases.claim', 'maps.view', 'leases.unlock']);
   });
 
   test('wrong length: not even mapped, lock released', async () => {

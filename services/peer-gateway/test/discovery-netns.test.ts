@@ -10,6 +10,7 @@ import { findBinary, waitForPort } from '../../../test/support/infra';
 import { type Node, readBack, waitDownload, waitForBuilds } from './cluster';
 import { makeFile } from '../../../libs/common/test/memory-handler';
 import { seed } from './overlay-helpers';
+import { testGatewayTlsEnv } from '../../../test/support/peer-tls';
 
 const tag = randomBytes(2).toString('hex');
 const subnet = `10.213.${1 + (parseInt(tag, 16) % 250)}`;
@@ -110,6 +111,8 @@ describe('discovery across hosts: network namespaces, real addresses', () => {
         // No ADVERTISE_ADDRESS: the gateway advertises the address it is bound to.
         const gw = await startIn(i, 'peer-gateway', {
           ...base,
+          // Peer mutual TLS on, as in production (certificates from the test CA).
+          ...(await testGatewayTlsEnv(id)),
           PEER_HOST: ip(i),
           PEER_PORT: '7881',
           MIN_NEIGHBOURS: '0',

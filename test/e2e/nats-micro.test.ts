@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { connect, createInbox, type NatsConnection } from 'nats';
-import { gatewaySubjects, storeSubjects, TRACKER_QUEUE, TrackerSubjects, natsServerOptions } from '@swarmshare/common';
+import { gatewaySubjects, nodeAdminSubjects, storeSubjects, TRACKER_QUEUE, TrackerSubjects, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 
 type Endpoint = { name: string; subject: string; queue_group: string; num_requests?: number; num_errors?: number; processing_time?: number };
@@ -62,7 +62,8 @@ describe('NATS services API ($SRV)', () => {
     const storeRequests = Object.values(storeSubjects('m')).filter((s) => s !== storeSubjects('m').corrupt);
     expect(store.endpoints.map((e) => e.subject).sort()).toEqual(storeRequests.sort());
     const gateway = await one('$SRV.INFO.swarmshare-peer-gateway');
-    expect(gateway.endpoints.map((e) => e.subject).sort()).toEqual(Object.values(gatewaySubjects('m')).sort());
+    // The gateway also serves its node's admin subjects (delete, gc).
+    expect(gateway.endpoints.map((e) => e.subject).sort()).toEqual([...Object.values(gatewaySubjects('m')), ...Object.values(nodeAdminSubjects('m'))].sort());
   });
 
   it('counts the requests real traffic made, per endpoint, and the subjects still answer in plain JSON', async () => {

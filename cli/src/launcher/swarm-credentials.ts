@@ -1,8 +1,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import Redis from 'ioredis';
+import { connect } from 'nats';
 import {
   type ClusterUrls,
-  connectNats,
+  natsServerOptions,
   natsServerConfig,
   type NatsUser,
   type NatsUserKind,
@@ -89,12 +90,15 @@ export class SwarmCredentials {
     }
   }
 
-  /** nats-server reloads its config asynchronously after SIGHUP: wait until the new user can log in. */
-  private async waitForNatsUser(url: string, user: string, timeoutMs = 5000): Promise<void> {
+  /**
+   * nats-server reloads its config asynchronously after SIGHUP: wait until the new user can log in.
+   * Each try is short (1 s), so one connect that hangs across the reload does not use up the wait.
+   */
+  private async waitForNatsUser(url: string, user: string, timeoutMs = 20_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const nc = await connectNats(urlWithCredentials(url, user, this.natsPassword(user)), 'swarmshare-up-reload-check', false);
+        const nc = await connect({ ...natsServerOptions(urlWithCredentials(url, user, this.natsPassword(user))), name: 'swarmshare-up-reload-check', timeout: 1000, reconnect: false });
         await nc.close();
         return;
       } catch (e) {

@@ -19,17 +19,33 @@ import { makeTlsFixture, type TlsFixture } from './tls-fixture';
  * tracker, store-<node>, gateway-<node>) refuses anyone without credentials and every user outside
  * its subjects, and nothing refused reaches a subscriber.
  */
-describe('NATS: a user per service, least privilege', () => {
-  let server: LocalServer;
+/**
+ * A real nats-server with the users `swarmshare up` writes for nodes a and b, started before the
+ * describe's tests and stopped after; `as(user)` logs in as that user (closed at the end).
+ */
+function natsWithSwarmUsers() {
+  const fx = { server: undefined as unknown as LocalServer };
   const passwords = new Map<string, string>();
   const conns: NatsConnection[] = [];
   const password = (u: string) => passwords.get(u) ?? (passwords.set(u, newPassword()), passwords.get(u)!);
-
   const as = async (user: string): Promise<NatsConnection> => {
-    const nc = await connectNats(urlWithCredentials(server.url, user, password(user)), `security-test-${user}`, false);
+    const nc = await connectNats(urlWithCredentials(fx.server.url, user, password(user)), `security-test-${user}`, false);
     conns.push(nc);
     return nc;
   };
+  beforeAll(async () => {
+    fx.server = await startNatsServer(undefined, undefined, { users: swarmNatsUsers(['a', 'b'], password) });
+  });
+  afterAll(async () => {
+    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
+    await fx.server.stop();
+  });
+  return { fx, as };
+}
+
+describe('NATS: a user per service, least privilege', () => {
+  const { fx, as } = natsWithSwarmUsers();
+
   /** Messages an admin subscriber sees on `subject`, after everyone's pending traffic was flushed. */
   const seen = (nc: NatsConnection, subject: string) => {
     const got: string[] = [];
@@ -44,17 +60,9 @@ describe('NATS: a user per service, least privilege', () => {
       void nc.flush().then(() => nc.flush()).then(() => setTimeout(() => resolve(null), 300));
     });
 
-  beforeAll(async () => {
-    server = await startNatsServer(undefined, undefined, { users: swarmNatsUsers(['a', 'b'], password) });
-  });
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await server.stop();
-  });
-
   test('a connection without credentials, or with a wrong password, is refused', async () => {
-    await expect(connect({ servers: server.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
-    await expect(connectNats(urlWithCredentials(server.url, 'gateway-a', 'not-the-password'), 'x', false)).rejects.toThrow(/Authorization Violation/i);
+    await expect(connect({ servers: fx.server.url, reconnect: false })).rejects.toThrow(/Authorization Violation/i);
+    await expect(connectNats(urlWithCredentials(fx.server.url, 'gateway-a', 'not-the-password'), 'x', false)).rejects.toThrow(/Authorization Violation/i);
   });
 
   test("only node a's gateway may request node a's store; another node's gateway and the store itself are refused", async () => {
@@ -108,23 +116,7 @@ describe('NATS: a user per service, least privilege', () => {
 });
 
 describe('NATS: deleting is for operators and the tracker only', () => {
-  let server: LocalServer;
-  const passwords = new Map<string, string>();
-  const conns: NatsConnection[] = [];
-  const password = (u: string) => passwords.get(u) ?? (passwords.set(u, newPassword()), passwords.get(u)!);
-  const as = async (user: string): Promise<NatsConnection> => {
-    const nc = await connectNats(urlWithCredentials(server.url, user, password(user)), `security-test-${user}`, false);
-    conns.push(nc);
-    return nc;
-  };
-
-  beforeAll(async () => {
-    server = await startNatsServer(undefined, undefined, { users: swarmNatsUsers(['a', 'b'], password) });
-  });
-  afterAll(async () => {
-    await Promise.all(conns.map((c) => c.close().catch(() => undefined)));
-    await server.stop();
-  });
+  const { as } = natsWithSwarmUsers();
 
   test("a gateway or store cannot ask the tracker to delete, nor another node's gateway; the tracker and the CLI can", async () => {
     const tracker = await as('tracker');

@@ -98,7 +98,11 @@ export class SuperSeeder {
     return sent;
   }
 
-  /** Complete stays complete (chunks are never deleted); "not complete" is re-checked now and then. */
+  /**
+   * "Complete" is remembered, "not complete" re-checked now and then. A file that stops being
+   * complete here (rm, a corrupt chunk marked missing) is still taken as complete until forgotten:
+   * at worst a peer is sent elsewhere (TRY_PEERS) for a chunk this node lacks anyway.
+   */
   private async isComplete(fileId: string): Promise<boolean> {
     if (this.complete.has(fileId)) return true;
     const since = this.incompleteSince.get(fileId);

@@ -101,7 +101,8 @@ export class SuperSeeder {
   /**
    * "Complete" is remembered, "not complete" re-checked now and then. A file that stops being
    * complete here (rm, a corrupt chunk marked missing) is still taken as complete until forgotten:
-   * at worst a peer is sent elsewhere (TRY_PEERS) for a chunk this node lacks anyway.
+   * super-seeding then goes on for it, which at worst sends a peer elsewhere (TRY_PEERS) for a chunk
+   * this node sent someone within SUPER_SEED_MS.
    */
   private async isComplete(fileId: string): Promise<boolean> {
     if (this.complete.has(fileId)) return true;

@@ -14,6 +14,7 @@ export * from './storage/mapped-region';
 export * from './storage/mapping-registry';
 export * from './storage/preallocate';
 export * from './storage/file-hasher';
+export * from './storage/region-hasher';
 export * from './bootstrap';
 export * from './observability';
 export * from './grpc';

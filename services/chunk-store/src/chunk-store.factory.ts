@@ -1,5 +1,5 @@
 import type Redis from 'ioredis';
-import { DEFAULT_WINDOW_BYTES, type Logger, MappingRegistry } from '@swarmshare/common';
+import { DEFAULT_WINDOW_BYTES, type Logger, MappingRegistry, RegionHasher } from '@swarmshare/common';
 import { ChunkIndexRepository } from './chunk-index.repository';
 import { type ChunkStoreOptions, ChunkStoreService } from './chunk-store.service';
 import type { EventPublisher } from './event-publisher';
@@ -33,6 +33,7 @@ export function createChunkStore(w: ChunkStoreWiring): ChunkStoreService {
     events: w.events,
     rebuilder,
     fileLocks,
+    hasher: new RegionHasher(),
     logger: w.logger,
     now: w.now,
   });

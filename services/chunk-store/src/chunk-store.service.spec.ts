@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { Bitfield, computeFileId, type Lease, type MappingRegistry, sha256Hex } from '@swarmshare/common';
+import { Bitfield, computeFileId, type Lease, type MappingRegistry, type RegionHasher, sha256Hex } from '@swarmshare/common';
 import type { ChunkIndexRepository } from './chunk-index.repository';
 import { ChunkStoreService } from './chunk-store.service';
 import type { EventPublisher } from './event-publisher';
@@ -34,6 +34,8 @@ function setup(opts: { region: Buffer; bitsBefore?: number[]; now?: number }) {
       unlock: record('leases.unlock'),
     } as unknown as LeaseRepository,
     maps: { view: jest.fn(() => (calls.push('maps.view'), opts.region)) } as unknown as MappingRegistry,
+    // The bytes the store holds are `region`: what its hasher reads back from the data file.
+    hasher: { digest: jest.fn(async () => (calls.push('hasher.digest'), sha256Hex(opts.region))) } as unknown as RegionHasher,
     events: {
       fileCompleted: jest.fn(() => calls.push('events.fileCompleted')),
       chunksCorrupt: jest.fn(() => calls.push('events.chunksCorrupt')),
@@ -51,7 +53,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
   test('verified write: data synced, then the bit on disk, then in the index with the lock released, then the events', async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk), bitsBefore: [0] });
     await expect(store.chunkClose('L', K64)).resolves.toEqual({ leaseId: 'L', fileId, index: 1, available: true, fileComplete: true });
-    expect(calls).toEqual(['leases.claim', 'maps.view', 'disk.syncData', 'disk.setBits', 'index.setBitAndUnlock', 'events.fileCompleted']);
+    expect(calls).toEqual(['leases.claim', 'hasher.digest', 'disk.syncData', 'disk.setBits', 'index.setBitAndUnlock', 'events.fileCompleted']);
   });
 
   test('a write lease that lost its lock (expired and taken over, or cleared by a restart): LEASE_EXPIRED, nothing touched', async () => {
@@ -66,7 +68,7 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     region[0] ^= 1;
     const { store, calls } = setup({ region });
     await expect(store.chunkClose('L', K64)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    expect(calls).toEqual(['leases.claim', 'maps.view', 'leases.unlock']);
+    expect(calls).toEqual(['leases.claim', 'hasher.digest', 'leases.unlock']);
   });
 
   test("a writer's digest is only a cross-check: the right digest over the wrong bytes is HASH_MISMATCH, nothing persisted (issue 11)", async () => {
@@ -74,15 +76,15 @@ describe('ChunkStoreService.chunkClose (mocked repositories)', () => {
     region[0] ^= 1;
     const { store, calls } = setup({ region, bitsBefore: [0] });
     await expect(store.chunkClose('L', K64, hash)).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    expect(calls).toContain('maps.view');
+    expect(calls).toContain('hasher.digest');
     expect(calls).not.toContain('disk.setBits');
   });
 
   test("a writer's digest that does not match: HASH_MISMATCH, nothing persisted, lock released", async () => {
     const { store, calls } = setup({ region: Buffer.from(chunk) });
     await expect(store.chunkClose('L', K64, 'ee'.repeat(32))).rejects.toMatchObject({ code: 'HASH_MISMATCH' });
-    // The store hashes the bytes it holds (maps.view) and the writer's digest disagrees with them.
-    expect(calls).toEqual(['leases.claim', 'maps.view', 'leases.unlock']);
+    // The store hashes the bytes it holds (hasher.digest) and the writer's digest disagrees with them.
+    expect(calls).toEqual(['leases.claim', 'hasher.digest', 'leases.unlock']);
   });
 
   test('wrong length: not even mapped, lock released', async () => {

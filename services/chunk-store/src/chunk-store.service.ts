@@ -1,4 +1,4 @@
-import { randomBytes, webcrypto } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import {
   Bitfield,
   type CloseReply,
@@ -14,7 +14,9 @@ import {
   ManifestSchema,
   manifestIsConsistent,
   parseOrThrow,
+  type RegionHasher,
   setNewest,
+  ShortRegionError,
   type StoreStats,
   SwarmError,
   type TFileDef,
@@ -52,6 +54,8 @@ export interface ChunkStoreDeps {
   events: EventPublisher;
   rebuilder: IndexRebuilder;
   fileLocks: KeyedMutex;
+  /** Hashes the bytes the store holds (pread on worker threads), for close and scrub. */
+  hasher: RegionHasher;
   logger: Logger;
   now?: () => number;
 }
@@ -370,9 +374,14 @@ export class ChunkStoreService {
 
   /** Whether chunk `index`'s bytes on disk still hash to the manifest's digest. */
   async chunkIsSound(file: IndexedFile, index: number): Promise<boolean> {
-    const offset = index * file.chunkSize;
-    const data = await this.deps.disk.readChunk(file.fileId, offset, chunkLength(file.size, file.chunkSize, index));
-    const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', data)).toString('hex');
+    const length = chunkLength(file.size, file.chunkSize, index);
+    let actual: string;
+    try {
+      actual = await this.deps.hasher.digest(this.deps.disk.dataPath(file.fileId), index * file.chunkSize, length);
+    } catch (e) {
+      if (e instanceof ShortRegionError) return false; // the data file ends inside the chunk: its bytes are not there
+      throw e;
+    }
     return actual === (await this.expectedHash(file.fileId, index));
   }
 
@@ -447,6 +456,7 @@ export class ChunkStoreService {
     clearInterval(this.writerSweep);
     this.deps.rebuilder.stop();
     this.deps.maps.closeAll();
+    void this.deps.hasher.close();
   }
 
   // ---- internals ----
@@ -461,8 +471,9 @@ export class ChunkStoreService {
     // Verify first: a chunk that fails costs no sync at all. The store hashes the bytes it holds,
     // always: a writer's digest is a claim by whoever could publish on NATS, and trusting it would
     // let a client mark any bytes present (issue 11; cost measured in docs/architecture.md).
-    // WebCrypto's digest runs on the libuv thread pool, so hashing leaves the event loop free.
-    const actual = Buffer.from(await webcrypto.subtle.digest('SHA-256', this.view(file, lease, 'write'))).toString('hex');
+    // pread and hash on worker threads (RegionHasher): the event loop stays free, and no page of
+    // the chunk faults into a mapping of ours.
+    const actual = await this.deps.hasher.digest(lease.path, lease.offset, lease.length);
     if (sha256 !== undefined && sha256 !== actual) {
       throw new SwarmError(
         'HASH_MISMATCH',

@@ -191,18 +191,6 @@ export class FileRecordRepository {
     }
   }
 
-  /** Read chunk bytes from the data file (a re-hash reads what is on disk, not a mapping). */
-  async readChunk(fileId: string, offset: number, length: number): Promise<Buffer> {
-    const fh = await fs.open(this.dataPath(fileId), 'r');
-    try {
-      const buf = Buffer.allocUnsafe(length);
-      const { bytesRead } = await fh.read(buf, 0, length, offset);
-      return bytesRead === length ? buf : buf.subarray(0, bytesRead);
-    } finally {
-      await fh.close();
-    }
-  }
-
   /**
    * fdatasync the data file. On Linux this writes back every dirty page of the file, including
    * pages dirtied through MAP_SHARED mappings in this or the co-located gateway's process (one page

@@ -47,7 +47,6 @@ export class GatewayLifecycle implements OnModuleInit, OnApplicationBootstrap, B
     server.closeAll(reason);
     await regions.abandonAll();
     this.parts.writer.stop();
-    await regions.close();
     // mmap-io unmaps when a Buffer is collected; every mapping is unreferenced by now.
     (globalThis as { gc?: () => void }).gc?.();
     logger.info('peer gateway stopped');

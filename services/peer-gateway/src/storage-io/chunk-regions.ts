@@ -1,4 +1,3 @@
-import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import {
@@ -14,7 +13,6 @@ import {
   SwarmError,
   type WriteRegion,
 } from '@swarmshare/common';
-import { ChunkHasher } from './chunk-hasher';
 import { ChunkStaging, type Staged } from './chunk-staging';
 import type { ChunkStoreClient } from './chunk-store.client';
 import { PendingWrites, WriteBehind, writeFully, writeFullySync } from './write-behind';
@@ -56,7 +54,6 @@ export class ChunkRegions {
   private readonly leasing = new Set<string>();
   private readonly readable = new Map<string, ReadableFile>();
   private readonly readMaps = new MappingRegistry();
-  private readonly hasher = new ChunkHasher();
   /** How write regions get bytes to disk; shared by all of them. */
   private readonly io: WriteIo;
 
@@ -67,7 +64,7 @@ export class ChunkRegions {
     opts: { stagingBytes?: number } = {},
   ) {
     this.root = resolve(dataDir);
-    this.io = { writer: new WriteBehind(READ_BUFFER_BYTES), staging: new ChunkStaging(opts.stagingBytes), hasher: this.hasher };
+    this.io = { writer: new WriteBehind(READ_BUFFER_BYTES), staging: new ChunkStaging(opts.stagingBytes) };
   }
 
   async openRead(fileId: string, index: number): Promise<ReadRegion> {
@@ -178,11 +175,6 @@ export class ChunkRegions {
     await Promise.all([...this.openWrites].map((w) => w.abandon()));
   }
 
-  /** Stops the hasher thread (after abandonAll, at shutdown). */
-  async close(): Promise<void> {
-    await this.hasher.close();
-  }
-
   /** A lease path outside DATA_DIR is refused, and the lease handed back at once. */
   private checkLeasePath(lease: Lease, mode: 'read' | 'write'): string {
     try {
@@ -215,19 +207,21 @@ export class ChunkRegions {
   }
 }
 
-/** What a write region uses to get bytes to disk: staging and hashing off the event loop, or slabs. */
+/** What a write region uses to get bytes to disk: a whole-chunk staging buffer, or slabs. */
 interface WriteIo {
   writer: WriteBehind;
   staging: ChunkStaging;
-  hasher: ChunkHasher;
 }
 
 /**
  * One chunk being written under a lease. A download's PIECE bytes arrive in order and are copied into
- * a whole-chunk staging buffer; at commit the chunk is hashed on the hasher thread and pwritten on the
- * thread pool at once, and the digest goes with close so the store need not read the chunk back. The
+ * a whole-chunk staging buffer; at commit the chunk is pwritten on the thread pool in one call. The
  * event loop, which also reads the socket, only copies. Without a free staging buffer, each slice is
- * hashed here and written behind through a slab instead.
+ * written behind through a slab instead.
+ *
+ * The gateway does not hash: the store hashes the bytes it holds on close, always (issue 11), and
+ * answers HASH_MISMATCH, which blames the holder. A second digest here was 0.7 CPU-s per GiB for a
+ * cross-check only (docs/performance.md).
  */
 class OpenWrite implements WriteRegion {
   private closing?: Promise<void>;
@@ -236,14 +230,8 @@ class OpenWrite implements WriteRegion {
   /** The whole chunk, filled in order from offset 0 (`staged` bytes so far). */
   private staged?: Staged;
   private stagedBytes = 0;
-  /**
-   * SHA-256 of the bytes written so far, fed as they are written (they are in the CPU cache then),
-   * so the store need not read the chunk back to verify it. Only for writes in order from offset 0
-   * through write(); anything else (a write through the mapping, out of order) turns it off and the
-   * store hashes the chunk itself.
-   */
-  private digest: Hash | null = createHash('sha256');
-  private hashed = 0;
+  /** Set once a byte went another way (out of order, or through the mapping): no staging from then on. */
+  private unstaged = false;
   private readonly pending = new PendingWrites();
   /** Checks at commit that the chunk's bytes were written exactly once, in full (issue 13). */
   private readonly ledger: WriteLedger;
@@ -267,7 +255,6 @@ class OpenWrite implements WriteRegion {
   /** The shared mapping of the chunk, made on first use (STORE pushes write through it). */
   get data(): Buffer {
     this.unstage();
-    this.digest = null;
     this.ledger.untracked();
     this.mapped ??= this.mapper();
     return this.mapped;
@@ -282,7 +269,7 @@ class OpenWrite implements WriteRegion {
     if (this.closing) throw new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`);
     if (at < 0 || at + slice.length > this.lease.length) throw new RangeError(`write of ${slice.length} bytes at ${at} overruns the ${this.lease.length}-byte chunk`);
     this.ledger.record(at, slice.length);
-    if (at === 0 && this.hashed === 0 && this.digest && !this.staged) this.staged = this.io.staging.take(this.lease.length);
+    if (at === 0 && !this.unstaged && !this.staged) this.staged = this.io.staging.take(this.lease.length);
     if (this.staged) {
       if (at === this.stagedBytes) {
         slice.copy(this.staged.chunk, at);
@@ -292,17 +279,13 @@ class OpenWrite implements WriteRegion {
       this.unstage(); // out of order: what was staged goes to the file, the rest the slow way
     }
     this.fd ??= openSync(this.lease.path, 'r+');
+    this.unstaged = true;
     this.io.writer.write(this.fd, slice, this.lease.offset + at, this.pending);
-    if (this.digest && at === this.hashed) {
-      this.digest.update(slice);
-      this.hashed += slice.length;
-    } else {
-      this.digest = null;
-    }
   }
 
-  /** Leave the staging path: the staged bytes are written (and hashed) here, synchronously; rare. */
+  /** Leave the staging path: the staged bytes are written here, synchronously; rare. */
   private unstage(): void {
+    this.unstaged = true;
     const staged = this.staged;
     if (!staged) return;
     this.staged = undefined;
@@ -310,19 +293,11 @@ class OpenWrite implements WriteRegion {
     try {
       this.fd ??= openSync(this.lease.path, 'r+');
       writeFullySync(this.fd, bytes, this.lease.offset);
-      this.digest?.update(bytes);
-      this.hashed = bytes.length;
     } catch (e) {
       this.pending.error ??= e as Error;
     } finally {
       staged.release();
     }
-  }
-
-  /** The digest of the whole chunk, when every byte of it went through write() in order. */
-  private writtenDigest(written: number): string | undefined {
-    if (!this.digest || this.hashed !== written || written !== this.lease.length) return undefined;
-    return this.digest.digest('hex');
   }
 
   private closeFd(): void {
@@ -331,19 +306,15 @@ class OpenWrite implements WriteRegion {
     this.fd = undefined;
   }
 
-  /** Hash and pwrite the staged chunk at once, off the event loop; the digest if it is the whole chunk. */
-  private async flushStaged(written: number): Promise<string | undefined> {
+  /** pwrite the staged chunk in one call, off the event loop. */
+  private async flushStaged(): Promise<void> {
     const staged = this.staged!;
     this.staged = undefined;
-    const bytes = staged.chunk.subarray(0, this.stagedBytes);
-    const whole = this.stagedBytes === written && written === this.lease.length;
     try {
       const fd = (this.fd ??= openSync(this.lease.path, 'r+'));
-      const [digest] = await Promise.all([whole ? this.io.hasher.digest(staged.chunk) : undefined, writeFully(fd, bytes, this.lease.offset)]);
-      return digest;
+      await writeFully(fd, staged.chunk.subarray(0, this.stagedBytes), this.lease.offset);
     } catch (e) {
       this.pending.error ??= e as Error;
-      return undefined;
     } finally {
       staged.release();
     }
@@ -351,10 +322,10 @@ class OpenWrite implements WriteRegion {
 
   commit(written: number): Promise<void> {
     if (this.closing) return Promise.reject(new SwarmError('LEASE_CLOSED', `lease ${this.lease.leaseId} is already closed`));
-    const digest = this.staged ? this.flushStaged(written) : Promise.resolve(this.writtenDigest(written));
+    const flushed = this.staged ? this.flushStaged() : Promise.resolve();
     let giveUp = false;
-    this.closing = digest
-      .then(async (d) => {
+    this.closing = flushed
+      .then(async () => {
         await this.writesDone();
         giveUp = true;
         if (this.pending.error) throw new SwarmError('INTERNAL', `could not write chunk ${this.lease.index} into ${this.lease.path}: ${this.pending.error.message}`);
@@ -365,7 +336,7 @@ class OpenWrite implements WriteRegion {
           throw e;
         }
         giveUp = false;
-        return this.store.close(this.lease.leaseId, written, d);
+        return this.store.close(this.lease.leaseId, written);
       })
       .then(
         () => {

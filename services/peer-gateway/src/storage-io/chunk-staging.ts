@@ -6,10 +6,10 @@ export interface Staged {
 }
 
 /**
- * Whole-chunk buffers, shared with the hasher thread, that a download fills as PIECE bytes arrive.
- * Once full, the chunk is hashed on the worker and pwritten on the thread pool at the same time.
+ * Whole-chunk buffers that a download fills as PIECE bytes arrive. Once full, the chunk is pwritten
+ * on the thread pool in one call.
  *
- * The pool is bounded by bytes. When it is spent (disk or hasher behind), take() returns nothing and
+ * The pool is bounded by bytes. When it is spent (the disk behind), take() returns nothing and
  * the writer falls back to the slower path on the event loop, which slows the socket: backpressure.
  */
 export class ChunkStaging {

@@ -49,16 +49,21 @@ export interface PeerListing {
 const ids = (refs: FileRecord['seeders'] | undefined) => (refs ?? []).map((s) => s.nodeId).join(',') || '-';
 /** A holder that does not say what it pinned within this long is shown as unknown (`?`). */
 const PIN_QUERY_TIMEOUT_MS = 3000;
+/** Holders asked at once: a large swarm is asked in waves, not all together. */
+const PIN_QUERIES_IN_FLIGHT = 16;
 
 /** The files each holder pinned, from its store (one request per holder); null for a node that did not answer. */
 async function pinsByNode(ctx: CliContext, nodeIds: Iterable<string>): Promise<Map<string, Set<string> | null>> {
   const out = new Map<string, Set<string> | null>();
-  await Promise.all(
-    [...new Set(nodeIds)].map(async (n) => {
-      const files = await ctx.rpc.request(storeSubjects(n).files, {}, z.array(TFileDefSchema), PIN_QUERY_TIMEOUT_MS).catch(() => null);
-      out.set(n, files && new Set(files.filter((f) => f.pinned).map((f) => f.fileId)));
-    }),
-  );
+  const nodes = [...new Set(nodeIds)];
+  for (let i = 0; i < nodes.length; i += PIN_QUERIES_IN_FLIGHT) {
+    await Promise.all(
+      nodes.slice(i, i + PIN_QUERIES_IN_FLIGHT).map(async (n) => {
+        const files = await ctx.rpc.request(storeSubjects(n).files, {}, z.array(TFileDefSchema), PIN_QUERY_TIMEOUT_MS).catch(() => null);
+        out.set(n, files && new Set(files.filter((f) => f.pinned).map((f) => f.fileId)));
+      }),
+    );
+  }
   return out;
 }
 

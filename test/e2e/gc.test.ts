@@ -172,6 +172,35 @@ describe('quota and garbage collection (issue 14)', () => {
     expect(metrics).toMatch(/^swarmshare_gc_files_evicted_total\{[^}]*reason="ttl"[^}]*\} 1$/m);
   }, 120_000);
 
+  it('TTL: a holder that was down when the file expired deletes its copy when it comes back (the tracker forgot it with a tombstone)', async () => {
+    await clearSwarm();
+    const f = await share('expires-while-away.bin', 2 * MiB, A);
+    await fetchOn(B, f);
+    await waitFor('b seeds it', async () => (await rpc.request(TrackerSubjects.getFile, { fileId: f }, FileRecordSchema)).seeders.length === 2);
+    await swarm.stopNode(B);
+    // Sharing it again with --ttl sets the expiry of the registered file: no step races a clock.
+    await cli(['share', join(dir, 'expires-while-away.bin'), '--node', A, '--ttl', '1s']);
+    const { expiresAt } = await rpc.request(TrackerSubjects.getFile, { fileId: f }, FileRecordSchema);
+    await waitFor('the TTL to pass and b to drop out of the live peers', async () => {
+      if (Date.now() <= expiresAt! + 100) return false;
+      return (await rpc.request(TrackerSubjects.getFile, { fileId: f }, FileRecordSchema)).seeders.every((s) => s.nodeId !== B);
+    });
+    const report = GcReportSchema.parse(JSON.parse((await cli(['gc', '--node', A, '--json'])).stdout));
+    expect(report.evicted.map((e) => [e.fileId, e.reason])).toEqual([[f, 'ttl']]);
+    await waitFor('the tracker to forget it', async () =>
+      rpc.request(TrackerSubjects.getFile, { fileId: f }, FileRecordSchema).then(
+        () => false,
+        (e) => e instanceof SwarmError && e.code === 'NOT_FOUND',
+      ),
+    );
+    expect(filesOn(B)).toEqual([f]);
+
+    await swarm.startNode(B);
+    await waitFor('b to delete its copy', async () => !filesOn(B).includes(f));
+    // It did not register the file again.
+    await expect(rpc.request(TrackerSubjects.getFile, { fileId: f }, FileRecordSchema)).rejects.toMatchObject({ code: 'NOT_FOUND' });
+  }, 180_000);
+
   it('pins: a pinned file survives watermark GC while an unpinned one is evicted, and the pin survives a restart of the node', async () => {
     await clearSwarm();
     const p1 = await share('pinned.bin', 12 * MiB, A);

@@ -125,7 +125,7 @@ program
 
 program
   .command('gc')
-  .description("run a node's garbage collection now: above its high watermark, evict complete files least recently used first (never the swarm's last copy)")
+  .description("run a node's garbage collection now: evict files past their TTL, then, above its high watermark, complete unpinned files least recently used first (never the swarm's last copy of a live file)")
   .requiredOption('--node <id>', 'node to collect on')
   .option('--json', 'print the report as one JSON object (docs/cli.md)')
   .action(withContext(async (ctx, o: { node: string; json?: boolean }) => (await import('./commands/gc')).gc(ctx, o)));

@@ -6,6 +6,7 @@ import { Command, InvalidArgumentError } from 'commander';
 // a command runs; each command loads its own code (and zod, NATS, the peer protocol) when chosen.
 import { SwarmError, EXIT_CODES, exitCodeFor, isErrorCode } from '@swarmshare/common/errors';
 import { parseSize } from '@swarmshare/common/sizes';
+import { parseTtl } from '@swarmshare/common/durations';
 import { DEFAULT_DATA_DIR } from './defaults';
 import type { CliContext, GlobalOptions } from './context';
 
@@ -19,6 +20,14 @@ function intOption(name: string, min: number, max: number) {
 function sizeOption(v: string): number {
   try {
     return parseSize(v);
+  } catch (e) {
+    throw new InvalidArgumentError((e as Error).message);
+  }
+}
+
+function ttlOption(v: string): number {
+  try {
+    return parseTtl(v);
   } catch (e) {
     throw new InvalidArgumentError((e as Error).message);
   }
@@ -74,9 +83,10 @@ program
   .option('--replicas <n>', 'also push N copies of every chunk to the other peers with the most free space', intOption('--replicas', 1, 16))
   .option('--alloc <sizes>', 'also push copies to these peers, at most this much each (NODE=SIZE, or NODE=free for all its free space), e.g. b=64MiB,c=free')
   .option('--no-interactive', 'never ask for an allocation, even in a terminal')
+  .option('--ttl <duration>', 'the file expires after this long (e.g. 90m, 24h, 7d; 1s to 3650d): every holder evicts it then (docs/operations.md, "TTL and pins")', ttlOption)
   .option('--json', 'print the summary as one JSON object instead of the file id (docs/cli.md)')
   .action(
-    withContext(async (ctx, file: string, o: { node: string; chunkSize?: number; name?: string; replicas?: number; alloc?: string; interactive: boolean; json?: boolean }) =>
+    withContext(async (ctx, file: string, o: { node: string; chunkSize?: number; name?: string; replicas?: number; alloc?: string; interactive: boolean; ttl?: number; json?: boolean }) =>
       (await import('./commands/share')).share(ctx, { file, ...o, interactive: o.interactive !== false && process.stdin.isTTY === true && process.stderr.isTTY === true }).then(() => undefined),
     ),
   );
@@ -115,14 +125,23 @@ program
 
 program
   .command('gc')
-  .description("run a node's garbage collection now: above its high watermark, evict complete files least recently used first (never the swarm's last copy)")
+  .description("run a node's garbage collection now: evict files past their TTL, then, above its high watermark, complete unpinned files least recently used first (never the swarm's last copy of a live file)")
   .requiredOption('--node <id>', 'node to collect on')
   .option('--json', 'print the report as one JSON object (docs/cli.md)')
   .action(withContext(async (ctx, o: { node: string; json?: boolean }) => (await import('./commands/gc')).gc(ctx, o)));
 
+for (const pinned of [true, false]) {
+  program
+    .command(`${pinned ? 'pin' : 'unpin'} <fileId>`)
+    .description(pinned ? "pin a file on a node: that node's watermark GC never evicts it (its TTL still applies)" : 'clear the pin of a file on a node')
+    .requiredOption('--node <id>', pinned ? 'node that holds the file and keeps it' : 'node to unpin it on')
+    .option('--json', 'print the reply as one JSON object (docs/cli.md)')
+    .action(withContext(async (ctx, fileId: string, o: { node: string; json?: boolean }) => (await import('./commands/pin')).pin(ctx, { fileId, pinned, ...o })));
+}
+
 program
   .command('ls')
-  .description('list files with seeders (whole file), partial holders, leechers, replicas and downloads')
+  .description('list files with their expiry (share --ttl), holders (complete or partial, pinned), leechers, replicas and downloads')
   .option('--json', 'print the list as JSON (docs/cli.md)')
   .action(withContext(async (ctx, o: { json?: boolean }) => (await import('./commands/views')).listFiles(ctx, o)));
 program

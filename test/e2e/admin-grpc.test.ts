@@ -122,8 +122,8 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     await expect(run(process.execPath, [script, '--data', dir, '--token', 'wrong-token-0123456789', 'ListPeers'], { timeout: 60_000 })).rejects.toMatchObject({ stderr: expect.stringMatching(/ListPeers failed: UNAUTHENTICATED/) });
     const ls = await cli(['ls']);
     const row = ls.stdout.split('\n').find((l) => l.startsWith(fileId.slice(0, 16)))!;
-    // NAME SIZE CHUNKS SEEDERS PARTIAL LEECHERS REPLICAS DOWNLOADS, as `swarmshare ls` prints them.
-    expect(row).toMatch(new RegExp(`listed\\.bin\\s+3\\.0 MiB\\s+4\\s+${A}\\s+-\\s+-\\s+-\\s+0$`));
+    // NAME SIZE CHUNKS SEEDERS PARTIAL LEECHERS REPLICAS DOWNLOADS EXPIRES PINNED, as `swarmshare ls` prints them.
+    expect(row).toMatch(new RegExp(`listed\\.bin\\s+3\\.0 MiB\\s+4\\s+${A}\\s+-\\s+-\\s+-\\s+0\\s+-\\s+-$`));
 
     const { messages, error } = await follow(stream('Fetch', { node_id: B, file_id: fileId }));
     expect(error).toBeUndefined();
@@ -135,7 +135,7 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     // The CLI sees the same outcome: B is a seeder and the download is counted.
     await eventually(async () => {
       const after = (await cli(['ls'])).stdout.split('\n').find((l) => l.startsWith(fileId.slice(0, 16)))!;
-      expect(after).toMatch(new RegExp(`listed\\.bin\\s+3\\.0 MiB\\s+4\\s+(${A},${B}|${B},${A})\\s+-\\s+-\\s+-\\s+1$`));
+      expect(after).toMatch(new RegExp(`listed\\.bin\\s+3\\.0 MiB\\s+4\\s+(${A},${B}|${B},${A})\\s+-\\s+-\\s+-\\s+1\\s+-\\s+-$`));
     }, 15_000);
     const detail = await unary('GetFile', { file_id: fileId });
     expect(detail.ranges).toEqual([{ first: 0, last: 3, copies: 2, holders: expect.arrayContaining([A, B]) }]);

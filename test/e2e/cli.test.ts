@@ -187,8 +187,9 @@ describe('the CLI against a real local swarm', () => {
     expect(rec.seeders.map((s) => s.nodeId)).toEqual([A]);
     expect((rec.partial ?? []).map((s) => s.nodeId).sort()).toEqual([B, C].sort());
     const ls = await cli(['ls']);
-    expect(ls.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+SIZE\s+CHUNKS\s+SEEDERS\s+PARTIAL\s+LEECHERS\s+REPLICAS\s+DOWNLOADS$/);
-    expect(ls.stdout).toMatch(new RegExp(`^${id.slice(0, 16)}\\s+split\\.bin\\s+8\\.0 MiB\\s+8\\s+${A}\\s+(${B},${C}|${C},${B})\\s+-\\s+1x\\s+0$`, 'm'));
+    expect(ls.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+SIZE\s+CHUNKS\s+SEEDERS\s+PARTIAL\s+LEECHERS\s+REPLICAS\s+DOWNLOADS\s+EXPIRES\s+PINNED$/);
+    // No TTL, no pins: EXPIRES and PINNED are `-`.
+    expect(ls.stdout).toMatch(new RegExp(`^${id.slice(0, 16)}\\s+split\\.bin\\s+8\\.0 MiB\\s+8\\s+${A}\\s+(${B},${C}|${C},${B})\\s+-\\s+1x\\s+0\\s+-\\s+-$`, 'm'));
     const listing = JSON.parse((await cli(['ls', '--json'])).stdout) as Array<Record<string, unknown>>;
     expect(listing.find((x) => x.fileId === id)).toMatchObject({ name: 'split.bin', seeders: [{ nodeId: A }], leechers: [], downloads: 0, replicas: 1 });
     const peers = JSON.parse((await cli(['peers', '--json'])).stdout) as Array<{ nodeId: string; files: Array<{ fileId: string; holds: string }> }>;

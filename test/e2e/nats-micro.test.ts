@@ -62,7 +62,7 @@ describe('NATS services API ($SRV)', () => {
     const storeRequests = Object.values(storeSubjects('m')).filter((s) => s !== storeSubjects('m').corrupt);
     expect(store.endpoints.map((e) => e.subject).sort()).toEqual(storeRequests.sort());
     const gateway = await one('$SRV.INFO.swarmshare-peer-gateway');
-    // The gateway also serves its node's admin subjects (delete, gc).
+    // The gateway also serves its node's admin subjects (delete, gc, pin, unpin).
     expect(gateway.endpoints.map((e) => e.subject).sort()).toEqual([...Object.values(gatewaySubjects('m')), ...Object.values(nodeAdminSubjects('m'))].sort());
   });
 

@@ -135,6 +135,26 @@ describe('NATS: deleting is for operators and the tracker only', () => {
   });
 });
 
+describe('NATS: pinning is for operators only (issue 14)', () => {
+  const { as } = natsWithSwarmUsers();
+
+  test("another node's gateway or any store cannot pin or unpin on node a; the CLI's admin user can, and a's own gateway serves it", async () => {
+    const s = nodeAdminSubjects('a');
+    const gatewayA = await as('gateway-a');
+    for (const subject of [s.pin, s.unpin]) gatewayA.subscribe(subject, { callback: (_e, m) => m.respond(Buffer.from(`{"served":"${m.subject}"}`)) });
+    await gatewayA.flush();
+    const body = Buffer.from(JSON.stringify({ fileId: 'f'.repeat(64) }));
+
+    for (const subject of [s.pin, s.unpin]) {
+      await expect((await as('gateway-b')).request(subject, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+      await expect((await as('store-a')).request(subject, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+      expect(Buffer.from((await (await as('admin')).request(subject, body, { timeout: 3000 })).data).toString()).toBe(`{"served":"${subject}"}`);
+    }
+    // The store's own pin subject is its gateway's alone.
+    await expect((await as('gateway-b')).request(storeSubjects('a').pin, Buffer.from('{}'), { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+  });
+});
+
 describe('NATS over TLS (tls://, CA from NATS_CA_FILE)', () => {
   let server: LocalServer;
   let tls: TlsFixture;

@@ -13,6 +13,8 @@ import {
   checkAllocation,
   EventSubjects,
   MAX_REPLICAS,
+  MAX_TTL_MS,
+  MIN_TTL_MS,
   parseAllocation,
   ReplicateProgressEventSchema,
   type ReplicateStatus,
@@ -54,6 +56,8 @@ export interface ShareOptions {
   interactive?: boolean;
   /** How long to wait for the replicated upload to finish. */
   replicateTimeoutMs?: number;
+  /** `--ttl`: the file expires this many ms after its registration (parsed by parseTtl). */
+  ttl?: number;
   /** Print the summary as one JSON object (ShareSummary) on stdout instead of the file id. */
   json?: boolean;
 }
@@ -95,6 +99,7 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
   if (o.replicas !== undefined && (!Number.isInteger(o.replicas) || o.replicas < 1 || o.replicas > MAX_REPLICAS)) {
     throw new SwarmError('BAD_REQUEST', `--replicas must be a whole number from 1 to ${MAX_REPLICAS}`);
   }
+  ttlOf(o); // a bad TTL is refused before any byte moves
   const alloc = o.alloc !== undefined ? parseAllocation(o.alloc) : undefined;
   const address = await gatewayAddress(ctx, o.node);
   const interactive = o.interactive === true && o.replicas === undefined && alloc === undefined;
@@ -134,13 +139,20 @@ export async function share(ctx: CliContext, o: ShareOptions): Promise<{ fileId:
 
   await ctx.rpc.request(
     TrackerSubjects.registerFile,
-    { fileId: shared.fileId, name: shared.name, size: shared.size, chunkSize: shared.chunkSize, chunkCount: shared.chunkCount, hash: shared.hash, nodeId: o.node },
+    { fileId: shared.fileId, name: shared.name, size: shared.size, chunkSize: shared.chunkSize, chunkCount: shared.chunkCount, hash: shared.hash, nodeId: o.node, ...ttlOf(o) },
     FileRecordSchema,
   );
   const seconds = (Date.now() - started) / 1000;
   ctx.info(`shared ${shared.name} (${formatBytes(shared.size)}, ${shared.chunkCount} chunks of ${formatBytes(shared.chunkSize)}) on node ${o.node} by ${shared.via === 'import' ? 'an in-kernel copy' : 'its gateway'} in ${seconds.toFixed(2)} s`);
   printResult(ctx, o, shared, seconds);
   return { fileId: shared.fileId, file: shared, seconds };
+}
+
+/** The registration's TTL, when --ttl was given (checked again here: share() is also called as a function). */
+function ttlOf(o: ShareOptions): { ttlMs?: number } {
+  if (o.ttl === undefined) return {};
+  if (!Number.isInteger(o.ttl) || o.ttl < MIN_TTL_MS || o.ttl > MAX_TTL_MS) throw new SwarmError('BAD_REQUEST', `--ttl must be from 1s to 3650d (got ${o.ttl} ms)`);
+  return { ttlMs: o.ttl };
 }
 
 /** What share put on the node: the facts the tracker registers, and how its bytes got there. */
@@ -310,7 +322,7 @@ async function askPlan(ctx: CliContext, source: string, candidates: Candidate[])
 /** Ask the seeder's node to push the copies and register the file; follow its progress. */
 async function replicate(ctx: CliContext, o: ShareOptions, shared: SharedFile, plan: ReplicationPlan): Promise<ReplicateStatus> {
   const subjects = gatewaySubjects(o.node);
-  const first = await ctx.rpc.request(subjects.replicate, { fileId: shared.fileId, hash: shared.hash, replicas: plan.replicas, allocation: plan.allocation }, ReplicateStatusSchema);
+  const first = await ctx.rpc.request(subjects.replicate, { fileId: shared.fileId, hash: shared.hash, replicas: plan.replicas, allocation: plan.allocation, ...ttlOf(o) }, ReplicateStatusSchema);
   ctx.info(`upload ${first.uploadId}: node ${o.node} pushes the copies`);
   const total = shared.size * plan.replicas;
   const bar = progressBar('replicas', total);

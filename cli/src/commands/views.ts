@@ -1,4 +1,14 @@
-import { type FileRecord, FileRecordSchema, formatBytes, PeerRecordSchema, ReservationSchema, TrackerSubjects } from '@swarmshare/common/contracts';
+import {
+  type FileRecord,
+  FileRecordSchema,
+  formatBytes,
+  formatDuration,
+  PeerRecordSchema,
+  ReservationSchema,
+  storeSubjects,
+  TFileDefSchema,
+  TrackerSubjects,
+} from '@swarmshare/common/contracts';
 import { z } from 'zod';
 import type { CliContext } from '../context';
 import { table } from '../table';
@@ -9,8 +19,21 @@ export interface ViewOptions {
   json?: boolean;
 }
 
+/** One holder of a file in `ls --json`: whole or its share, and whether it pinned the file (null: the node did not answer). */
+export interface HolderListing {
+  nodeId: string;
+  holds: 'complete' | 'partial';
+  pinned: boolean | null;
+}
+
 /** `ls --json`: one entry per file (stable: fields are only ever added). */
-export type FileListing = FileRecord & { partial: NonNullable<FileRecord['partial']> };
+export type FileListing = Omit<FileRecord, 'expiresAt'> & {
+  partial: NonNullable<FileRecord['partial']>;
+  /** `share --ttl`: when it expires (ms since the epoch), null when it never does. */
+  expiresAt: number | null;
+  expired: boolean;
+  holders: HolderListing[];
+};
 
 /** `peers --json`: one entry per live peer (stable: fields are only ever added). */
 export interface PeerListing {
@@ -24,27 +47,70 @@ export interface PeerListing {
 }
 
 const ids = (refs: FileRecord['seeders'] | undefined) => (refs ?? []).map((s) => s.nodeId).join(',') || '-';
+/** A holder that does not say what it pinned within this long is shown as unknown (`?`). */
+const PIN_QUERY_TIMEOUT_MS = 3000;
+/** Holders asked at once: a large swarm is asked in waves, not all together. */
+const PIN_QUERIES_IN_FLIGHT = 16;
 
-/** `swarmshare ls`: the tracker's files with seeders (whole file), partial holders, leechers, replicas and downloads. */
+/** The files each holder pinned, from its store (one request per holder); null for a node that did not answer. */
+async function pinsByNode(ctx: CliContext, nodeIds: Iterable<string>): Promise<Map<string, Set<string> | null>> {
+  const out = new Map<string, Set<string> | null>();
+  const nodes = [...new Set(nodeIds)];
+  for (let i = 0; i < nodes.length; i += PIN_QUERIES_IN_FLIGHT) {
+    await Promise.all(
+      nodes.slice(i, i + PIN_QUERIES_IN_FLIGHT).map(async (n) => {
+        const files = await ctx.rpc.request(storeSubjects(n).files, {}, z.array(TFileDefSchema), PIN_QUERY_TIMEOUT_MS).catch(() => null);
+        out.set(n, files && new Set(files.filter((f) => f.pinned).map((f) => f.fileId)));
+      }),
+    );
+  }
+  return out;
+}
+
+/** `ls`'s EXPIRES column: how long is left, `expired`, or `-` (no TTL). */
+function expiryCell(f: FileListing, now: number): string {
+  if (f.expiresAt === null) return '-';
+  return f.expired ? 'expired' : `in ${formatDuration(f.expiresAt - now)}`;
+}
+
+/** `swarmshare ls`: the tracker's files with expiry, holders (complete or partial, pinned), leechers, replicas and downloads. */
 export async function listFiles(ctx: CliContext, o: ViewOptions = {}): Promise<void> {
   const files = await ctx.rpc.request(TrackerSubjects.listFiles, {}, z.array(FileRecordSchema));
-  if (o.json) return ctx.out(JSON.stringify(files.map((f): FileListing => ({ ...f, partial: f.partial ?? [] }))));
+  const pins = await pinsByNode(ctx, files.flatMap((f) => [...f.seeders, ...(f.partial ?? [])].map((h) => h.nodeId)));
+  const now = Date.now();
+  const listing = files.map((f): FileListing => {
+    const holder = (holds: HolderListing['holds']) => (h: { nodeId: string }): HolderListing => {
+      const pinned = pins.get(h.nodeId);
+      return { nodeId: h.nodeId, holds, pinned: pinned ? pinned.has(f.fileId) : null };
+    };
+    return {
+      ...f,
+      partial: f.partial ?? [],
+      expiresAt: f.expiresAt ?? null,
+      expired: f.expiresAt !== undefined && f.expiresAt <= now,
+      holders: [...f.seeders.map(holder('complete')), ...(f.partial ?? []).map(holder('partial'))],
+    };
+  });
+  if (o.json) return ctx.out(JSON.stringify(listing));
   if (files.length === 0) return ctx.out('no files registered yet: share one with `swarmshare share FILE`');
   ctx.out(
     table(
-      ['ID', 'NAME', 'SIZE', 'CHUNKS', 'SEEDERS', 'PARTIAL', 'LEECHERS', 'REPLICAS', 'DOWNLOADS'],
-      files.map((f) => [
+      ['ID', 'NAME', 'SIZE', 'CHUNKS', 'SEEDERS', 'PARTIAL', 'LEECHERS', 'REPLICAS', 'DOWNLOADS', 'EXPIRES', 'PINNED'],
+      listing.map((f) => [
         f.fileId.slice(0, 16),
         f.name,
         formatBytes(f.size),
         String(f.chunkCount),
+        // Holders of the whole file, then replica holders with only their share: they serve it, but are not seeders.
         ids(f.seeders),
-        // Replica holders with only their share of the file: they serve it, but are not seeders.
         ids(f.partial),
         ids(f.leechers),
         // Copies of each chunk a replicated upload placed; a plain share has one holder's copy.
         f.replicas !== undefined ? `${f.replicas}x` : '-',
         String(f.downloads),
+        expiryCell(f, now),
+        // Holders that pinned it; `node?` for a holder that did not answer.
+        f.holders.filter((h) => h.pinned !== false).map((h) => (h.pinned ? h.nodeId : `${h.nodeId}?`)).join(',') || '-',
       ]),
     ),
   );

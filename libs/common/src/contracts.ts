@@ -8,6 +8,7 @@ export * from './subjects';
 export * from './schemas';
 export * from './validate';
 export * from './sizes';
+export * from './durations';
 export * from './recency';
 export * from './file-id';
 export * from './bitfield';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { SwarmError } from './errors';
+import { MAX_TTL_MS, MIN_TTL_MS } from './durations';
 import { chunkLength } from './file-id';
 import { FileIdSchema, NodeIdSchema, PeerAddressSchema, Sha256HexSchema } from './schemas';
 import { formatBytes, parseSize } from './sizes';
@@ -60,6 +61,8 @@ export const ReplicateRequestSchema = z
     allocation: z.array(AllocationEntrySchema).min(1).max(1000),
     /** Re-place a failed peer's share on other candidates with room (default true). */
     replace: z.boolean().default(true),
+    /** `share --ttl`: registered with the file when the upload finishes (RegisterFile.ttlMs). */
+    ttlMs: z.number().int().min(MIN_TTL_MS).max(MAX_TTL_MS).optional(),
   })
   .strict();
 export type ReplicateRequest = z.input<typeof ReplicateRequestSchema>;

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { type ErrorBody, ErrorCodes } from './errors';
+import { MAX_TTL_MS, MIN_TTL_MS } from './durations';
 
 /**
  * Every message that crosses a process boundary has a schema here and is parsed on arrival.
@@ -72,6 +73,8 @@ export const TFileDefSchema = z.object({
   chunkCount: z.number().int().min(0),
   chunksPresent: z.number().int().min(0),
   state: FileStateSchema,
+  /** Pinned on this node (`swarmshare pin`): watermark GC never evicts it. Absent: not pinned. */
+  pinned: z.boolean().optional(),
 });
 export type TFileDef = z.infer<typeof TFileDefSchema>;
 
@@ -292,6 +295,11 @@ export const RegisterFileSchema = z
      * when the file was deleted everywhere, so a deleted file is not brought back by a node that was away.
      */
     restore: z.boolean().optional(),
+    /**
+     * `share --ttl`: the file expires this long after this registration (the tracker's clock). A
+     * registration with a TTL sets or renews the expiry; one without leaves it as it is.
+     */
+    ttlMs: z.number().int().min(MIN_TTL_MS).max(MAX_TTL_MS).optional(),
   })
   .strict();
 export type RegisterFile = z.infer<typeof RegisterFileSchema>;
@@ -306,11 +314,19 @@ export const GcReportSchema = z.object({
   low: z.number().int().min(0),
   usedBefore: z.number().int().min(0),
   usedAfter: z.number().int().min(0),
-  evicted: z.array(z.object({ fileId: FileIdSchema, name: z.string(), bytes: z.number().int().min(0), reason: z.enum(['watermark']) })),
+  /** ttl: past its TTL (evicted whatever the watermarks, pins and copies); watermark: LRU above the high watermark. */
+  evicted: z.array(z.object({ fileId: FileIdSchema, name: z.string(), bytes: z.number().int().min(0), reason: z.enum(['watermark', 'ttl']) })),
   /** Complete files GC would have evicted but kept, and why (at most 100 listed). */
   kept: z.array(z.object({ fileId: FileIdSchema, reason: z.string() })),
 });
 export type GcReport = z.infer<typeof GcReportSchema>;
+
+// ---- pins (issue 14) ----
+/** `swarmshare pin|unpin ID --node N`: the node's pin of a file it holds. */
+export const PinReplySchema = z.object({ nodeId: NodeIdSchema, fileId: FileIdSchema, pinned: z.boolean() });
+export type PinReply = z.infer<typeof PinReplySchema>;
+/** The store's side: set or clear the pin (the gateway passes `swarmshare pin|unpin` on). */
+export const SetPinnedRequestSchema = z.object({ fileId: FileIdSchema, pinned: z.boolean() }).strict();
 
 // ---- delete (issue 14) ----
 /** What one node's delete did: `deleted` false when the node did not hold the file (idempotent). */
@@ -372,6 +388,8 @@ export const FileRecordSchema = z.object({
   /** Replica holders that hold only their share of a replicated upload; they serve it like seeders. Always set by the tracker. */
   partial: z.array(PeerRefSchema).optional(),
   leechers: z.array(PeerRefSchema),
+  /** `share --ttl`: when the file expires (ms since the epoch, the tracker's clock); absent: never. */
+  expiresAt: z.number().int().optional(),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
 

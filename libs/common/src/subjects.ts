@@ -65,6 +65,8 @@ export function storeSubjects(nodeId: string) {
     corrupt: `${p}.evt.corrupt`,
     /** Remove a file's data, manifest, bitmap and index. Only the node's own gateway calls it. */
     delete: `${p}.delete`,
+    /** Set or clear a file's pin (kept on disk with the file). Only the node's own gateway calls it. */
+    pin: `${p}.pin`,
   } as const;
 }
 
@@ -92,6 +94,9 @@ export function nodeAdminSubjects(nodeId: string) {
     delete: `${p}.delete`,
     /** Run the node's garbage collection now (`swarmshare gc --node N`). */
     gc: `${p}.gc`,
+    /** `swarmshare pin|unpin ID --node N`: watermark GC never evicts a pinned file. */
+    pin: `${p}.pin`,
+    unpin: `${p}.unpin`,
   } as const;
 }
 

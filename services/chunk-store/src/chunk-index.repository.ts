@@ -40,7 +40,7 @@ export class ChunkIndexRepository {
   }
 
   /** Replace everything the index holds about one file (one MULTI: all keys share a slot). */
-  async putFile(manifest: Manifest, bits: Bitfield): Promise<void> {
+  async putFile(manifest: Manifest, bits: Bitfield, pinned = false): Promise<void> {
     const id = manifest.fileId;
     await this.redis
       .multi()
@@ -50,6 +50,7 @@ export class ChunkIndexRepository {
         size: String(manifest.size),
         chunkSize: String(manifest.chunkSize),
         chunkCount: String(manifest.hashes.length),
+        ...(pinned ? { pinned: '1' } : {}),
       })
       .set(this.keys.hashes(id), Buffer.from(manifest.hashes.join(''), 'hex'))
       .set(this.keys.bits(id), bits.bytes)
@@ -63,6 +64,12 @@ export class ChunkIndexRepository {
       .srem(this.keys.files(), fileId)
       .del(this.keys.file(fileId), this.keys.hashes(fileId), this.keys.bits(fileId))
       .exec();
+  }
+
+  /** Mirror the disk's pin marker (the caller checked the file is indexed, under its lock). */
+  async setPinned(fileId: string, pinned: boolean): Promise<void> {
+    if (pinned) await this.redis.hset(this.keys.file(fileId), 'pinned', '1');
+    else await this.redis.hdel(this.keys.file(fileId), 'pinned');
   }
 
   async fileIds(): Promise<string[]> {
@@ -88,19 +95,19 @@ export class ChunkIndexRepository {
   }
 
   /** Every indexed file with its count of present chunks. */
-  async listFiles(): Promise<Array<IndexedFile & { present: number }>> {
+  async listFiles(): Promise<Array<IndexedFile & { present: number; pinned: boolean }>> {
     const ids = (await this.fileIds()).sort();
     if (ids.length === 0) return [];
     const p = this.redis.pipeline();
-    for (const id of ids) p.hmget(this.keys.file(id), ...SUMMARY_FIELDS).bitcount(this.keys.bits(id));
+    for (const id of ids) p.hmget(this.keys.file(id), ...SUMMARY_FIELDS, 'pinned').bitcount(this.keys.bits(id));
     const res = (await p.exec()) ?? [];
-    const out: Array<IndexedFile & { present: number }> = [];
+    const out: Array<IndexedFile & { present: number; pinned: boolean }> = [];
     ids.forEach((id, i) => {
       const [e1, summary] = res[2 * i];
       const [e2, present] = res[2 * i + 1];
       if (e1 || e2) throw e1 ?? e2;
       const file = toIndexedFile(id, summary as (string | null)[]);
-      if (file) out.push({ ...file, present: Number(present) });
+      if (file) out.push({ ...file, present: Number(present), pinned: (summary as (string | null)[])[SUMMARY_FIELDS.length] === '1' });
     });
     return out;
   }

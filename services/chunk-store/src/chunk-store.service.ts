@@ -20,6 +20,7 @@ import {
   type StoreStats,
   SwarmError,
   type TFileDef,
+  type PinReply,
   type VerifyChunksReply,
 } from '@swarmshare/common';
 import type { ChunkIndexRepository, IndexedFile, IndexedFileWithBits } from './chunk-index.repository';
@@ -400,7 +401,7 @@ export class ChunkStoreService {
   async files(): Promise<TFileDef[]> {
     this.assertOpen();
     await this.deps.rebuilder.ensure();
-    return (await this.deps.index.listFiles()).map((f) => toDef(f, f.present));
+    return (await this.deps.index.listFiles()).map((f) => toDef(f, f.present, f.pinned));
   }
 
   async manifest(fileId: string): Promise<Manifest> {
@@ -447,6 +448,25 @@ export class ChunkStoreService {
     );
     if (result.deleted) this.deps.logger.info({ event: 'file.deleted', fileId, bytes: result.bytes }, 'file deleted from this node');
     return { nodeId: this.nodeId, fileId, ...result };
+  }
+
+  /**
+   * Pin or unpin a file this node holds (`swarmshare pin`): a marker on disk with the file (so it
+   * survives restarts and a Redis that lost its data) mirrored in the index, which GC reads.
+   */
+  async setPinned(fileId: string, pinned: boolean): Promise<PinReply> {
+    this.assertOpen();
+    const { fileLocks, disk, index } = this.deps;
+    // find() may rebuild the index (which takes file locks): outside the lock; a delete racing in
+    // between is caught under it.
+    if (!(await this.find(fileId))) throw notFound(fileId);
+    await fileLocks.run(fileId, async () => {
+      if (!(await index.getFile(fileId))) throw notFound(fileId);
+      await disk.setPinned(fileId, pinned);
+      await index.setPinned(fileId, pinned);
+    });
+    this.deps.logger.info({ event: pinned ? 'file.pinned' : 'file.unpinned', fileId }, pinned ? 'file pinned: watermark GC keeps it' : 'file unpinned');
+    return { nodeId: this.nodeId, fileId, pinned };
   }
 
   /** Sync every write mapping and drop every mapping; later calls fail with UNAVAILABLE. */
@@ -567,9 +587,9 @@ function summaryOf(m: Manifest | IndexedFile): IndexedFile {
   return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount };
 }
 
-function toDef(f: IndexedFile, present: number): TFileDef {
+function toDef(f: IndexedFile, present: number, pinned = false): TFileDef {
   const { fileId, name, size, chunkSize, chunkCount } = f;
-  return { fileId, name, size, chunkSize, chunkCount, chunksPresent: present, state: present === chunkCount ? 'complete' : 'partial' };
+  return { fileId, name, size, chunkSize, chunkCount, chunksPresent: present, state: present === chunkCount ? 'complete' : 'partial', ...(pinned ? { pinned } : {}) };
 }
 
 function notFound(fileId: string): SwarmError {

@@ -37,6 +37,23 @@ describe('FileRecordRepository', () => {
     expect(await repo.listIds()).toEqual([m.fileId]);
   });
 
+  test('a pin is a marker next to the manifest: load reports it, unpin removes it, and it goes with the file', async () => {
+    const m = manifest(3 * K64);
+    await repo.create(m);
+    expect((await repo.load(m.fileId))?.pinned).toBe(false);
+    await repo.setPinned(m.fileId, true);
+    await repo.setPinned(m.fileId, true); // idempotent
+    expect(readdirSync(repo.dir(m.fileId)).sort()).toEqual(['bitmap', 'data', 'manifest.json', 'pinned']);
+    // A fresh repository (a restarted store) reads it from the disk.
+    expect((await new FileRecordRepository(dir).load(m.fileId))?.pinned).toBe(true);
+    await repo.setPinned(m.fileId, false);
+    await repo.setPinned(m.fileId, false);
+    expect((await repo.load(m.fileId))?.pinned).toBe(false);
+    await repo.setPinned(m.fileId, true);
+    await repo.remove(m.fileId);
+    expect(await repo.isPinned(m.fileId)).toBe(false);
+  });
+
   test('setBit persists one bit and reports whether it changed and the whole bitfield', async () => {
     const m = manifest(9 * K64);
     await repo.create(m);

@@ -17,6 +17,8 @@ export class CorruptRecordError extends Error {
 export interface DiskRecord {
   manifest: Manifest;
   bits: Bitfield;
+  /** `swarmshare pin`: the marker file is there (kept on disk, so a pin outlives Redis and restarts). */
+  pinned: boolean;
 }
 
 /**
@@ -46,6 +48,23 @@ export class FileRecordRepository {
   }
   bitmapPath(fileId: string): string {
     return join(this.dir(fileId), 'bitmap');
+  }
+  /** Present while the file is pinned on this node; removed with the file. */
+  pinPath(fileId: string): string {
+    return join(this.dir(fileId), 'pinned');
+  }
+
+  async isPinned(fileId: string): Promise<boolean> {
+    return fs.access(this.pinPath(fileId)).then(
+      () => true,
+      () => false,
+    );
+  }
+
+  /** Write or remove the pin marker, durably (the directory is synced, so a crash keeps the answer). */
+  async setPinned(fileId: string, pinned: boolean): Promise<void> {
+    if (pinned) await atomicWrite(this.pinPath(fileId), Buffer.from('pinned\n'));
+    else await fs.rm(this.pinPath(fileId), { force: true });
   }
 
   /** Names of the entries under files/ (not yet validated). */
@@ -95,7 +114,7 @@ export class FileRecordRepository {
     }
     // Mapping past EOF would SIGBUS, so a short data file must never be handed out.
     if (dataSize < manifest.size) throw new CorruptRecordError(fileId, `data file has ${dataSize} bytes, manifest says ${manifest.size}`);
-    return { manifest, bits };
+    return { manifest, bits, pinned: await this.isPinned(fileId) };
   }
 
   /** Preallocate the data file, then write an empty bitmap, then (last) the manifest. */

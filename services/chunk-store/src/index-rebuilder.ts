@@ -85,7 +85,7 @@ export class IndexRebuilder {
             result.skipped++;
             return;
           }
-          await this.index.putFile(rec.manifest, rec.bits);
+          await this.index.putFile(rec.manifest, rec.bits, rec.pinned);
           onDisk.add(id);
           result.files++;
         } catch (err) {

@@ -15,6 +15,7 @@ import {
   LocationRequestSchema,
   Metrics,
   parseOrThrow,
+  SetPinnedRequestSchema,
   storeSubjects,
   SwarmError,
   toErrorBody,
@@ -126,6 +127,13 @@ export function createStoreController(nodeId: string): Type<unknown> {
     @MessagePattern(s.delete)
     delete(@Payload() data: unknown) {
       return this.store.deleteFile(parseOrThrow(FileIdRequestSchema, data).fileId);
+    }
+
+    /** Only the node's own gateway calls this (`swarmshare pin|unpin` goes to the node's admin subjects). */
+    @MessagePattern(s.pin)
+    pin(@Payload() data: unknown) {
+      const { fileId, pinned } = parseOrThrow(SetPinnedRequestSchema, data);
+      return this.store.setPinned(fileId, pinned);
     }
 
     /** Local import (file-imports.ts): a staging file in the store's own directory, filled by the caller. */

@@ -294,7 +294,10 @@ export class PeerGatewayModule {
               lowPct: config.GC_LOW_WATERMARK,
               store,
               evict: (fileId) => deleter.delete(fileId),
-              otherCompleteHolders: async (fileId) => (await tracker.getFile(fileId)).seeders.filter((s) => s.nodeId !== nodeId).length,
+              swarmView: async (fileId) => {
+                const r = await tracker.getFile(fileId);
+                return { otherComplete: r.seeders.filter((s) => s.nodeId !== nodeId).length, expiresAt: r.expiresAt };
+              },
               // Last read here if the gateway remembers, else when its data file was last written.
               lastUsed: async (fileId) => regions.lastRead(fileId) ?? (await stat((await store.layout(fileId)).path)).mtimeMs,
               metrics,

@@ -12,6 +12,8 @@ export interface StoredFileMeta {
   registeredAt: number;
   /** Copies per chunk of a replicated upload. */
   replicas?: number;
+  /** `share --ttl`: when the file expires (ms, the tracker's clock). */
+  expiresAt?: number;
 }
 
 export interface StoredFile {
@@ -67,6 +69,14 @@ export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, 
     record: { ...file.meta, downloads: file.downloads, seeders, partial, leechers },
     dead: [...dead],
   };
+}
+
+/**
+ * An expired file's record is forgotten once no live peer holds or fetches it: until then its holders'
+ * GC reads the expiry from it; after, a tombstone tells holders that were away to delete their copy.
+ */
+export function isForgettable(record: FileRecord, now: number): boolean {
+  return record.expiresAt !== undefined && record.expiresAt <= now && record.seeders.length + (record.partial?.length ?? 0) + record.leechers.length === 0;
 }
 
 /** Stable order for file lists: oldest registration first. */

@@ -15,7 +15,7 @@ import { REDIS } from './redis.provider';
  *   {peers}:held:<nodeId>      hash  fileId -> 'c' | 'p': what the node's last announce reported
  *   {files}:all                zset  fileId -> registeredAt (the file list)
  *   {files}:name:<name>        set   fileIds registered under that name
- *   {file:<id>}:meta           hash  fileId name size chunkSize chunkCount hash registeredAt
+ *   {file:<id>}:meta           hash  fileId name size chunkSize chunkCount hash registeredAt [replicas] [expiresAt]
  *   {file:<id>}:seeders        set   nodeIds holding the whole file
  *   {file:<id>}:leechers       zset  nodeId -> when its download started (ms)
  *   {file:<id>}:completions    set   nodeIds that completed a download (SCARD = download count)
@@ -245,6 +245,11 @@ export class TrackerRepository implements OnApplicationShutdown {
     return stored;
   }
 
+  /** `share --ttl` on a registered file: set or renew its expiry (only on an existing record). */
+  async setExpiry(fileId: string, expiresAt: number): Promise<void> {
+    await this.redis.eval(`if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'expiresAt', ARGV[1]) end`, 1, Keys.fileMeta(fileId), String(expiresAt));
+  }
+
   async indexFile(fileId: string, name: string, registeredAt: number): Promise<void> {
     await exec(this.redis.multi().zadd(Keys.fileList, 'NX', registeredAt, fileId).sadd(Keys.fileName(name), fileId));
   }
@@ -440,5 +445,6 @@ function parseMeta(h: Record<string, string>): StoredFileMeta | null {
     hash: h.hash,
     registeredAt: Number(h.registeredAt),
     ...(h.replicas ? { replicas: Number(h.replicas) } : {}),
+    ...(h.expiresAt ? { expiresAt: Number(h.expiresAt) } : {}),
   };
 }

@@ -33,6 +33,9 @@ function mockRepo() {
     acks: jest.fn(async (_fileId: string) => []),
     tombstoned: jest.fn(async (_ids: readonly string[], _since: number): Promise<string[]> => []),
     clearTombstone: jest.fn(async (_fileId: string) => true),
+    setTombstone: jest.fn(async (_fileId: string, _at: number) => undefined),
+    removeFile: jest.fn(async (_fileId: string) => true),
+    setExpiry: jest.fn(async (_fileId: string, _at: number) => undefined),
   };
 }
 
@@ -140,6 +143,43 @@ describe('registerFile', () => {
     expect(err).toBeInstanceOf(SwarmError);
     expect(err).toMatchObject({ code: 'CONFLICT', message: expect.stringContaining('hash') });
     expect(repo.updateSwarm).not.toHaveBeenCalled();
+  });
+});
+
+describe('TTL (issue 14)', () => {
+  const body = { fileId: F1, name: 'a.bin', size: 100, chunkSize: 65536, chunkCount: 1, hash: 'a'.repeat(64), nodeId: 'n1' };
+
+  it('a registration with ttlMs stores the expiry on the tracker clock; sharing again with a TTL renews it, without one keeps it', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1), seeders: ['n1'], leechers: [], downloads: 0 });
+    await service.registerFile({ ...body, ttlMs: 60_000 });
+    expect(repo.createFile).toHaveBeenCalledWith(meta(F1, { registeredAt: now, expiresAt: now + 60_000 }));
+    expect(repo.setExpiry).not.toHaveBeenCalled();
+    // Already registered (with another expiry): renewed.
+    repo.createFile.mockResolvedValue(meta(F1, { expiresAt: 7 }));
+    await service.registerFile({ ...body, ttlMs: 60_000 });
+    expect(repo.setExpiry).toHaveBeenCalledWith(F1, now + 60_000);
+    repo.setExpiry.mockClear();
+    await service.registerFile(body);
+    expect(repo.setExpiry).not.toHaveBeenCalled();
+  });
+
+  it('keeps an expired record while a live peer holds it (its GC reads the expiry), and refuses to start a download of it', async () => {
+    repo.readFile.mockResolvedValue({ meta: meta(F1, { expiresAt: now }), seeders: ['n1'], leechers: [], downloads: 0 });
+    repo.getPeers.mockResolvedValue(new Map([['n1', peer('n1', now)]]));
+    expect(await service.getFile(F1)).toMatchObject({ expiresAt: now, seeders: [{ nodeId: 'n1' }] });
+    await expect(service.downloadStarted(F1, 'n2')).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringMatching(/expired at .*it is not fetched any more/) });
+    expect(repo.updateSwarm).not.toHaveBeenCalled();
+    expect(repo.removeFile).not.toHaveBeenCalled();
+  });
+
+  it('forgets an expired record once no live peer holds it, with a tombstone so a holder that was away deletes its copy', async () => {
+    repo.fileIds.mockResolvedValue([F1, F2]);
+    repo.readFile.mockImplementation(async (id) => ({ meta: meta(id, { expiresAt: id === F1 ? now - 1 : now + 1 }), seeders: ['away'], leechers: [], downloads: 0 }));
+    const list = await service.listFiles();
+    expect(list.map((f) => f.fileId)).toEqual([F2]);
+    expect(repo.setTombstone).toHaveBeenCalledWith(F1, now);
+    expect(repo.removeFile).toHaveBeenCalledWith(F1);
+    expect(repo.removeFile).toHaveBeenCalledTimes(1);
   });
 });
 

@@ -24,7 +24,7 @@ import {
 import type { z } from 'zod';
 import { heldFromAnnounce, planAnnounce } from './announce-plan';
 import { Clock } from './clock';
-import { assembleFileRecord, compareFiles, comparePeers, type StoredFileMeta } from './file-record';
+import { assembleFileRecord, compareFiles, comparePeers, isForgettable, type StoredFileMeta } from './file-record';
 import { isLive, livenessCutoff } from './liveness';
 import { TrackerRepository, UNKNOWN_FILE } from './tracker.repository';
 
@@ -108,12 +108,16 @@ export class TrackerService {
       await this.repo.clearTombstone(r.fileId);
       this.logger.info({ event: 'file.tombstone.cleared', fileId: r.fileId, nodeId: r.nodeId }, 'a file deleted everywhere was shared again');
     }
-    const meta: StoredFileMeta = { fileId: r.fileId, name: r.name, size: r.size, chunkSize: r.chunkSize, chunkCount: r.chunkCount, hash: r.hash, registeredAt: now };
+    const expiresAt = r.ttlMs !== undefined ? now + r.ttlMs : undefined;
+    const meta: StoredFileMeta = { fileId: r.fileId, name: r.name, size: r.size, chunkSize: r.chunkSize, chunkCount: r.chunkCount, hash: r.hash, registeredAt: now, ...(expiresAt ? { expiresAt } : {}) };
     const stored = await this.repo.createFile(meta);
     const clash = (['size', 'chunkSize', 'chunkCount', 'hash'] as const).filter((k) => stored[k] !== meta[k]);
     if (clash.length > 0) {
       throw new SwarmError('CONFLICT', `file ${r.fileId} is already registered with a different ${clash.join(', ')}: a file id names exactly one content`);
     }
+    // Sharing a registered file again with --ttl renews its expiry; without, the expiry stays.
+    if (expiresAt !== undefined && stored.expiresAt !== expiresAt) await this.repo.setExpiry(r.fileId, expiresAt);
+    if (expiresAt !== undefined) this.logger.info({ event: 'file.ttl.set', fileId: r.fileId, nodeId: r.nodeId, expiresAt }, 'file expiry set');
     // The same bytes registered under another name stay one file (the id is the content); the
     // record keeps its first name and the new name is indexed too, so find works with either.
     // Re-indexing on every registration also repairs an index lost with Redis data.
@@ -219,6 +223,10 @@ export class TrackerService {
 
   /** The node is a leecher of the file while it downloads. */
   async downloadStarted(fileId: string, nodeId: string): Promise<FileRecord> {
+    const { expiresAt } = await this.getFile(fileId);
+    if (expiresAt !== undefined && expiresAt <= this.clock.now()) {
+      throw new SwarmError('NOT_FOUND', `file ${fileId} expired at ${new Date(expiresAt).toISOString()} (share --ttl): it is not fetched any more; its holders' GC removes it`);
+    }
     await this.swarmOrNotFound(fileId, await this.repo.updateSwarm(fileId, 'leech', nodeId, this.clock.now()));
     return this.getFile(fileId);
   }
@@ -273,12 +281,25 @@ export class TrackerService {
     const prunes: Promise<void>[] = [];
     for (const f of stored) {
       const { record, dead } = assembleFileRecord(f, peers, now, this.ttlMs);
+      if (isForgettable(record, now)) {
+        prunes.push(this.forgetExpired(record.fileId, now));
+        continue;
+      }
       out.push(record);
       // Lazy pruning: a dead member comes back by re-announcing, which re-adds it from its holdings.
       if (dead.length > 0) prunes.push(this.repo.dropFromSwarm(f.meta.fileId, dead));
     }
     await Promise.all(prunes);
     return out;
+  }
+
+  /**
+   * An expired file no live peer holds any more: its record goes, and a tombstone (as for
+   * `rm --everywhere`) makes a holder that was away delete its copy instead of registering it again.
+   */
+  private async forgetExpired(fileId: string, now: number): Promise<void> {
+    await this.repo.setTombstone(fileId, now);
+    if (await this.repo.removeFile(fileId)) this.logger.info({ event: 'file.expired.forgotten', fileId }, 'expired file forgotten: no live peer holds it any more');
   }
 
   private async pruneExpiredPeers(now: number): Promise<void> {

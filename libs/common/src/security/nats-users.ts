@@ -67,7 +67,8 @@ export function natsPermissions(kind: Exclude<NatsUserKind, 'admin'>, nodeId?: s
   if (kind === 'chunk-store') return grant([EventSubjects.fileCompleted, `${node}.store.evt.corrupt`, ...FACTS_STREAM_API], [`${node}.store.>`]);
   // The gateway is the only client of its node's store, and a client of the trackers; what it tells
   // a tracker that does not answer goes to the facts stream instead (FactSubjects).
-  // It serves its node's admin subjects (delete, gc) but may not call the operators' tracker ones.
+  // It serves its node's admin subjects (delete, gc, pin, unpin) but may not call the operators' tracker ones,
+  // nor another node's admin subjects (no grant names them: only the tracker and the admin user may).
   const perms = grant(
     [`${node}.store.>`, 'swarm.tracker.>', EventSubjects.downloadProgress, EventSubjects.replicateProgress, ...Object.values(FactSubjects), ...FACTS_STREAM_API],
     [`${node}.gateway.>`, `${node}.store.evt.corrupt`, `${node}.admin.>`],

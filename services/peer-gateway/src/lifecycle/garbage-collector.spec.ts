@@ -14,7 +14,10 @@ const file = (n: number, size: number, state: TFileDef['state'] = 'complete'): T
 });
 
 /** GC's rules with the store, tracker and deleter faked and the clock injected. */
-function setup(files: TFileDef[], o: { capacity?: number; lastUsed?: Record<string, number>; holders?: (fileId: string) => Promise<number> } = {}) {
+function setup(
+  files: TFileDef[],
+  o: { capacity?: number; lastUsed?: Record<string, number>; holders?: (fileId: string) => Promise<number>; expiresAt?: Record<string, number> } = {},
+) {
   const evicted: string[] = [];
   let t = 1_000;
   const opts: GarbageCollectorOptions = {
@@ -29,7 +32,7 @@ function setup(files: TFileDef[], o: { capacity?: number; lastUsed?: Record<stri
       evicted.push(fileId);
       return { deleted: true, bytes: files.find((f) => f.fileId === fileId)!.size };
     },
-    otherCompleteHolders: o.holders ?? (async () => 1),
+    swarmView: async (fileId) => ({ otherComplete: await (o.holders ?? (async () => 1))(fileId), expiresAt: o.expiresAt?.[fileId] }),
     lastUsed: async (fileId) => o.lastUsed?.[fileId] ?? 0,
     now: () => (t += 5),
   };
@@ -82,6 +85,37 @@ describe('GarbageCollector', () => {
     expect(evicted).toEqual([]);
     expect(r.kept.map((k) => k.fileId)).toEqual([id(1), id(2)]);
     expect(r.kept[0].reason).toMatch(/tracker did not answer/);
+  });
+
+  it('evicts every file past its TTL below the watermarks, even the last copy, a pinned one or a partial one; not the others', async () => {
+    const files = [file(1, 10 * MiB), { ...file(2, 10 * MiB), pinned: true }, file(3, 10 * MiB, 'partial'), file(4, 10 * MiB), file(5, 10 * MiB)];
+    // The injected clock reads 1005 at the start of the run: 1000 has passed, 5000 has not.
+    const expiresAt = { [id(1)]: 1000, [id(2)]: 1000, [id(3)]: 1005, [id(4)]: 5000 };
+    const { gc, evicted } = setup(files, { expiresAt, holders: async () => 0 });
+    const r = await gc.run('timer');
+    expect(evicted).toEqual([id(1), id(2), id(3)]);
+    expect(r.evicted.map((e) => e.reason)).toEqual(['ttl', 'ttl', 'ttl']);
+    expect(r).toMatchObject({ usedBefore: 50 * MiB, usedAfter: 20 * MiB, kept: [] });
+  });
+
+  it('a pinned file survives watermark GC; the unpinned ones are evicted in its place', async () => {
+    const files = [{ ...file(1, 40 * MiB), pinned: true }, file(2, 30 * MiB), file(3, 25 * MiB)];
+    const { gc, evicted } = setup(files, { lastUsed: { [id(1)]: 1, [id(2)]: 2, [id(3)]: 3 } });
+    const r = await gc.run('on-demand');
+    expect(evicted).toEqual([id(2)]);
+    expect(r.kept).toEqual([{ fileId: id(1), reason: 'pinned on this node' }]);
+    expect(r.usedAfter).toBe(65 * MiB);
+  });
+
+  it('checks no expiry when the tracker does not answer (nothing is evicted by TTL that run)', async () => {
+    const { gc, evicted } = setup([file(1, 10 * MiB)], {
+      expiresAt: { [id(1)]: 1 },
+      holders: async () => {
+        throw new SwarmError('UNAVAILABLE', 'nothing answers on swarm.tracker.file.get');
+      },
+    });
+    expect((await gc.run('timer')).evicted).toEqual([]);
+    expect(evicted).toEqual([]);
   });
 
   it('one run at a time: a second caller shares the run in progress', async () => {

@@ -3,6 +3,11 @@ import { type GcReport, type Logger, SwarmError, type TFileDef, toErrorBody } fr
 /** Kept files listed in one report, at most (the log and metrics count them all). */
 const MAX_KEPT_LISTED = 100;
 
+export interface SwarmView {
+  otherComplete: number;
+  expiresAt?: number;
+}
+
 export interface GarbageCollectorOptions {
   nodeId: string;
   /** Percentages of the store's capacity: above `highPct` in use, evict down to `lowPct`. */
@@ -15,10 +20,11 @@ export interface GarbageCollectorOptions {
   /** Deletes through the node's FileDeleter (transfers stopped, caches dropped, store cleared). */
   evict(fileId: string): Promise<{ deleted: boolean; bytes: number }>;
   /**
-   * Live peers other than this node holding the whole file, as the tracker says. Throws when the
-   * tracker does not answer (GC then keeps everything) or does not know the file (kept too).
+   * What the tracker says of the file: live peers other than this node holding it whole, and when
+   * it expires (`share --ttl`; undefined: never). Throws when the tracker does not answer (GC then
+   * keeps everything) or does not know the file (kept too).
    */
-  otherCompleteHolders(fileId: string): Promise<number>;
+  swarmView(fileId: string): Promise<SwarmView>;
   /** When the file was last used here (read or written), in ms; the oldest is evicted first. */
   lastUsed(fileId: string): Promise<number>;
   now?: () => number;
@@ -31,12 +37,18 @@ export interface GarbageCollectorOptions {
 }
 
 /**
- * The node's garbage collection (issue 14). When the store's files take more than the high
- * watermark of its capacity, complete files are evicted, least recently used first, until they take
- * no more than the low watermark. The swarm's last complete copy of a file is never evicted: before
- * each eviction the tracker is asked whether another live peer holds the whole file; when the
- * tracker does not answer, nothing more is evicted this run. Partial files (downloads, replica
- * shares) are never evicted. One run at a time; a second caller shares the run in progress.
+ * The node's garbage collection (issue 14), two passes per run:
+ * 1. TTL: every file here (complete or partial, pinned or not) that the tracker says is past its
+ *    expiry is evicted, whatever the watermarks say and even if it is the swarm's last copy: the
+ *    owner said when its life ends. When the tracker does not answer, this pass stops (expiry is
+ *    the tracker's record) and the next run tries again.
+ * 2. Watermark: when the store's files take more than the high watermark of its capacity, complete
+ *    unpinned files are evicted, least recently used first, until they take no more than the low
+ *    watermark. The swarm's last complete copy of a file is never evicted: before each eviction the
+ *    tracker is asked whether another live peer holds the whole file; when the tracker does not
+ *    answer, nothing more is evicted this run. Partial files (downloads, replica shares) and pinned
+ *    files are never evicted by this pass.
+ * One run at a time; a second caller shares the run in progress.
  */
 export class GarbageCollector {
   private running?: Promise<GcReport>;
@@ -79,15 +91,55 @@ export class GarbageCollector {
       keptCount++;
       if (report.kept.length < MAX_KEPT_LISTED) report.kept.push({ fileId, reason });
     };
-    if (used > high) {
-      const complete = files.filter((f) => f.state === 'complete' && f.size > 0);
+    const evict = async (f: TFileDef, reason: 'ttl' | 'watermark'): Promise<void> => {
+      const r = await this.o.evict(f.fileId);
+      if (!r.deleted) return;
+      report.usedAfter = Math.max(0, report.usedAfter - f.size);
+      report.evicted.push({ fileId: f.fileId, name: f.name, bytes: f.size, reason });
+      this.o.metrics?.gcFilesEvicted.inc({ reason });
+      this.o.metrics?.gcBytesEvicted.inc({ reason }, f.size);
+    };
+
+    // TTL pass. The answers are kept for the watermark pass: one tracker request per file and run.
+    const views = new Map<string, SwarmView | Error>();
+    const ask = async (fileId: string): Promise<SwarmView> => {
+      let v = views.get(fileId);
+      if (v === undefined) {
+        v = await this.o.swarmView(fileId).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
+        views.set(fileId, v);
+      }
+      if (v instanceof Error) throw v;
+      return v;
+    };
+    const expired = new Set<string>();
+    for (const f of files) {
+      let view: SwarmView;
+      try {
+        view = await ask(f.fileId);
+      } catch (e) {
+        if (e instanceof SwarmError && e.code === 'NOT_FOUND') continue;
+        this.o.logger?.warn({ err: toErrorBody(e).message }, 'the tracker did not answer: expiries are checked on the next run');
+        break;
+      }
+      if (view.expiresAt !== undefined && view.expiresAt <= started) {
+        expired.add(f.fileId);
+        await evict(f, 'ttl');
+      }
+    }
+
+    if (report.usedAfter > high) {
+      const complete = files.filter((f) => f.state === 'complete' && f.size > 0 && !expired.has(f.fileId));
       const order = await Promise.all(complete.map(async (f) => ({ f, at: await this.o.lastUsed(f.fileId).catch(() => 0) })));
       order.sort((a, b) => a.at - b.at || (a.f.fileId < b.f.fileId ? -1 : 1));
       for (const [i, { f }] of order.entries()) {
         if (report.usedAfter <= low) break;
+        if (f.pinned) {
+          keep(f.fileId, 'pinned on this node');
+          continue;
+        }
         let others: number;
         try {
-          others = await this.o.otherCompleteHolders(f.fileId);
+          others = (await ask(f.fileId)).otherComplete;
         } catch (e) {
           const code = e instanceof SwarmError ? e.code : 'INTERNAL';
           if (code === 'NOT_FOUND') {
@@ -102,12 +154,7 @@ export class GarbageCollector {
           keep(f.fileId, 'the swarm\'s last complete copy');
           continue;
         }
-        const r = await this.o.evict(f.fileId);
-        if (!r.deleted) continue;
-        report.usedAfter = Math.max(0, report.usedAfter - f.size);
-        report.evicted.push({ fileId: f.fileId, name: f.name, bytes: f.size, reason: 'watermark' });
-        this.o.metrics?.gcFilesEvicted.inc({ reason: 'watermark' });
-        this.o.metrics?.gcBytesEvicted.inc({ reason: 'watermark' }, f.size);
+        await evict(f, 'watermark');
       }
     }
     const ms = (this.o.now ?? Date.now)() - started;

@@ -1,6 +1,7 @@
 import { Controller, Inject, type Type } from '@nestjs/common';
 import { MessagePattern, Payload } from '@nestjs/microservices';
-import { EmptyRequestSchema, FileIdRequestSchema, type GcReport, type NodeDeleteReply, nodeAdminSubjects, parseOrThrow } from '@swarmshare/common';
+import { EmptyRequestSchema, FileIdRequestSchema, type GcReport, type NodeDeleteReply, nodeAdminSubjects, parseOrThrow, type PinReply } from '@swarmshare/common';
+import { ChunkStoreClient } from '../storage-io/chunk-store.client';
 import { FileDeleter } from './file-deleter';
 import { GarbageCollector } from './garbage-collector';
 
@@ -16,7 +17,19 @@ export function createNodeAdminController(nodeId: string): Type<unknown> {
     constructor(
       @Inject(FileDeleter) private readonly deleter: FileDeleter,
       @Inject(GarbageCollector) private readonly gc: GarbageCollector,
+      @Inject(ChunkStoreClient) private readonly store: ChunkStoreClient,
     ) {}
+
+    /** `swarmshare pin ID --node N`: watermark GC never evicts the file here (kept on disk with it). */
+    @MessagePattern(s.pin)
+    pin(@Payload() data: unknown): Promise<PinReply> {
+      return this.store.setPinned(parseOrThrow(FileIdRequestSchema, data, 'pin request').fileId, true);
+    }
+
+    @MessagePattern(s.unpin)
+    unpin(@Payload() data: unknown): Promise<PinReply> {
+      return this.store.setPinned(parseOrThrow(FileIdRequestSchema, data, 'unpin request').fileId, false);
+    }
 
     /** `swarmshare gc --node N`: one garbage collection now (or the one running). */
     @MessagePattern(s.gc)

@@ -106,6 +106,20 @@ describe('ReplicationJob', () => {
     expect(job.status).toMatchObject({ copiesAcked: 24, copiesNeeded: 24, bytesSent: 24 * CHUNK });
   });
 
+  it('registers the share\'s TTL (share --ttl) with the holders, and none when the request has none', async () => {
+    const peers = { b: new FakePeer(), c: new FakePeer() };
+    const { o, registered } = setup(peers, m);
+    const job = new ReplicationJob({ fileId: m.fileId, hash, replicas: 1, allocation: all(peers), replace: true, ttlMs: 86_400_000 }, o);
+    await job.prepare();
+    await job.start();
+    expect(registered).toEqual([expect.objectContaining({ fileId: m.fileId, nodeId: 'a', ttlMs: 86_400_000 })]);
+    const plain = setup({ b: new FakePeer() }, m);
+    const job2 = new ReplicationJob({ fileId: m.fileId, hash, replicas: 1, allocation: [{ nodeId: 'b', bytes: 1e9 }], replace: true }, plain.o);
+    await job2.prepare();
+    await job2.start();
+    expect(plain.registered[0]).not.toHaveProperty('ttlMs');
+  });
+
   it('re-places the share of a peer that refuses, dies mid-upload or times out', async () => {
     for (const bad of [{ refuse: 'NO_SPACE' }, { dieAfter: 1 }, { hang: true }] as Behaviour[]) {
       const peers = { b: new FakePeer(bad), c: new FakePeer(), d: new FakePeer(), e: new FakePeer() };

@@ -160,6 +160,7 @@ export class ReplicationJob {
           nodeId: this.o.nodeId,
           holders,
           replicas: this.req.replicas,
+          ...(this.req.ttlMs !== undefined ? { ttlMs: this.req.ttlMs } : {}),
         },
         this.uploadId,
       );

@@ -23,6 +23,8 @@ import {
   StoreStatsSchema,
   type StoreStats,
   TFileDefSchema,
+  type PinReply,
+  PinReplySchema,
   type TFileDef,
   storeSubjects,
   WriterHeartbeatReplySchema,
@@ -110,6 +112,11 @@ export class ChunkStoreClient {
   /** Delete the file from this node's store (its gateway stops its own transfers of the file first). */
   delete(fileId: string): Promise<Omit<NodeDeleteReply, 'cancelled'>> {
     return this.rpc.request(this.s.delete, { fileId }, NodeDeleteReplySchema.omit({ cancelled: true }));
+  }
+
+  /** Set or clear the file's pin (NOT_FOUND when this node does not hold it). */
+  setPinned(fileId: string, pinned: boolean): Promise<PinReply> {
+    return this.rpc.request(this.s.pin, { fileId, pinned }, PinReplySchema);
   }
 
   stats(): Promise<StoreStats> {

@@ -111,24 +111,23 @@ export class PeerGatewayModule {
         {
           provide: LocalPeerHandler,
           // Replication: a STORE_OFFER with a reservation is accepted only once this node's reservation holds.
-          useFactory: (store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient, repairer: ChunkRepairer) =>
-            new LocalPeerHandler(
+          useFactory: (store: ChunkStoreClient, regions: ChunkRegions, tracker: TrackerClient, repairer: ChunkRepairer) => {
+            const superSeed = new SuperSeeder({
+              windowMs: config.SUPER_SEED_MS,
+              isComplete: async (fileId) => {
+                const h = await store.have(fileId);
+                return h.chunkCount > 0 && h.present === h.chunkCount;
+              },
+            });
+            regions.onLost((fileId) => superSeed.forgetFile(fileId));
+            return new LocalPeerHandler(
               store,
               regions,
               (r) => tracker.reserve(r.uploadId, nodeId, r.bytes),
               (r, from) => tracker.downloadAcked({ fileId: r.fileId, nodeId: from, holder: nodeId, bytes: r.bytes, chunks: r.chunks }),
-              {
-                haveUpdates,
-                repairer,
-                superSeed: new SuperSeeder({
-                  windowMs: config.SUPER_SEED_MS,
-                  isComplete: async (fileId) => {
-                    const h = await store.have(fileId);
-                    return h.chunkCount > 0 && h.present === h.chunkCount;
-                  },
-                }),
-              },
-            ),
+              { haveUpdates, repairer, superSeed },
+            );
+          },
           inject: [ChunkStoreClient, ChunkRegions, TrackerClient, ChunkRepairer],
         },
         {

@@ -18,7 +18,7 @@ describe('ChunkRepairer', () => {
       },
     };
     const forgotten: number[][] = [];
-    const r = new ChunkRepairer(store, { forgetChunks: (_f, i) => void forgotten.push(i) }, undefined, () => now);
+    const r = new ChunkRepairer(store, { forget: async (_f, i) => void forgotten.push(i ?? []) }, undefined, () => now);
     const repaired: number[][] = [];
     r.onCorrupt((_f, i) => repaired.push(i));
     return {

@@ -27,7 +27,7 @@ export class ChunkRepairer {
 
   constructor(
     private readonly store: Pick<ChunkStoreClient, 'verify'>,
-    private readonly regions: Pick<ChunkRegions, 'forgetChunks'>,
+    private readonly regions: Pick<ChunkRegions, 'forget'>,
     private readonly logger?: Logger,
     private readonly now: () => number = Date.now,
   ) {}
@@ -64,7 +64,7 @@ export class ChunkRepairer {
 
   /** The store marked these chunks missing (its reply, or its event after a scrub): stop serving them, fetch them again. */
   found(fileId: string, indexes: number[]): void {
-    this.regions.forgetChunks(fileId, indexes);
+    void this.regions.forget(fileId, indexes);
     for (const i of indexes) this.recentlySound.delete(`${fileId}:${i}`);
     this.logger?.warn({ fileId, chunks: indexes.slice(0, 32), count: indexes.length }, 'corrupt chunks marked missing: fetching them again from the swarm');
     for (const l of this.listeners) {

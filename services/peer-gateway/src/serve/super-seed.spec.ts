@@ -69,6 +69,18 @@ describe('SuperSeeder', () => {
     expect(asked).toHaveLength(2);
   });
 
+  it('a file that lost chunks (rm, corrupt chunk) is forgotten: the store is asked again, and a partial holder serves anyone', async () => {
+    let complete = true;
+    const { s, asked } = seeder({ complete: async () => complete });
+    await s.admit(FILE, 0, 'node-a');
+    await expect(s.admit(FILE, 0, 'node-b')).rejects.toMatchObject({ code: 'TRY_PEERS' });
+    complete = false;
+    s.forgetFile(FILE);
+    await s.admit(FILE, 0, 'node-b');
+    expect(asked).toHaveLength(2);
+    expect(s.trackedSends).toBe(0);
+  });
+
   it('serves as usual when the store cannot say whether the file is complete', async () => {
     const { s } = seeder({ complete: async () => Promise.reject(new Error('store down')) });
     await s.admit(FILE, 0, 'node-a');

@@ -81,6 +81,13 @@ export class SuperSeeder {
     if (sent?.get(index)?.to === peer) sent.delete(index);
   }
 
+  /** The file lost chunks here (rm, a corrupt chunk marked missing): ask the store again whether it is complete. */
+  forgetFile(fileId: string): void {
+    this.complete.delete(fileId);
+    this.incompleteSince.delete(fileId);
+    this.files.delete(fileId);
+  }
+
   /** Chunk sends remembered (tests check that memory stays bounded). */
   get trackedSends(): number {
     let n = 0;
@@ -100,9 +107,8 @@ export class SuperSeeder {
 
   /**
    * "Complete" is remembered, "not complete" re-checked now and then. A file that stops being
-   * complete here (rm, a corrupt chunk marked missing) is still taken as complete until forgotten:
-   * super-seeding then goes on for it, which at worst sends a peer elsewhere (TRY_PEERS) for a chunk
-   * this node sent someone within SUPER_SEED_MS.
+   * complete here (rm, a corrupt chunk marked missing) is forgotten then (forgetFile, called when
+   * the gateway's regions drop chunks) and asked about again.
    */
   private async isComplete(fileId: string): Promise<boolean> {
     if (this.complete.has(fileId)) return true;

@@ -87,6 +87,28 @@ describe('ChunkRegions', () => {
     expect(layouts.length).toBeGreaterThanOrEqual(3);
   });
 
+  it('forget: lost chunks, or a deleted file, are no longer served from the cache, and the listeners hear of it', async () => {
+    const { store, present, layouts } = fakeStore(() => file);
+    present.set(0);
+    present.set(1);
+    const r = new ChunkRegions(store, dir);
+    const lost: string[] = [];
+    r.onLost((id) => lost.push(id));
+    await r.openRead(fileId, 0);
+    await r.openRead(fileId, 1);
+    present.set(1, false); // the store marked chunk 1 missing (it failed a re-hash)
+    await r.forget(fileId, [1]);
+    await expect(r.openRead(fileId, 1)).rejects.toMatchObject({ code: 'NOT_FOUND' }); // asked the store again
+    await r.openRead(fileId, 0); // still served from the cache
+    const open = await r.openWrite(fileId, 2);
+    await r.forget(fileId); // deleted: the layout is asked for anew and the open write given up
+    await expect(open.commit(100)).rejects.toMatchObject({ code: 'LEASE_CLOSED' });
+    const asked = layouts.length;
+    await r.openRead(fileId, 0);
+    expect(layouts.length).toBe(asked + 1);
+    expect(lost).toEqual([fileId, fileId]);
+  });
+
   it('serves a chunk it wrote and committed itself without asking the store', async () => {
     const { store, present, layouts } = fakeStore(() => file);
     present.set(0);

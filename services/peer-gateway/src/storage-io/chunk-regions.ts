@@ -39,7 +39,7 @@ interface ReadableFile {
  * - Writes take a lease from the store per chunk (its lock, then verification on close).
  * - Reads need no lease: a present chunk is verified and never changes (only a delete removes it,
  *   and forget() drops the file's cache then; or a failed re-hash makes it missing, and the
- *   repairer calls forgetChunks()), so
+ *   repairer calls forget() with those chunks), so
  *   the gateway keeps each served file's layout (path, present bits) and a read-only mapping per
  *   window of it, and asks the store again only for a chunk it has not seen present yet. This keeps
  *   the control plane (a NATS request and Redis calls) off the path of every PIECE a holder sends.
@@ -82,31 +82,35 @@ export class ChunkRegions {
     return { data, release: async () => undefined };
   }
 
-  private readonly storedListeners: Array<(fileId: string, index: number) => void> = [];
+  private readonly storedListeners: Array<(fileId: string, index?: number) => void> = [];
+  private readonly lostListeners: Array<(fileId: string, index?: number) => void> = [];
 
   /** Called after every chunk this gateway wrote was verified and stored (e.g. to tell peers at once). */
   onStored(listener: (fileId: string, index: number) => void): void {
-    this.storedListeners.push(listener);
+    this.storedListeners.push(listener as (fileId: string, index?: number) => void);
+  }
+
+  /** Called when forget() drops chunks or a whole file that this node no longer holds. */
+  onLost(listener: (fileId: string) => void): void {
+    this.lostListeners.push(listener);
   }
 
   /** A chunk this gateway wrote was verified: it can be served without asking the store. */
   private markPresent(fileId: string, index: number): void {
     this.readable.get(fileId)?.bits.set(index);
-    for (const l of this.storedListeners) {
+    this.tell(this.storedListeners, fileId, index, 'a stored-chunk listener failed');
+  }
+
+  private tell(listeners: Array<(fileId: string, index?: number) => void>, fileId: string, index: number | undefined, failed: string): void {
+    for (const l of listeners) {
       try {
         l(fileId, index);
       } catch (e) {
-        this.logger?.warn({ fileId, index, err: (e as Error).message }, 'a stored-chunk listener failed');
+        this.logger?.warn({ fileId, index, err: (e as Error).message }, failed);
       }
     }
   }
 
-  /** The store marked these chunks missing (they failed a re-hash): stop serving them from the cached layout. */
-  forgetChunks(fileId: string, indexes: number[]): void {
-    const f = this.readable.get(fileId);
-    if (!f) return;
-    for (const i of indexes) if (i < f.bits.length) f.bits.set(i, false);
-  }
 
   private refreshLayout(fileId: string, known?: ReadableFile): Promise<ReadableFile> {
     if (known?.refreshing) return known.refreshing;
@@ -155,14 +159,23 @@ export class ChunkRegions {
   }
 
   /**
-   * The file was deleted (issue 14): forget its layout and read mappings, so the next read asks the
-   * store (and hears NOT_FOUND), and give back every write lease still open on it. A read already
-   * handed out keeps its mapping (and the old, verified bytes) until it is released.
+   * Stop serving what this node no longer holds, from the cached layout, and tell the listeners
+   * (super-seeding forgets that the file was complete here). Without `indexes`, the whole file was
+   * deleted (issue 14): its layout and read mappings go, so the next read asks the store (and hears
+   * NOT_FOUND), and any write still open on it is given up; a read already handed out keeps its
+   * mapping (and the old, verified bytes) until it is released. With `indexes`, the store marked
+   * those chunks missing (they failed a re-hash).
    */
-  async forget(fileId: string): Promise<void> {
-    this.readable.delete(fileId);
-    this.readMaps.drop(fileId);
-    await Promise.all([...this.openWrites].filter((w) => w.lease.fileId === fileId).map((w) => w.abandon()));
+  async forget(fileId: string, indexes?: number[]): Promise<void> {
+    if (indexes) {
+      const f = this.readable.get(fileId);
+      for (const i of indexes) if (f && i < f.bits.length) f.bits.set(i, false);
+    } else {
+      this.readable.delete(fileId);
+      this.readMaps.drop(fileId);
+    }
+    this.tell(this.lostListeners, fileId, undefined, 'a lost-chunk listener failed');
+    if (!indexes) await Promise.all([...this.openWrites].filter((w) => w.lease.fileId === fileId).map((w) => w.abandon()));
   }
 
   /** Write leases not yet closed (in-flight downloads and pushes). */

@@ -6,7 +6,7 @@
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { HaveReplySchema, type PreheatJob, PreheatJobSchema, storeSubjects, TrackerSubjects } from '@swarmshare/common';
@@ -107,6 +107,18 @@ describe('swarmshare preheat (issue 14)', () => {
       expect(r.stderr).toMatch(/--nodes|--concurrency|--percent/);
     }
   });
+
+  it("the README's preheat example works as written (with this swarm's node ids)", async () => {
+    const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
+    const line = /^npx swarmshare (preheat <ID> [^#]*?)\s*#/m.exec(readme)![1];
+    const fileId = await share('readme.bin', 64 * KiB);
+    const args = line.replace('<ID>', fileId).replace('b,c', `${B},${C}`).split(/\s+/);
+    const out = await cli(args);
+    const j = await job(lastLine(out.stdout));
+    expect(j).toMatchObject({ fileId, concurrency: 2, state: 'done' });
+    expect(j.nodes.map((n) => n.state)).toEqual(['done', 'done']);
+    expect(out.stderr).toMatch(new RegExp(`node ${B}: done`));
+  }, 60_000);
 
   it('to 4 nodes with --concurrency 2, through a tracker crash: every node gets the file, never more than 2 at once', async () => {
     const fileId = await share('four.bin', 768 * KiB + 5);

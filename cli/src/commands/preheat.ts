@@ -63,7 +63,8 @@ export async function preheat(ctx: CliContext, o: PreheatOptions): Promise<void>
   if (!o.detach && o.cancel === undefined) job = await follow(ctx, job);
   if (o.json) ctx.out(JSON.stringify(job));
   else report(ctx, job);
-  const failed = job.nodes.filter((n) => n.state === 'failed');
+  // A cancel reports the job as it stands; a start or --status fails if a node could not preheat.
+  const failed = o.cancel === undefined ? job.nodes.filter((n) => n.state === 'failed') : [];
   if (failed.length > 0) throw new SwarmError('UNAVAILABLE', `${failed.length} node(s) could not preheat ${job.fileId.slice(0, 16)}: see their reasons above`);
 }
 

@@ -97,16 +97,20 @@ export class PreheatRunner implements OnApplicationBootstrap, OnApplicationShutd
     await Promise.all(job.nodes.filter((n) => n.state === 'running').map((n) => this.follow(job!, n)));
     if (job.cancelled) return;
     job = (await this.store.read(jobId))!;
+    // Take the free slots first (each one fenced by the lease and the limit), then ask those nodes
+    // together: one slow node does not hold up the others, nor the lease's next renewal.
     let free = job.concurrency - job.nodes.filter((n) => n.state === 'running').length;
+    const starting: string[] = [];
     for (const n of job.nodes) {
       if (free <= 0) break;
       if (n.state !== 'queued') continue;
       const moved = await this.store.move(jobId, n.nodeId, ['queued'], 'running', this.clock.now(), { owner: this.owner });
-      if (moved === -1) return; // lease lost: another tracker runs the job now
+      if (moved === -1) break; // lease lost: another tracker runs the job now
       if (moved === 0) continue;
       free--;
-      await this.begin(job, n.nodeId);
+      starting.push(n.nodeId);
     }
+    await Promise.all(starting.map((nodeId) => this.begin(job!, nodeId)));
   }
 
   /** Ask the node to download (or join its download); what it answers moves it on. */

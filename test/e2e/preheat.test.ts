@@ -180,6 +180,19 @@ describe('swarmshare preheat (issue 14)', () => {
     expect(shown.stderr).toMatch(new RegExp(`node ${E}: done`));
   }, 120_000);
 
+  it('a node whose download fails is reported failed with the reason, and the CLI exits 4', async () => {
+    const fileId = await share('orphan.bin', 64 * KiB);
+    // Its only copy deleted: the file stays registered, with no holder to download from.
+    await own.rpc.request(TrackerSubjects.deleteFile, { fileId, nodeId: A }, z.unknown());
+    const out = await run(process.execPath, cliArgs(['preheat', fileId, '--nodes', B])).then(
+      () => ({ code: 0, stderr: '' }),
+      (e: { code: number; stderr: string }) => e,
+    );
+    expect(out.code).toBe(4);
+    expect(out.stderr).toMatch(new RegExp(`node ${B}: failed \\(UNAVAILABLE: .*no (peer|holder)`));
+    expect(out.stderr).toMatch(/swarmshare: UNAVAILABLE: 1 node\(s\) could not preheat/);
+  }, 90_000);
+
   it('--cancel stops the nodes not started yet; the one running finishes', async () => {
     const fileId = await share('cancel.bin', 1024 * KiB);
     const started = PreheatJobSchema.parse(JSON.parse(lastLine((await cli(['preheat', fileId, '--nodes', [B, C, D, E].join(','), '--concurrency', '1', '--detach', '--json'])).stdout)));

@@ -6,6 +6,7 @@ import {
   gatewaySubjects,
   type Logger,
   NatsRpc,
+  NoResponderError,
   type PreheatNode,
   SERVICE_CONFIG,
   SERVICE_LOGGER,
@@ -149,10 +150,13 @@ export class PreheatRunner implements OnApplicationBootstrap, OnApplicationShutd
     if (moved === 1) this.logger.info({ event: `preheat.node.${o.to}`, jobId: job.jobId, nodeId, fileId: job.fileId, ...(o.to === 'failed' ? { error: o.error } : {}) }, `preheat: node ${o.to}`);
   }
 
-  /** A node that does not answer is down (it is asked again when it announces); any other refusal fails it. */
+  /**
+   * A node that does not answer (nothing subscribed, or no reply in time) is down: it is asked again
+   * when it announces. A node that answered with an error (NO_SPACE, say) failed.
+   */
   private async failedAsk(job: StoredJob, nodeId: string, e: unknown): Promise<void> {
     const err = toErrorBody(e);
-    const down = err.code === 'UNAVAILABLE' || err.code === 'TIMEOUT';
+    const down = e instanceof NoResponderError || err.code === 'TIMEOUT';
     const to = down ? 'down' : 'failed';
     const error = down ? `node did not answer (${err.message}); it gets the file when it announces again` : `${err.code}: ${err.message}`;
     await this.store.move(job.jobId, nodeId, ['running'], to, this.clock.now(), { owner: this.owner, error });

@@ -1,8 +1,9 @@
 /**
- * Preheat (issue 14) against a real local swarm: a job to 4 nodes with --concurrency 2 that lives
- * through a tracker crash, a node that was down during the job getting the file when it returns,
- * and a cancel that stops the nodes not started yet. File sizes are small; downloads are slowed
- * (DOWNLOAD_RATE_LIMIT) only so that a job is caught in the middle.
+ * Preheat (issue 14) against a real local swarm with two trackers: a job to 4 nodes with
+ * --concurrency 2 that lives through the crash of the tracker running it, a node that was down
+ * during the job getting the file when it returns, a node whose download fails, and a cancel that
+ * stops the nodes not started yet. File sizes are small; downloads are slowed (DOWNLOAD_RATE_LIMIT)
+ * only so that a job is caught in the middle.
  */
 import { execFile, spawn } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
@@ -90,6 +91,8 @@ describe('swarmshare preheat (issue 14)', () => {
   }
 
   beforeAll(async () => {
+    // A second tracker in the queue group: both run preheat runners, and the lease picks one per job.
+    await own.swarm.startTracker();
     await waitFor('all nodes announced', async () => {
       const peers = await own.rpc.request(TrackerSubjects.listPeers, {}, z.array(z.object({ nodeId: z.string() })));
       return [A, B, C, D, E].every((n) => peers.some((p) => p.nodeId === n));
@@ -120,7 +123,7 @@ describe('swarmshare preheat (issue 14)', () => {
     expect(out.stderr).toMatch(new RegExp(`node ${B}: done`));
   }, 60_000);
 
-  it('to 4 nodes with --concurrency 2, through a tracker crash: every node gets the file, never more than 2 at once', async () => {
+  it('to 4 nodes with --concurrency 2, with two trackers, through the crash and restart of the one running it: every node gets the file, never more than 2 at once', async () => {
     const fileId = await share('four.bin', 768 * KiB + 5);
     const cmd = cliRunning(['preheat', fileId.slice(0, 12), '--nodes', [B, C, D, E].join(','), '--concurrency', '2', '--json']);
     // The job (the CLI names it when it starts it), once two nodes run.
@@ -131,11 +134,14 @@ describe('swarmshare preheat (issue 14)', () => {
     }, 60_000, 100);
     expect(started.nodes.filter((n) => n.state === 'queued').length).toBe(2);
 
-    // The tracker crashes (no shutdown: its lease is not given back) and comes back as a new process.
-    await own.swarm.tracker[0].stop('SIGKILL');
-    await own.swarm.respawn('tracker-0');
-    // The crashed tracker never gave its lease back: the new tracker takes the job once it expires.
+    // Two trackers serve the swarm; the one running the job (its lease's owner names its pid)
+    // crashes: no shutdown, so its lease is not given back. It comes back as a new process.
     expect(started.owner).toBeDefined();
+    const owner = own.swarm.tracker.findIndex((t) => started.owner!.split(':')[1] === String(t.proc.pid));
+    expect(owner).toBeGreaterThanOrEqual(0);
+    await own.swarm.tracker[owner].stop('SIGKILL');
+    await own.swarm.respawn(`tracker-${owner}`);
+    // Once the lease expires, the other tracker or the restarted one takes the job over.
     const resumed = await waitFor('another tracker to run the job', async () => {
       const j = await job(jobId);
       return j.owner !== undefined && j.owner !== started.owner ? j : undefined;

@@ -29,6 +29,8 @@ export interface PreheatOptions {
 const POLL_MS = 500;
 /** The tracker not answering for this long (a restart takes seconds) ends the follow with UNAVAILABLE. */
 const TRACKER_AWAY_MS = 60_000;
+/** No node changing state or progress for this long ends the follow with TIMEOUT (the job goes on). */
+const FOLLOW_IDLE_MS = 300_000;
 
 /**
  * `swarmshare preheat ID (--nodes b,c | --all | --percent P) [--concurrency K]`: the tracker makes the
@@ -73,8 +75,15 @@ async function follow(ctx: CliContext, first: PreheatJob): Promise<PreheatJob> {
   let job = first;
   const bar = countBar('preheat', 'nodes');
   let lastAnswer = Date.now();
+  let lastChange = Date.now();
+  let seen = '';
   try {
     for (;;) {
+      const sig = JSON.stringify(job.nodes.map((n) => [n.state, n.chunksDone ?? 0, n.attempts]));
+      if (sig !== seen) [seen, lastChange] = [sig, Date.now()];
+      if (Date.now() - lastChange > FOLLOW_IDLE_MS) {
+        throw new SwarmError('TIMEOUT', `preheat ${job.jobId} made no progress for ${FOLLOW_IDLE_MS / 1000} s; it goes on in the tracker: check it with swarmshare preheat --status ${job.jobId}, or cancel it`);
+      }
       const count = (s: string) => job.nodes.filter((n) => n.state === s).length;
       const ended = job.nodes.length - count('queued') - count('running') - count('down');
       bar.update(ended, job.nodes.length, `${count('running')} running, ${count('queued')} queued, ${count('down')} down`);

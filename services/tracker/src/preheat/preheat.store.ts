@@ -8,7 +8,6 @@ import { Keys } from '../tracker.repository';
  * Preheat jobs in Redis, under the tracker's own `{preheat}` hash tag (one Cluster slot, so each
  * script sees a job whole):
  *
- *   {preheat}:jobs            zset    jobId -> createdAt (every job, newest last; ended ones expire)
  *   {preheat}:active          set     jobIds with work left (what every tracker's runner looks at)
  *   {preheat}:job:<id>        hash    fileId concurrency cancelled createdAt updatedAt peak seq
  *   {preheat}:nodes:<id>      hash    nodeId -> PreheatNode JSON
@@ -21,7 +20,6 @@ import { Keys } from '../tracker.repository';
  * trackers believed they held the lease).
  */
 const K = {
-  jobs: '{preheat}:jobs',
   active: '{preheat}:active',
   job: (id: string) => `{preheat}:job:${id}`,
   nodes: (id: string) => `{preheat}:nodes:${id}`,
@@ -133,7 +131,6 @@ export class PreheatStore {
     const m = this.redis.multi();
     m.hset(K.job(jobId), { fileId, concurrency, cancelled: 0, createdAt: now, updatedAt: now, peak: 0, seq: 0 });
     m.hset(K.nodes(jobId), Object.fromEntries(nodes.map((n) => [n.nodeId, JSON.stringify(n)])));
-    m.zadd(K.jobs, now, jobId);
     m.sadd(K.active, jobId);
     await m.exec();
   }
@@ -188,8 +185,6 @@ export class PreheatStore {
     m.srem(K.active, jobId);
     m.expire(K.job(jobId), ENDED_JOB_KEEP_S);
     m.expire(K.nodes(jobId), ENDED_JOB_KEEP_S);
-    // Forget jobs whose records have expired.
-    m.zremrangebyscore(K.jobs, '-inf', Date.now() - ENDED_JOB_KEEP_S * 1000 * 2);
     await m.exec();
   }
 

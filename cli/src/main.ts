@@ -17,6 +17,11 @@ function intOption(name: string, min: number, max: number) {
     return n;
   };
 }
+function percentOption(v: string): number {
+  const n = Number(v.replace(/%$/, ''));
+  if (!Number.isFinite(n) || n <= 0 || n > 100) throw new InvalidArgumentError('--percent must be a number above 0 and at most 100');
+  return n;
+}
 function sizeOption(v: string): number {
   try {
     return parseSize(v);
@@ -122,6 +127,23 @@ program
   .option('--everywhere', 'delete from every holder and remove the tracker\'s record; a node that is down deletes it when it returns')
   .option('--json', 'print what each node did as one JSON object (docs/cli.md)')
   .action(withContext(async (ctx, fileId: string, o: { node?: string; everywhere?: boolean; json?: boolean }) => (await import('./commands/rm')).rm(ctx, { fileId, ...o })));
+
+program
+  .command('preheat [fileId]')
+  .description('make chosen nodes download a file from the swarm in the background, at most K at once; the tracker runs the job (it survives a tracker restart, and nodes that are down get the file when they come back)')
+  .option('--nodes <list>', 'these nodes, comma-separated (b,c)', (v: string) => v.split(',').map((x) => x.trim()).filter((x) => x.length > 0))
+  .option('--all', 'every live peer')
+  .option('--percent <p>', 'this share of the live peers (0 < P <= 100), at least one; peers without the file first', percentOption)
+  .option('--concurrency <k>', 'downloads running at once (1 to 64, default 4)', intOption('--concurrency', 1, 64))
+  .option('--status <job>', 'show a job (followed until no node is queued or running, unless --detach)')
+  .option('--cancel <job>', 'cancel a job: nodes not started yet are not; downloads already running finish')
+  .option('--detach', 'return once the job is started, without following it')
+  .option('--json', 'print the job as one JSON object (docs/cli.md)')
+  .action(
+    withContext(async (ctx, fileId: string | undefined, o: { nodes?: string[]; all?: boolean; percent?: number; concurrency?: number; status?: string; cancel?: string; detach?: boolean; json?: boolean }) =>
+      (await import('./commands/preheat')).preheat(ctx, { ...(fileId !== undefined ? { fileId } : {}), ...o }),
+    ),
+  );
 
 program
   .command('gc')

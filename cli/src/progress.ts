@@ -46,3 +46,29 @@ export function progressBar(label: string, totalBytes: number | undefined): Byte
     stop: () => bar.stop(),
   };
 }
+
+/** A count-progress bar (e.g. nodes of a preheat): `done / total` and a free-form status after it. */
+export interface CountProgress {
+  update(done: number, total: number, status: string): void;
+  stop(): void;
+}
+
+/** Like progressBar, for things counted rather than bytes; on stderr, a line every two seconds without a terminal. */
+export function countBar(label: string, unit: string): CountProgress {
+  const bar = new SingleBar({
+    format: `${label.padEnd(11)} [{bar}] {value}/{total} ${unit} | {status}`,
+    stream: process.stderr,
+    noTTYOutput: true,
+    notTTYSchedule: 2000,
+    hideCursor: true,
+    barsize: 30,
+  });
+  bar.start(1, 0, { status: '' });
+  return {
+    update(done, total, status) {
+      bar.setTotal(Math.max(total, 1));
+      bar.update(done, { status });
+    },
+    stop: () => bar.stop(),
+  };
+}

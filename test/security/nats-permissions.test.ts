@@ -155,6 +155,23 @@ describe('NATS: pinning is for operators only (issue 14)', () => {
   });
 });
 
+describe('NATS: preheat jobs are for operators only (issue 14)', () => {
+  const { as } = natsWithSwarmUsers();
+
+  test('a gateway or store cannot start, read or cancel a preheat; the CLI (admin) can', async () => {
+    const tracker = await as('tracker');
+    const subjects = [TrackerSubjects.preheatStart, TrackerSubjects.preheatStatus, TrackerSubjects.preheatCancel];
+    for (const s of subjects) tracker.subscribe(s, { queue: TRACKER_QUEUE, callback: (_e, m) => m.respond(Buffer.from('{"ok":true}')) });
+    await tracker.flush();
+    const body = Buffer.from(JSON.stringify({ fileId: 'f'.repeat(64), all: true }));
+    for (const s of subjects) {
+      await expect((await as('gateway-a')).request(s, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+      await expect((await as('store-a')).request(s, body, { timeout: 3000 })).rejects.toThrow(/Permissions Violation for Publish/i);
+      expect(Buffer.from((await (await as('admin')).request(s, body, { timeout: 3000 })).data).toString()).toBe('{"ok":true}');
+    }
+  });
+});
+
 describe('NATS over TLS (tls://, CA from NATS_CA_FILE)', () => {
   let server: LocalServer;
   let tls: TlsFixture;

@@ -16,3 +16,4 @@ export * from './replication';
 export * from './topology';
 export * from './chunk-size';
 export * from './file-import';
+export * from './preheat';

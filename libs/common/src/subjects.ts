@@ -36,6 +36,10 @@ export const TrackerSubjects = {
    * permissions grant it to no service user (docs/operations.md, "Who may delete").
    */
   deleteFile: 'swarm.tracker.admin.file.delete',
+  /** Admin (issue 14): start a preheat job, read one, cancel one (docs/operations.md, "Preheat"). */
+  preheatStart: 'swarm.tracker.admin.preheat.start',
+  preheatStatus: 'swarm.tracker.admin.preheat.status',
+  preheatCancel: 'swarm.tracker.admin.preheat.cancel',
 } as const;
 
 export function storeSubjects(nodeId: string) {

@@ -4,6 +4,8 @@ import { connectNats, type Logger, NatsRpc, SERVICE_CONFIG, SERVICE_LOGGER, type
 import { FileDeletionService } from './deletion/file-deletion.service';
 import { AdminController } from './admin/admin.controller';
 import { adminProviders } from './admin/admin.providers';
+import { PreheatController } from './preheat/preheat.controller';
+import { preheatProviders } from './preheat/preheat.providers';
 import { CLIENT_NATS } from './facts/client-nats';
 import { FactsConsumer } from './facts/facts.consumer';
 import { Clock } from './clock';
@@ -28,7 +30,7 @@ export class TrackerModule {
     const admin = config.GRPC_PORT > 0;
     return {
       module: TrackerModule,
-      controllers: [TrackerController, ...(admin ? [AdminController] : [])],
+      controllers: [TrackerController, PreheatController, ...(admin ? [AdminController] : [])],
       providers: [
         { provide: CLIENT_NATS, useFactory: () => connectNats(config.NATS_URL, 'tracker-client', true, config.NATS_CA_FILE) },
         ClientNatsLifecycle,
@@ -36,6 +38,7 @@ export class TrackerModule {
         // The tracker asks nodes over NATS (deletes; the admin API's node questions).
         { provide: NatsRpc, useFactory: (nc: NatsConnection) => new NatsRpc(nc, config.REQUEST_TIMEOUT_MS), inject: [CLIENT_NATS] },
         FileDeletionService,
+        ...preheatProviders(),
         ...(admin ? adminProviders() : []),
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },

@@ -25,6 +25,7 @@ import {
 } from '@swarmshare/common';
 import { FileDeletionService } from './deletion/file-deletion.service';
 import { TrackerService } from './tracker.service';
+import { PreheatService } from './preheat/preheat.service';
 
 /**
  * NATS subjects -> TrackerService. Bodies are plain JSON (see PlainJsonDeserializer) and validated
@@ -35,6 +36,7 @@ export class TrackerController {
   constructor(
     private readonly tracker: TrackerService,
     private readonly deletion: FileDeletionService,
+    private readonly preheat: PreheatService,
   ) {}
 
   /** Operators only (`swarm.tracker.admin.>`): see docs/operations.md, "Who may delete". */
@@ -44,8 +46,12 @@ export class TrackerController {
   }
 
   @MessagePattern(TrackerSubjects.announce)
-  announce(@Payload() data: unknown): Promise<AnnounceReply> {
-    return this.tracker.announce(parseOrThrow(AnnounceSchema, data, 'announce'));
+  async announce(@Payload() data: unknown): Promise<AnnounceReply> {
+    const a = parseOrThrow(AnnounceSchema, data, 'announce');
+    const reply = await this.tracker.announce(a);
+    // A node back from being down gets the preheats it missed (never fails the announce).
+    await this.preheat.nodeAnnounced(a.nodeId);
+    return reply;
   }
 
   @MessagePattern(TrackerSubjects.registerFile)

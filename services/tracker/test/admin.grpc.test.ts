@@ -119,11 +119,53 @@ describe('tracker gRPC admin API', () => {
     expect(down.details).toMatch(/nothing answers on swarm\.node\.nobody-runs-this-node/);
   });
 
-  it('answers UNIMPLEMENTED, saying why, for preheat', async () => {
-    const pre = await refused(call(client, 'Preheat', { file_id: 'a'.repeat(64), node_ids: ['x'] }));
-    expect(pre.code).toBe(status.UNIMPLEMENTED);
-    expect(pre.details).toMatch(/--replicas/);
-  });
+  it('Preheat: refused without the token; starts a job whose node nobody runs (down), queues it again when it announces, and CancelPreheat cancels it (issue 14)', async () => {
+    const seeder = nodeId('grpc-ph-seed');
+    const away = nodeId('grpc-ph-away');
+    await ok(nc, TrackerSubjects.announce, announceBody(seeder, 5_000_000), z.unknown());
+    const file = fileBody(seeder, 'grpc-preheat.bin');
+    await ok(nc, TrackerSubjects.registerFile, file, z.unknown());
+
+    expect((await refused(call(client, 'Preheat', { file_id: file.fileId, node_ids: [away] }, new Metadata()))).code).toBe(status.UNAUTHENTICATED);
+    // Exactly one way of choosing nodes; a concurrency in range; a registered file.
+    expect((await refused(call(client, 'Preheat', { file_id: file.fileId }))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await refused(call(client, 'Preheat', { file_id: file.fileId, all: true, node_ids: [away] }))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await refused(call(client, 'Preheat', { file_id: file.fileId, all: true, concurrency: 65 }))).code).toBe(status.INVALID_ARGUMENT);
+    expect((await refused(call(client, 'Preheat', { file_id: 'b'.repeat(64), all: true }))).code).toBe(status.NOT_FOUND);
+
+    // The seeder holds it already; `away` runs no gateway: it is down, not failed.
+    const job = await call(client, 'Preheat', { file_id: file.fileId, node_ids: [seeder, away], concurrency: 2 });
+    expect(job).toMatchObject({ file_id: file.fileId, concurrency: 2, state: 'running' });
+    expect(job.job_id).toMatch(/^ph-[0-9a-f]{16}$/);
+    const get = () => call(client, 'GetPreheat', { job_id: job.job_id });
+    const waiting = await eventually(async () => {
+      const j = await get();
+      if (j.state !== 'waiting') throw new Error(`job is ${j.state}`);
+      return j;
+    }, 15_000);
+    const byNode = (j: any) => Object.fromEntries(j.nodes.map((n: any) => [n.node_id, n]));
+    expect(byNode(waiting)[seeder]).toMatchObject({ state: 'held', attempts: 0 });
+    expect(byNode(waiting)[away]).toMatchObject({ state: 'down', attempts: 1 });
+    expect(byNode(waiting)[away].error).toMatch(/did not answer.*when it announces again/);
+
+    // It announces: it is tried again (and, still running no gateway, is down again).
+    await ok(nc, TrackerSubjects.announce, announceBody(away, 5_000_000), z.unknown());
+    const retried = await eventually(async () => {
+      const n = byNode(await get())[away];
+      if (n.attempts < 2 || n.state !== 'down') throw new Error(`node is ${n.state} after ${n.attempts} attempts`);
+      return n;
+    }, 15_000);
+    expect(retried.attempts).toBe(2);
+
+    const cancelled = await call(client, 'CancelPreheat', { job_id: job.job_id });
+    expect(cancelled.state).toBe('cancelled');
+    expect(byNode(cancelled)[away].state).toBe('cancelled');
+    // A cancelled job takes nobody back.
+    await ok(nc, TrackerSubjects.announce, announceBody(away, 5_000_000), z.unknown());
+    expect(byNode(await get())[away]).toMatchObject({ state: 'cancelled', attempts: 2 });
+    expect((await refused(call(client, 'GetPreheat', { job_id: 'ph-0000000000000000' }))).code).toBe(status.NOT_FOUND);
+    expect((await refused(call(client, 'CancelPreheat', { job_id: 'nope' }))).code).toBe(status.INVALID_ARGUMENT);
+  }, 60_000);
 
   it('DeleteFile: refused without the token; everywhere removes the record at once and leaves a tombstone the holder hears on announce (issue 14)', async () => {
     const a = nodeId('grpc-del');

@@ -254,6 +254,9 @@ describe('bad requests get an error reply, never a timeout', () => {
     downloadAcked: { fileId: hex64(), nodeId: 'v', holder: 'w', bytes: 1, chunks: 1 },
     downloadAcks: { fileId: hex64() },
     deleteFile: { fileId: hex64(), everywhere: true },
+    preheatStart: { fileId: hex64(), all: true },
+    preheatStatus: { jobId: 'ph-0000000000000000' },
+    preheatCancel: { jobId: 'ph-0000000000000000' },
   };
 
   it.each(Object.keys(S) as Array<keyof typeof S>)('%s: malformed JSON -> BAD_REQUEST', async (key) => {

@@ -38,6 +38,13 @@ export const TrackerConfigSchema = z.object({
    * copy when it announces within it (issue 14). A new share of the same content clears it at once.
    */
   TOMBSTONE_TTL_MS: envInt(60_000, 31_536_000_000).default(604_800_000),
+  /**
+   * A tracker runs a preheat job while it holds the job's lease; one that stops renewing it (crashed)
+   * loses it after this long, and another tracker resumes the job.
+   */
+  PREHEAT_LEASE_MS: envInt(1000, 600_000).default(15_000),
+  /** How long a preheat job waits for nodes that were down to come back; they are then failed. */
+  PREHEAT_DOWN_WAIT_MS: envInt(60_000, 31_536_000_000).default(604_800_000),
   /** Port of the gRPC admin API (swarmshare.admin.v1.Admin, health, reflection); 0 = off. */
   GRPC_PORT: envInt(0, 65535).default(0),
   /** Address the gRPC admin API binds to: loopback unless the deployment opens it on purpose. */

@@ -3,6 +3,13 @@ import type { z } from 'zod';
 import { SwarmError } from '../errors';
 import { describeZodError } from '../schemas';
 
+/** Nothing subscribes to the subject: the service is not running (or not connected), as opposed to one that answered with an error. */
+export class NoResponderError extends SwarmError {
+  constructor(subject: string) {
+    super('UNAVAILABLE', `nothing answers on ${subject}: is that service running and connected to NATS?`);
+  }
+}
+
 /**
  * Request/reply and publish over a raw NATS connection, with a timeout on every request and the
  * reply validated against a schema. Used by services calling each other and by the CLI.
@@ -21,7 +28,7 @@ export class NatsRpc {
     } catch (err) {
       const code = (err as { code?: string }).code;
       if (code === NatsErrorCode.NoResponders) {
-        throw new SwarmError('UNAVAILABLE', `nothing answers on ${subject}: is that service running and connected to NATS?`);
+        throw new NoResponderError(subject);
       }
       if (code === NatsErrorCode.Timeout) {
         throw new SwarmError('TIMEOUT', `no reply on ${subject} within ${timeoutMs} ms: the service may be overloaded or stuck`);

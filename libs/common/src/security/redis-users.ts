@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 /**
  * Redis least privilege (issue 11): an ACL user per service, each confined to its own keys. A
  * node's chunk-store sees only `ss:{node:<id>}:*` (services/chunk-store/src/redis-keys.ts); the
- * tracker only its `{peers}`, `{files}`, `{file:<id>}` and `{facts}` keys (services/tracker/src/tracker.repository.ts).
+ * tracker only its `{peers}`, `{files}`, `{file:<id>}`, `{facts}` and `{preheat}` keys (services/tracker/src/tracker.repository.ts).
  * Dangerous commands (FLUSHALL, KEYS, CONFIG, DEBUG, ...) are refused to both; `INFO` stays, for
  * the client's ready check. The default user is switched off: no connection without a password.
  */
@@ -21,7 +21,7 @@ export function storeKeyPattern(nodeId: string): string {
   return `ss:{node:${nodeId}}:*`;
 }
 
-export const TRACKER_KEY_PATTERNS = ['{peers}:*', '{files}:*', '{file:*', '{facts}:*'];
+export const TRACKER_KEY_PATTERNS = ['{peers}:*', '{files}:*', '{file:*', '{facts}:*', '{preheat}:*'];
 
 export function redisUserName(kind: RedisUserKind, nodeId?: string): string {
   if (kind !== 'chunk-store') return kind;

@@ -1,13 +1,14 @@
 import { Controller, UseFilters, UseGuards } from '@nestjs/common';
 import { GrpcMethod } from '@nestjs/microservices';
-import { type ServerWritableStream, status } from '@grpc/grpc-js';
-import { ADMIN_SERVICE, GrpcExceptionFilter, GrpcStatusError } from '@swarmshare/common';
+import type { ServerWritableStream } from '@grpc/grpc-js';
+import { ADMIN_SERVICE, GrpcExceptionFilter, PreheatJobRequestSchema, PreheatStartRequestSchema } from '@swarmshare/common';
+import { PreheatService } from '../preheat/preheat.service';
 import { map, type Observable } from 'rxjs';
 import { AdminTokenGuard } from './admin-token.guard';
 import { AdminService } from './admin.service';
 import { FileDeletionService } from '../deletion/file-deletion.service';
 import { DeleteFileRequestSchema, parseOrThrow } from '@swarmshare/common';
-import { fileMessage, peerMessage, progressMessage, storedFileMessage } from './to-proto';
+import { fileMessage, peerMessage, preheatJobMessage, progressMessage, storedFileMessage } from './to-proto';
 
 /**
  * swarmshare.admin.v1.Admin (libs/common/proto/swarmshare/admin/v1/admin.proto) over gRPC. Every
@@ -21,6 +22,7 @@ export class AdminController {
   constructor(
     private readonly admin: AdminService,
     private readonly deletion: FileDeletionService,
+    private readonly preheats: PreheatService,
   ) {}
 
   @GrpcMethod(ADMIN_SERVICE, 'ListFiles')
@@ -85,8 +87,32 @@ export class AdminController {
     };
   }
 
+  /** The same as swarm.tracker.admin.preheat.start: returns the job at once (follow it with GetPreheat). */
   @GrpcMethod(ADMIN_SERVICE, 'Preheat')
-  preheat(): never {
-    throw new GrpcStatusError(status.UNIMPLEMENTED, 'Preheat is not available yet: to place copies of a file in advance, share it with `swarmshare share FILE --replicas N`');
+  async preheat(req: { file_id: string; node_ids: string[]; all: boolean; percent: number; concurrency: number }) {
+    const job = await this.preheats.start(
+      parseOrThrow(
+        PreheatStartRequestSchema,
+        {
+          fileId: req.file_id,
+          ...(req.node_ids.length > 0 ? { nodes: req.node_ids } : {}),
+          ...(req.all ? { all: true } : {}),
+          ...(req.percent ? { percent: req.percent } : {}),
+          ...(req.concurrency ? { concurrency: req.concurrency } : {}),
+        },
+        'Preheat request',
+      ),
+    );
+    return preheatJobMessage(job);
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'GetPreheat')
+  async getPreheat(req: { job_id: string }) {
+    return preheatJobMessage(await this.preheats.status(parseOrThrow(PreheatJobRequestSchema, { jobId: req.job_id }, 'GetPreheat request').jobId));
+  }
+
+  @GrpcMethod(ADMIN_SERVICE, 'CancelPreheat')
+  async cancelPreheat(req: { job_id: string }) {
+    return preheatJobMessage(await this.preheats.cancel(parseOrThrow(PreheatJobRequestSchema, { jobId: req.job_id }, 'CancelPreheat request').jobId));
   }
 }

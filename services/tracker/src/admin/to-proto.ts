@@ -1,4 +1,4 @@
-import type { DownloadStatus, FileRecord, PeerRecord, TFileDef } from '@swarmshare/common';
+import type { DownloadStatus, FileRecord, PeerRecord, PreheatJob, TFileDef } from '@swarmshare/common';
 
 /** The swarm's JSON records as the admin API's proto messages (field names as in admin.proto). */
 export function fileMessage(f: FileRecord) {
@@ -36,5 +36,28 @@ export function progressMessage(nodeId: string, s: DownloadStatus) {
     size: s.size,
     from_peers: Object.entries(s.fromPeers).map(([node_id, bytes]) => ({ node_id, bytes })),
     error: s.error ?? '',
+  };
+}
+
+export function preheatJobMessage(j: PreheatJob) {
+  return {
+    job_id: j.jobId,
+    file_id: j.fileId,
+    concurrency: j.concurrency,
+    state: j.state,
+    created_at_ms: j.createdAt,
+    updated_at_ms: j.updatedAt,
+    peak_running: j.peakRunning,
+    owner: j.owner ?? '',
+    nodes: j.nodes.map((n) => ({
+      node_id: n.nodeId,
+      state: n.state,
+      error: n.error ?? '',
+      start_seq: n.startSeq ?? 0,
+      end_seq: n.endSeq ?? 0,
+      attempts: n.attempts,
+      chunks_done: n.chunksDone ?? 0,
+      chunk_count: n.chunkCount ?? 0,
+    })),
   };
 }

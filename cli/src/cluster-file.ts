@@ -20,7 +20,10 @@ export const ClusterFileSchema = z.object({
   /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
   adminToken: z.string().optional(),
   /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
+  /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
   peerTls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).nullable().default(null),
+  /** CA of a tls:// natsUrl (the swarm CA when `up` started nats-server); null = plaintext NATS. */
+  natsCa: z.string().nullable().default(null),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 
@@ -46,11 +49,14 @@ export function readClusterFile(dataDir: string): ClusterFile | undefined {
   return r.data;
 }
 
-/** NATS URL for a command: --nats wins, then the swarm recorded in --data, then $NATS_URL. */
-export function resolveNatsUrl(opts: { nats?: string; data?: string }): string {
-  if (opts.nats) return opts.nats;
+/**
+ * NATS URL (and the CA of a tls:// one) for a command: --nats wins, then the swarm recorded in
+ * --data, then $NATS_URL. The CA: $NATS_CA_FILE, else the recorded swarm's for a tls:// URL.
+ */
+export function resolveNats(opts: { nats?: string; data?: string }): { url: string; caFile?: string } {
   const c = readClusterFile(opts.data ?? DEFAULT_DATA_DIR);
-  if (c) return c.natsUrl;
-  if (process.env.NATS_URL) return process.env.NATS_URL;
+  const url = opts.nats ?? c?.natsUrl ?? process.env.NATS_URL;
+  const caFile = process.env.NATS_CA_FILE || (url?.startsWith('tls://') ? (c?.natsCa ?? undefined) : undefined);
+  if (url) return { url, caFile };
   throw new Error(`no swarm found in ${resolve(opts.data ?? DEFAULT_DATA_DIR)}: start one with \`swarmshare up\`, or pass --nats nats://host:4222`);
 }

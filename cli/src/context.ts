@@ -1,6 +1,6 @@
 import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common/nats-client';
 import type { PeerTlsMaterial } from '@swarmshare/common';
-import { resolveNatsUrl } from './cluster-file';
+import { resolveNats } from './cluster-file';
 import { resolvePeerTls } from './peer-tls';
 
 export interface GlobalOptions {
@@ -22,11 +22,10 @@ export interface CliContext {
 }
 
 export async function openContext(opts: GlobalOptions): Promise<CliContext> {
-  const url = resolveNatsUrl(opts);
+  const { url, caFile } = resolveNats(opts);
   const peerTls = resolvePeerTls(opts);
-  // NATS_CA_FILE: the CA of a tls:// NATS (as for the services). The URL may carry the admin's
-  // password (cluster.json): an error names the servers without it.
-  const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false, process.env.NATS_CA_FILE || undefined).catch((e: Error) => {
+  // The URL may carry the admin's password (cluster.json): an error names the servers without it.
+  const nc = await connectNats(url, `swarmshare-cli-${process.pid}`, false, caFile).catch((e: Error) => {
     throw new Error(`cannot reach NATS at ${natsServerOptions(url).servers.join(',')} (${e.message}): is the swarm running (\`swarmshare up\`)?`);
   });
   const rpc = new NatsRpc(nc, Number(opts.timeout ?? 10_000));

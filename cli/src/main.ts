@@ -72,7 +72,7 @@ program
   .description('start a whole local swarm (nats-server, redis-server, tracker, N nodes) in the foreground')
   .option('--nodes <n>', 'number of nodes (named a, b, c, ...)', intOption('--nodes', 1, 100), 3)
   .option('--redis <url>', 'use this Redis instead of starting redis-server')
-  .option('--insecure', 'run the peer plane without mutual TLS (default: a swarm CA and certificates under DATA/tls)')
+  .option('--insecure', 'run without TLS: peer plane, NATS and the gRPC admin API (default: a swarm CA and certificates under DATA/tls)')
   .action(async (o: { nodes: number; redis?: string; insecure?: boolean }) => {
     const g = program.opts<GlobalOptions>();
     const { up } = await import('./commands/up');
@@ -191,11 +191,18 @@ program
   .command('pki <ids...>')
   .description('make the swarm peer CA (once) and a certificate per id (node ids, cli-… for clients) for peer mutual TLS')
   .option('--dir <dir>', 'where the CA and certificates go (default: DATA/tls, where `up` keeps them)')
-  .action(async (ids: string[], o: { dir?: string }) => {
+  .option('--host <id=names>', 'make id a server certificate (nats-server, the admin API) for these comma-separated DNS names/IPs; repeatable', (v: string, all: string[]) => [...all, v], [])
+  .action(async (ids: string[], o: { dir?: string; host: string[] }) => {
     const g = program.opts<GlobalOptions>();
     const { ensurePeerPki } = await import('@swarmshare/common');
     const { pkiDir } = await import('./launcher/peer-pki');
-    const paths = await ensurePeerPki(o.dir ?? pkiDir(g.data ?? DEFAULT_DATA_DIR), ids);
+    const hosts: Record<string, string[]> = {};
+    for (const h of o.host) {
+      const [id, names] = h.split('=', 2);
+      if (!id || !names || !ids.includes(id)) throw new Error(`--host ${h}: expected <id>=<name>[,<name>...] for one of the ids given (${ids.join(' ')})`);
+      hosts[id] = names.split(',').map((n) => n.trim()).filter(Boolean);
+    }
+    const paths = await ensurePeerPki(o.dir ?? pkiDir(g.data ?? DEFAULT_DATA_DIR), ids, hosts);
     for (const [id, p] of Object.entries(paths)) process.stdout.write(`${id}\t${p.cert}\t${p.key}\n`);
   });
 

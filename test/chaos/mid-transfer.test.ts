@@ -47,7 +47,7 @@ describe('chaos: faults mid-transfer, under supervision', () => {
     });
     supervisor = new Supervisor(swarm, (line) => restarts.push(line));
     supervisor.start();
-    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl, swarm.natsCa), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     rpc = new NatsRpc(nc, 10_000);
     const input = join(dir, 'input.bin');
     writeFileSync(input, data);

@@ -7,7 +7,6 @@ import { promisify } from 'node:util';
 import { connect, type NatsConnection } from 'nats';
 import { DownloadStatusSchema, gatewaySubjects, NatsRpc, sha256Hex, natsServerOptions } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
-import { startNatsServer } from '../../cli/src/launcher/local-servers';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
 /**
@@ -43,7 +42,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
       // Slow enough that a fault lands mid-fetch; the lease TTL stays at its 60 s default on purpose.
       extraEnv: { ANNOUNCE_INTERVAL_MS: '500', DOWNLOAD_RATE_LIMIT: '10MiB' },
     });
-    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl, swarm.natsCa), maxReconnectAttempts: -1, reconnectTimeWait: 200 });
     rpc = new NatsRpc(nc, 10_000);
     data = Buffer.allocUnsafe(SIZE);
     randomFillSync(data);
@@ -101,7 +100,7 @@ describe('no stale write locks after a crash or a NATS outage', () => {
     });
     // Longer than the store's WRITER_TIMEOUT_MS, as the operator's 10 s outage was.
     await new Promise((r) => setTimeout(r, 7000));
-    swarm.servers[i] = await startNatsServer(nats.port, join(dir, 'nats'));
+    swarm.servers[i] = await nats.respawn!();
     const ms = await refetch(C);
     process.stdout.write(`re-fetch after a nats-server restart: ${ms} ms\n`);
   });

@@ -173,7 +173,9 @@ describe('docker-compose.yml', () => {
     expect(asList(pki.entrypoint)).toEqual(['/usr/bin/tini', '--', '/app/docker/entrypoint.sh', 'cli']);
     const args = asList(pki.command);
     expect(args.slice(0, 3)).toEqual(['pki', '--dir', '/pki']);
-    expect(args.slice(3).sort()).toEqual([...nodes, 'cli-local'].sort());
+    expect(args.slice(3).filter((a, i, all) => a !== '--host' && all[i - 1] !== '--host').sort()).toEqual([...nodes, 'cli-local', 'tracker-grpc'].sort());
+    // The tracker's admin port gets a server certificate for the names clients dial.
+    expect(args[args.indexOf('--host') + 1]).toBe('tracker-grpc=tracker,localhost,127.0.0.1');
     expect(mounts(pki)).toEqual([{ source: 'peer-pki', target: '/pki', readOnly: false }]);
     for (const n of nodes) {
       const g = services[`node-${n}-gateway`];
@@ -184,9 +186,13 @@ describe('docker-compose.yml', () => {
     expect(mounts(services.cli)).toContainEqual({ source: 'peer-pki', target: '/pki', readOnly: true });
   });
 
-  it('serves the tracker\'s gRPC admin API on all interfaces in the network, on the host\'s loopback only, with the token the user exports', () => {
+  it('serves the tracker\'s gRPC admin API on all interfaces in the network, on the host\'s loopback only, over mutual TLS, with the token the user exports', () => {
     const env = envOf(services.tracker);
     expect(env).toMatchObject({ GRPC_PORT: '9090', GRPC_HOST: '0.0.0.0', ADMIN_TOKEN: COMPOSE_ADMIN_TOKEN });
+    // Mutual TLS with the swarm CA from peer-pki, as `up` does.
+    expect(env).toMatchObject({ GRPC_TLS: 'on', GRPC_TLS_CA: '/pki/ca.pem', GRPC_TLS_CERT: '/pki/tracker-grpc.pem', GRPC_TLS_KEY: '/pki/tracker-grpc.key' });
+    expect(mounts(services.tracker)).toContainEqual({ source: 'peer-pki', target: '/pki', readOnly: true });
+    expect((services.tracker.depends_on as Record<string, { condition?: string }>)['peer-pki']).toEqual({ condition: 'service_completed_successfully' });
     const published = (services.tracker.ports ?? []).map((p) => (typeof p === 'string' ? p : `${p.host_ip ?? ''}:${p.published}:${p.target}`));
     expect(published.map((p) => p.replace(/\/tcp$/, ''))).toContain('127.0.0.1:9090:9090');
     // Secure by default: without ADMIN_TOKEN exported, compose refuses the whole file.
@@ -246,7 +252,8 @@ describe('docker-compose.yml', () => {
       }
       if (name !== 'cli' && name !== 'peer-pki') expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
     }
-    expect(Object.keys(services.tracker.depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
+    // ...and the one-shot peer-pki (its admin port's certificate).
+    expect(Object.keys(services.tracker.depends_on ?? {}).sort()).toEqual(['nats', 'peer-pki', 'redis']);
     for (const n of nodes) {
       expect(Object.keys(services[`node-${n}-store`].depends_on ?? {}).sort()).toEqual(['nats', 'redis']);
       expect(Object.keys(services[`node-${n}-gateway`].depends_on ?? {}).sort()).toEqual([`node-${n}-store`, 'peer-pki', 'tracker']);

@@ -13,8 +13,8 @@ export const ROLES = Object.keys(ServiceConfigSchemas) as Role[];
 
 /** Settings a deployment adds on top of topology.ts (the launcher adds LOG_LEVEL; containers add HTTP_PORT). */
 export const DEPLOYMENT_EXTRAS = ['LOG_LEVEL', 'HTTP_PORT'] as const;
-/** The tracker's gRPC admin API: deployments open it (the launcher on loopback, containers on all interfaces) with a token. */
-export const ADMIN_API_EXTRAS = ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN'] as const;
+/** The tracker's gRPC admin API: deployments open it (the launcher on loopback, containers on all interfaces) with a token, over mutual TLS. */
+export const ADMIN_API_EXTRAS = ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN', 'GRPC_TLS', 'GRPC_TLS_CA', 'GRPC_TLS_CERT', 'GRPC_TLS_KEY'] as const;
 
 /** What a deployment adds for `role`. */
 export function deploymentExtras(role: Role): string[] {

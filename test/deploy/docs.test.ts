@@ -114,13 +114,13 @@ describe('README.md', () => {
     expect(admin).toContain('grpc.health.v1.Health/Check');
     // The reflection-only script exists and is shown with methods it can call.
     expect(existsSync(join(REPO, 'scripts', 'grpc-call.js'))).toBe(true);
-    for (const m of [...admin.matchAll(/node scripts\/grpc-call\.js (?:--addr \S+ --token \S+ )?(\w+)/g)].map((x) => x[1])) expect(['list', ...rpcs]).toContain(m);
+    for (const m of [...admin.matchAll(/node scripts\/grpc-call\.js (?:--addr \S+ --token \S+ (?:--cacert \S+ --cert \S+ --key \S+ )?)?(\w+)/g)].map((x) => x[1])) expect(['list', ...rpcs]).toContain(m);
     // NATS: the micro commands, and the settings the section points at are the tracker's real ones.
     expect(admin).toContain('nats micro ls');
     expect(admin).toContain("nats req '$SRV.INFO' ''");
     for (const name of ['swarmshare-tracker', 'swarmshare-chunk-store', 'swarmshare-peer-gateway']) expect(admin).toContain(name);
     const tracker = Object.keys((ServiceConfigSchemas.tracker as z.ZodObject).shape);
-    for (const key of ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN']) {
+    for (const key of ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN', 'GRPC_TLS']) {
       expect(admin).toContain(`\`${key}\``);
       expect(tracker).toContain(key);
     }

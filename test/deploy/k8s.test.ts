@@ -230,21 +230,39 @@ describe('k8s/ (kustomize)', () => {
     expect(cli.spec.issuerRef.name).toBe(issuer.metadata.name);
   });
 
-  it('probes readiness on /readyz (the tracker: gRPC health) and liveness on /healthz, on the port each service serves them', () => {
+  it('serves the tracker\'s admin API over mutual TLS: a server certificate from the swarm CA for the names port-forward dials', () => {
+    const tracker = find('Deployment', 'swarmshare-tracker');
+    const spec = podSpecOf(tracker)! as { containers: Container[]; volumes?: Array<{ name: string; csi?: { driver: string; readOnly?: boolean; volumeAttributes?: Record<string, string> } }> };
+    const c = spec.containers.find((x) => roleOf(x) === 'tracker')!;
+    const env = resolveEnv(c, podNameOf(tracker));
+    expect(env.GRPC_TLS).toBe('on');
+    const mount = c.volumeMounts!.find((m) => env.GRPC_TLS_CERT.startsWith(`${m.mountPath}/`))!;
+    expect(mount.readOnly).toBe(true);
+    expect([env.GRPC_TLS_CA, env.GRPC_TLS_CERT, env.GRPC_TLS_KEY].map((f) => f.slice(mount.mountPath.length + 1))).toEqual(['ca.crt', 'tls.crt', 'tls.key']);
+    const attrs = spec.volumes!.find((v) => v.name === mount.name)!.csi!.volumeAttributes!;
+    // The same CA as the peers' (so the CLI's certificate swarmshare-cli-tls is a valid client).
+    const peerCa = (podSpecOf(find('StatefulSet', 'swarmshare-node'))!.volumes ?? []).map((v) => (v as { csi?: { volumeAttributes?: Record<string, string> } }).csi?.volumeAttributes?.['csi.cert-manager.io/issuer-name']).find(Boolean);
+    expect(attrs['csi.cert-manager.io/issuer-name']).toBe(peerCa);
+    expect(attrs['csi.cert-manager.io/dns-names'].split(',')).toContain('localhost');
+    expect(attrs['csi.cert-manager.io/ip-sans']).toBe('127.0.0.1');
+    // A server certificate only: a stolen one logs in nowhere as a client.
+    expect(attrs['csi.cert-manager.io/key-usages']).toMatch(/server auth/);
+    expect(attrs['csi.cert-manager.io/key-usages']).not.toMatch(/client auth/);
+  });
+
+  it('probes readiness on /readyz and liveness on /healthz, on the port each service serves them', () => {
     for (const { w, c } of swarmContainers) {
       const where = `${w.metadata.name}/${c.name}`;
       const env = resolveEnv(c, podNameOf(w));
       const httpPort = Number(env.HTTP_PORT);
       expect(httpPort).toBeGreaterThan(0);
       if (roleOf(c) === 'tracker') {
-        // The tracker's readiness is its gRPC admin API's grpc.health.v1 (SERVING exactly when /readyz is ready).
-        expect({ where, grpc: c.readinessProbe?.grpc }).toEqual({ where, grpc: { port: Number(env.GRPC_PORT), service: 'swarmshare.admin.v1.Admin' } });
         expect(c.ports?.find((p) => p.name === 'grpc')?.containerPort).toBe(Number(env.GRPC_PORT));
         expect(env.GRPC_HOST).toBe('0.0.0.0');
         expect(env.ADMIN_TOKEN.length).toBeGreaterThanOrEqual(16);
-      } else {
-        expect({ where, readiness: c.readinessProbe?.httpGet?.path }).toEqual({ where, readiness: OBSERVABILITY_ROUTES.readiness });
       }
+      // Also the tracker's: kubelet's gRPC probe cannot pass the admin port's mutual TLS.
+      expect({ where, readiness: c.readinessProbe?.httpGet?.path }).toEqual({ where, readiness: OBSERVABILITY_ROUTES.readiness });
       expect({ where, liveness: c.livenessProbe?.httpGet?.path }).toEqual({ where, liveness: OBSERVABILITY_ROUTES.liveness });
       for (const probe of [c.readinessProbe, c.livenessProbe, c.startupProbe]) {
         if (!probe || probe.grpc) continue;

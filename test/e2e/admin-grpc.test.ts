@@ -6,11 +6,12 @@
  */
 import { execFile } from 'node:child_process';
 import { randomFillSync } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { type ClientReadableStream, credentials, type GrpcObject, Metadata, type ServiceClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
+import { type ChannelCredentials, type ClientReadableStream, credentials, type GrpcObject, Metadata, type ServiceClientConstructor, type ServiceError, status } from '@grpc/grpc-js';
+import { ensurePeerPki } from '@swarmshare/common';
 import { GrpcReflection } from 'grpc-js-reflection-client';
 import { readClusterFile } from '../../cli/src/cluster-file';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
@@ -40,6 +41,9 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
   let address: string;
   let admin: Stub;
   let md: Metadata;
+  let Ctor: ServiceClientConstructor;
+  /** The CLI's certificate from the swarm CA, as `up` records it for the user. */
+  let tls: ChannelCredentials;
   const shares = new Map<string, string>();
 
   /** Share a fresh random file from node A with the CLI; returns its id. */
@@ -88,8 +92,11 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     address = `127.0.0.1:${cluster.grpcPorts['tracker-0']}`;
     md = new Metadata();
     md.set('authorization', `Bearer ${cluster.adminToken}`);
+    // Mutual TLS with the swarm CA: the client certificate is the CLI's own.
+    const files = cluster.peerTls!;
+    tls = credentials.createSsl(readFileSync(files.ca), readFileSync(files.key), readFileSync(files.cert));
 
-    const reflection = new GrpcReflection(address, credentials.createInsecure());
+    const reflection = new GrpcReflection(address, tls);
     const services = await reflection.listServices();
     expect(services).toEqual(expect.arrayContaining(['grpc.health.v1.Health']));
     const name = services.find((s) => s.endsWith('.Admin'))!;
@@ -98,8 +105,8 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     expect(methods).toEqual(expect.arrayContaining(['ListFiles', 'GetFile', 'ListPeers', 'GetNode', 'Fetch', 'DeleteFile', 'Preheat']));
     const descriptor = await reflection.getDescriptorBySymbol(name);
     const pkg = descriptor.getPackageObject({ keepCase: true, longs: String, enums: String, defaults: true });
-    const Ctor = name.split('.').reduce<unknown>((o, part) => (o as GrpcObject)[part], pkg) as ServiceClientConstructor;
-    admin = new Ctor(address, credentials.createInsecure()) as unknown as Stub;
+    Ctor = name.split('.').reduce<unknown>((o, part) => (o as GrpcObject)[part], pkg) as ServiceClientConstructor;
+    admin = new Ctor(address, tls) as unknown as Stub;
   });
 
   afterAll(async () => {
@@ -143,6 +150,35 @@ describe('gRPC admin API, discovered by reflection alone, against a real swarm',
     const node = await unary('GetNode', { node_id: B });
     expect(node.files.find((f: { file_id: string }) => f.file_id === fileId)).toMatchObject({ state: 'complete', chunks_present: 4 });
     expect(Number(node.space.free)).toBeGreaterThan(0);
+  });
+
+  it('refuses a client without a certificate, one with a certificate from another CA, and plaintext, before any call', async () => {
+    const cluster = readClusterFile(dir)!;
+    const other = (await ensurePeerPki(join(dir, 'other-ca'), ['cli-local']))['cli-local'];
+    /** ListFiles with the right token over these credentials: its status code, or 'answered'. */
+    const listFilesOver = async (creds: ChannelCredentials): Promise<number | string> => {
+      const client = new Ctor(address, creds) as unknown as Stub;
+      try {
+        return await new Promise((resolve) =>
+          (client.ListFiles as (r: object, m: Metadata, o: object, cb: (e: ServiceError | null) => void) => void)({}, md, { deadline: Date.now() + 10_000 }, (e) => resolve(e ? e.code : 'answered')),
+        );
+      } finally {
+        client.close();
+      }
+    };
+    const ca = readFileSync(cluster.peerTls!.ca);
+    const attempts: Record<string, ChannelCredentials> = {
+      // Trusts the server, but presents no certificate of its own.
+      'no certificate': credentials.createSsl(ca),
+      // A certificate of the same name, from a CA this swarm does not trust.
+      'another CA': credentials.createSsl(ca, readFileSync(other.key), readFileSync(other.cert)),
+      plaintext: credentials.createInsecure(),
+      // The client checks the server too: one trusting only another CA does not talk to this tracker.
+      'trusting another CA': credentials.createSsl(readFileSync(other.ca), readFileSync(other.key), readFileSync(other.cert)),
+    };
+    // The right token does not help: the channel never comes up.
+    for (const [what, creds] of Object.entries(attempts)) expect({ what, result: await listFilesOver(creds) }).toEqual({ what, result: status.UNAVAILABLE });
+    expect(await listFilesOver(tls)).toBe('answered');
   });
 
   it('stops following when the client cancels, and the node finishes the download anyway', async () => {

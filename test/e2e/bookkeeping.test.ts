@@ -33,7 +33,7 @@ describe('bookkeeping converges at once after a failed download or a dead holder
   beforeAll(async () => {
     // PEER_TTL_MS stays at its 30 s default: nothing here may wait for it.
     swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500', DOWNLOAD_RATE_LIMIT: '8MiB' } });
-    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl) });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl, swarm.natsCa) });
     rpc = new NatsRpc(nc, 10_000);
     data = Buffer.allocUnsafe(24 * MiB + 5);
     randomFillSync(data);

@@ -247,7 +247,7 @@ describe("the README's \"Using it\" examples, exactly as written", () => {
       }
       // The plain-JSON subjects of the next example answer too (here through nats.js; the `nats` CLI is not installed).
       const cluster = JSON.parse(readFileSync(join(cwd, '.swarmshare', 'cluster.json'), 'utf8'));
-      const nc = await connect(natsServerOptions(cluster.natsUrl));
+      const nc = await connect(natsServerOptions(cluster.natsUrl, cluster.natsCa));
       try {
         const r = new NatsRpc(nc, 10_000);
         expect((await r.request('swarm.tracker.file.list', {}, z.array(FileRecordSchema))).map((f) => f.name)).toEqual(['big.iso']);

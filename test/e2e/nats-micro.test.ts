@@ -33,7 +33,7 @@ describe('NATS services API ($SRV)', () => {
   beforeAll(async () => {
     // Its own nats-server: only this swarm's services answer $SRV here.
     swarm = await LocalSwarm.start({ nodes: 1, nodeIds: ['m'], dataDir: dir });
-    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl) });
+    nc = await connect({ ...natsServerOptions(swarm.urls.natsUrl, swarm.natsCa) });
   });
 
   afterAll(async () => {

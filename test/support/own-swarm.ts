@@ -23,7 +23,7 @@ export function ownSwarm(tmpPrefix: string, opts: Omit<SwarmOptions, 'dataDir'>)
   const own = { dir: mkdtempSync(join(tmpdir(), tmpPrefix)) } as { dir: string; swarm: LocalSwarm; nc: NatsConnection; rpc: NatsRpc };
   beforeAll(async () => {
     own.swarm = await LocalSwarm.start({ ...opts, dataDir: own.dir });
-    own.nc = await connect(natsServerOptions(own.swarm.urls.natsUrl));
+    own.nc = await connect(natsServerOptions(own.swarm.urls.natsUrl, own.swarm.natsCa));
     own.rpc = new NatsRpc(own.nc, 10_000);
   });
   afterAll(async () => {

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, existsSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NatsUser, natsServerConfig, type RedisUser, redisAclFile } from '@swarmshare/common';
+import { type NatsServerTls, type NatsUser, natsServerConfig, type RedisUser, redisAclFile } from '@swarmshare/common';
 
 /** A free TCP port on loopback (the OS picks it; a race with another process is possible but rare). */
 export function freePort(): Promise<number> {
@@ -50,6 +50,8 @@ export interface LocalServer {
   /** With users: nats-server's config file, or redis-server's ACL file (owner-only; rewrite and reload to add users). */
   authFile?: string;
   stop(): Promise<void>;
+  /** Start the server again after it died, exactly as before (same port, state, users and TLS). */
+  respawn?(): Promise<LocalServer>;
 }
 
 function stopper(proc: ChildProcess, cleanup?: () => void): () => Promise<void> {
@@ -72,7 +74,7 @@ function stopper(proc: ChildProcess, cleanup?: () => void): () => Promise<void> 
 /** Users (and TLS) of a server the launcher starts; without them the server takes anyone (tests only). */
 export interface NatsAuth {
   users: NatsUser[];
-  tls?: { certFile: string; keyFile: string };
+  tls?: NatsServerTls;
 }
 
 /**
@@ -91,11 +93,14 @@ export async function startNatsServer(port?: number, storeDir?: string, auth?: N
     writeFileSync(conf, natsServerConfig({ host: '127.0.0.1', port: p, storeDir: dir, users: auth.users, tls: auth.tls }), { mode: 0o600 });
     args = ['-c', conf];
   }
-  const proc = spawn(bin, args, { stdio: 'ignore' });
-  await waitForPort(p);
   const cleanup = storeDir ? undefined : () => rmSync(dir, { recursive: true, force: true });
   const scheme = auth?.tls ? 'tls' : 'nats';
-  return { name: 'nats-server', url: `${scheme}://127.0.0.1:${p}`, port: p, process: proc, authFile: conf, stop: stopper(proc, cleanup) };
+  const run = async (): Promise<LocalServer> => {
+    const proc = spawn(bin, args, { stdio: 'ignore' });
+    await waitForPort(p);
+    return { name: 'nats-server', url: `${scheme}://127.0.0.1:${p}`, port: p, process: proc, authFile: conf, stop: stopper(proc, cleanup), respawn: run };
+  };
+  return run();
 }
 
 export interface RedisAuth {

@@ -5,7 +5,7 @@ import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEn
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
 import { SwarmCredentials } from './swarm-credentials';
 import { type RunningService, type ServiceName, startService } from './service-process';
-import { CLI_PEER_ID, ensureSwarmPki } from './peer-pki';
+import { ADMIN_TLS_ID, CLI_PEER_ID, ensureSwarmPki, NATS_TLS_ID } from './peer-pki';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -21,7 +21,10 @@ export interface SwarmOptions {
   extraEnv?: Record<string, string>;
   /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
   adminToken?: string;
-  /** Peer plane without TLS (`up --insecure`): every gateway logs a warning. Default: mutual TLS with a CA under DATA/tls. */
+  /**
+   * No TLS anywhere (`up --insecure`): peer plane, NATS and the admin API; every gateway and tracker
+   * logs a warning. Default: TLS with a swarm CA under DATA/tls (mutual on the peer plane and admin API).
+   */
   insecure?: boolean;
   onStatus?: (line: string) => void;
 }
@@ -69,14 +72,19 @@ export class LocalSwarm {
       // Servers this swarm starts get a user per service and node, with least privilege (issue 11);
       // servers given by URL are the operator's to secure.
       const credentials = new SwarmCredentials(Array.from({ length: opts.nodes }, (_, i) => opts.nodeIds?.[i] ?? nodeName(i)));
+      // The swarm CA and the certificates of the CLI and of this swarm's servers, first: nats-server needs its own.
+      const pki = opts.insecure ? undefined : await ensureSwarmPki(dataDir, [CLI_PEER_ID, NATS_TLS_ID, ADMIN_TLS_ID]);
       let natsUrl = opts.natsUrl;
+      let natsCa: string | undefined;
       if (!natsUrl) {
         mkdirSync(join(dataDir, 'nats'), { recursive: true });
-        const s = await startNatsServer(undefined, join(dataDir, 'nats'), { users: credentials.natsUsers() });
+        const tls = pki && { certFile: pki[NATS_TLS_ID].cert, keyFile: pki[NATS_TLS_ID].key, caFile: pki[NATS_TLS_ID].ca };
+        const s = await startNatsServer(undefined, join(dataDir, 'nats'), { users: credentials.natsUsers(), tls });
         servers.push(s);
-        credentials.useNats(s);
+        natsCa = tls?.caFile;
+        credentials.useNats(s, natsCa);
         natsUrl = s.url;
-        say(`nats-server     ${s.url}  (a user per service, see nats/nats.conf)`);
+        say(`nats-server     ${s.url}  (a user per service${tls ? ', TLS with the swarm CA' : ''}, see nats/nats.conf)`);
       }
       let redisUrl = opts.redisUrl;
       if (!redisUrl) {
@@ -89,8 +97,10 @@ export class LocalSwarm {
       }
       const base = { natsUrl, redisUrl };
       swarm = new LocalSwarm(dataDir, credentials.urlsFor(base, 'admin'), servers, [], [], opts, credentials, base);
-      if (opts.insecure) say('WARNING: --insecure: the peer plane runs without TLS; anyone who reaches a peer port can read and offer files');
-      else swarm.cliTls = (await ensureSwarmPki(dataDir, [CLI_PEER_ID]))[CLI_PEER_ID];
+      if (!pki) say('WARNING: --insecure: no TLS on the peer plane, NATS or the admin API; anyone who reaches a peer port can read and offer files');
+      swarm.cliTls = pki?.[CLI_PEER_ID];
+      swarm.adminTls = pki?.[ADMIN_TLS_ID];
+      swarm.natsCa = natsCa;
       await swarm.startTracker();
       for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
@@ -104,7 +114,7 @@ export class LocalSwarm {
 
   /** Services log to files in DATA/logs at info level: the launcher waits for their info-level ready line. */
   private common(): Record<string, string> {
-    return { LOG_LEVEL: 'info', ...(this.opts.extraEnv ?? {}) };
+    return { LOG_LEVEL: 'info', ...(this.natsCa ? { NATS_CA_FILE: this.natsCa } : {}), ...(this.opts.extraEnv ?? {}) };
   }
 
   /** HTTP port (health, readiness, metrics) of each service, by process name. */
@@ -125,8 +135,12 @@ export class LocalSwarm {
   }
 
   private readonly launches = new Map<string, Launch>();
-  /** The CLI's peer certificate (recorded in cluster.json), unless insecure. */
+  /** The CLI's peer certificate (recorded in cluster.json; also its admin API client certificate), unless insecure. */
   private cliTls?: { ca: string; cert: string; key: string };
+  /** The trackers' admin port certificate, unless insecure. */
+  private adminTls?: { ca: string; cert: string; key: string };
+  /** The CA of the nats-server this swarm started with TLS (NATS_CA_FILE of every service); clients pass it with `urls.natsUrl`. */
+  natsCa?: string;
 
   /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   private launch(processName: string, l: Launch): Promise<RunningService> {
@@ -138,7 +152,8 @@ export class LocalSwarm {
     const n = this.tracker.length;
     const name = `tracker-${n}`;
     if (!this.grpcPorts.has(name)) this.grpcPorts.set(name, await freePort());
-    const grpc = { GRPC_PORT: String(this.grpcPorts.get(name)), GRPC_HOST: '127.0.0.1', ADMIN_TOKEN: this.adminToken };
+    const tls: Record<string, string> = this.adminTls ? { GRPC_TLS: 'on', GRPC_TLS_CA: this.adminTls.ca, GRPC_TLS_CERT: this.adminTls.cert, GRPC_TLS_KEY: this.adminTls.key } : { GRPC_TLS: 'off' };
+    const grpc = { GRPC_PORT: String(this.grpcPorts.get(name)), GRPC_HOST: '127.0.0.1', ADMIN_TOKEN: this.adminToken, ...tls };
     const env = trackerEnv(this.credentials.urlsFor(this.baseUrls, 'tracker'), { ...grpc, ...this.common(), HTTP_PORT: await this.httpPort(name) });
     const t = await this.launch(name, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `${name}.log`), trackerIndex: n });
     this.tracker.push(t);
@@ -228,6 +243,7 @@ export class LocalSwarm {
       grpcPorts: Object.fromEntries(this.grpcPorts),
       adminToken: this.adminToken,
       peerTls: this.cliTls ?? null,
+      natsCa: this.natsCa ?? null,
     };
   }
 

@@ -4,6 +4,15 @@ import { ensurePeerPki, type PeerTlsPaths } from '@swarmshare/common';
 /** The peer id the CLI's certificate names: HELLO from `swarmshare share/fetch` says this. */
 export const CLI_PEER_ID = 'cli-local';
 
+/**
+ * Server certificates `up` issues for its own loopback servers, by id: nats-server's (NATS TLS) and
+ * the trackers' gRPC admin port's. Clients check these host names; the ids are not node names.
+ */
+export const NATS_TLS_ID = 'nats-server';
+export const ADMIN_TLS_ID = 'tracker-grpc';
+const LOOPBACK = ['localhost', '127.0.0.1'];
+const SERVER_HOSTS: Record<string, string[]> = { [NATS_TLS_ID]: LOOPBACK, [ADMIN_TLS_ID]: LOOPBACK };
+
 /** Where `swarmshare up` keeps the swarm's peer CA and certificates: DATA/tls. */
 export function pkiDir(dataDir: string): string {
   return join(dataDir, 'tls');
@@ -14,5 +23,5 @@ export function pkiDir(dataDir: string): string {
  * across restarts, so a restarted node keeps its identity).
  */
 export function ensureSwarmPki(dataDir: string, ids: string[]): Promise<Record<string, PeerTlsPaths>> {
-  return ensurePeerPki(pkiDir(dataDir), ids);
+  return ensurePeerPki(pkiDir(dataDir), ids, SERVER_HOSTS);
 }

@@ -25,6 +25,7 @@ import type { LocalServer } from './local-servers';
 export class SwarmCredentials {
   private readonly passwords = new Map<string, string>();
   private nats?: LocalServer;
+  private natsCa?: string;
   private redis?: LocalServer;
 
   constructor(private readonly nodeIds: string[]) {}
@@ -46,9 +47,10 @@ export class SwarmCredentials {
     return swarmRedisUsers(this.nodeIds, this.redisPassword);
   }
 
-  /** The swarm's nats-server was started with natsUsers() (its config in `<storeDir>/nats.conf`). */
-  useNats(server: LocalServer): void {
+  /** The swarm's nats-server was started with natsUsers() (its config in `<storeDir>/nats.conf`), and TLS with this CA if given. */
+  useNats(server: LocalServer, caFile?: string): void {
     this.nats = server;
+    this.natsCa = caFile;
   }
 
   /** The swarm's redis-server was started with redisUsers() (its ACL file in `authFile`). */
@@ -74,7 +76,8 @@ export class SwarmCredentials {
       const server = this.nats;
       const confPath = this.nats.authFile;
       const conf = JSON.parse(readFileSync(confPath, 'utf8'));
-      writeFileSync(confPath, natsServerConfig({ host: conf.host, port: conf.port, storeDir: conf.jetstream.store_dir, users: this.natsUsers() }), { mode: 0o600 });
+      const tls = conf.tls && { certFile: conf.tls.cert_file, keyFile: conf.tls.key_file, caFile: conf.tls.ca_file };
+      writeFileSync(confPath, natsServerConfig({ host: conf.host, port: conf.port, storeDir: conf.jetstream.store_dir, users: this.natsUsers(), tls }), { mode: 0o600 });
       server.process.kill('SIGHUP');
       await this.waitForNatsUser(server.url, natsUserName('peer-gateway', nodeId));
     }
@@ -98,7 +101,7 @@ export class SwarmCredentials {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
-        const nc = await connect({ ...natsServerOptions(urlWithCredentials(url, user, this.natsPassword(user))), name: 'swarmshare-up-reload-check', timeout: 1000, reconnect: false });
+        const nc = await connect({ ...natsServerOptions(urlWithCredentials(url, user, this.natsPassword(user)), this.natsCa), name: 'swarmshare-up-reload-check', timeout: 1000, reconnect: false });
         await nc.close();
         return;
       } catch (e) {

@@ -53,7 +53,8 @@ describe('tracker gRPC admin API', () => {
     ensureBuilt();
     await flushDb(DB);
     grpcPort = await freePort();
-    tracker = await startTracker(DB, { GRPC_PORT: String(grpcPort), ADMIN_TOKEN: TOKEN });
+    // The handlers and the token, in plaintext; the port's mutual TLS is tested in test/e2e/admin-grpc.test.ts.
+    tracker = await startTracker(DB, { GRPC_PORT: String(grpcPort), ADMIN_TOKEN: TOKEN, GRPC_TLS: 'off' });
     client = adminClient(grpcPort);
     nc = await rawNats();
   });
@@ -210,12 +211,18 @@ describe('tracker gRPC admin API', () => {
 
   it('refuses to start with GRPC_PORT but no ADMIN_TOKEN, or a short one: no unauthenticated admin port', async () => {
     const port = String(await freePort());
-    const attempts: Array<Record<string, string>> = [{ GRPC_PORT: port }, { GRPC_PORT: port, ADMIN_TOKEN: 'short' }];
+    const attempts: Array<Record<string, string>> = [{ GRPC_PORT: port, GRPC_TLS: 'off' }, { GRPC_PORT: port, ADMIN_TOKEN: 'short', GRPC_TLS: 'off' }];
     for (const extra of attempts) {
       const t = await startTracker(DB, extra, { waitReady: false });
       const { code } = await t.exited;
       expect(code).toBe(1);
       expect(t.stderr.join('\n')).toMatch(/ADMIN_TOKEN: must (be set when GRPC_PORT=\d+ serves the admin API|be at least 16 characters)/);
     }
+  });
+
+  it('refuses to start with GRPC_PORT but no TLS files, unless GRPC_TLS=off says so: TLS is the default', async () => {
+    const t = await startTracker(DB, { GRPC_PORT: String(await freePort()), ADMIN_TOKEN: TOKEN }, { waitReady: false });
+    expect((await t.exited).code).toBe(1);
+    expect(t.stderr.join('\n')).toMatch(/GRPC_TLS_CA: must be set while GRPC_TLS=on/);
   });
 });

@@ -51,10 +51,25 @@ export const TrackerConfigSchema = z.object({
   GRPC_HOST: z.string().min(1).default('127.0.0.1'),
   /** Bearer token every Admin call must carry; required whenever GRPC_PORT is set. */
   ADMIN_TOKEN: z.string().min(ADMIN_TOKEN_MIN_LENGTH, `must be at least ${ADMIN_TOKEN_MIN_LENGTH} characters (e.g. \`openssl rand -hex 24\`)`).optional(),
+  /** The admin API over mutual TLS with the swarm CA (clients need a certificate it signed); `off` = plaintext (logs a warning). */
+  GRPC_TLS: z.enum(['on', 'off']).default('on'),
+  /** PEM file of the swarm CA: admin clients must present a certificate it signed. */
+  GRPC_TLS_CA: z.string().min(1).optional(),
+  /** PEM server certificate of the admin port, naming the host clients dial (`swarmshare pki --host`). */
+  GRPC_TLS_CERT: z.string().min(1).optional(),
+  /** PEM private key of GRPC_TLS_CERT. */
+  GRPC_TLS_KEY: z.string().min(1).optional(),
 }).superRefine((c, ctx) => {
+  if (c.GRPC_PORT === 0) return;
   // Secure by default: there is no unauthenticated admin port, not even on loopback.
-  if (c.GRPC_PORT > 0 && c.ADMIN_TOKEN === undefined) {
+  if (c.ADMIN_TOKEN === undefined) {
     ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN'], message: `must be set when GRPC_PORT=${c.GRPC_PORT} serves the admin API (at least ${ADMIN_TOKEN_MIN_LENGTH} characters, e.g. \`openssl rand -hex 24\`), or set GRPC_PORT=0` });
+  }
+  if (c.GRPC_TLS !== 'on') return;
+  for (const k of ['GRPC_TLS_CA', 'GRPC_TLS_CERT', 'GRPC_TLS_KEY'] as const) {
+    if (c[k] === undefined) {
+      ctx.addIssue({ code: 'custom', path: [k], message: `must be set while GRPC_TLS=on and GRPC_PORT=${c.GRPC_PORT} (\`swarmshare up\` makes them under DATA/tls; see docs/operations.md "Admin API TLS"), or set GRPC_TLS=off to serve the admin API in plaintext` });
+    }
   }
 });
 export type TrackerConfig = z.infer<typeof TrackerConfigSchema>;

@@ -92,9 +92,18 @@ export interface NatsServerConfigOptions {
   /** JetStream's store directory. */
   storeDir: string;
   users: NatsUser[];
-  /** TLS for clients: the server's certificate and key (PEM files). */
-  tls?: { certFile: string; keyFile: string };
+  /** TLS for clients: the server's certificate and key (PEM files), and the CA clients' certificates would chain to. */
+  tls?: NatsServerTls;
 }
+
+export interface NatsServerTls {
+  certFile: string;
+  keyFile: string;
+  caFile?: string;
+}
+
+/** Seconds nats-server gives a client's TLS handshake (its default, 0.5 s, is short for a loaded host). */
+const NATS_TLS_HANDSHAKE_S = 2;
 
 /**
  * nats-server's configuration file. Its format is a superset of JSON, so this is JSON. Every
@@ -106,7 +115,8 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     port: o.port,
     jetstream: { store_dir: o.storeDir },
     authorization: { users: o.users.map((u) => ({ user: u.user, password: u.password, ...(u.permissions ? { permissions: u.permissions } : {}) })) },
-    ...(o.tls ? { tls: { cert_file: o.tls.certFile, key_file: o.tls.keyFile } } : {}),
+    // With a tls block, nats-server refuses a client that does not start TLS.
+    ...(o.tls ? { tls: { cert_file: o.tls.certFile, key_file: o.tls.keyFile, ...(o.tls.caFile ? { ca_file: o.tls.caFile } : {}), timeout: NATS_TLS_HANDSHAKE_S } } : {}),
   };
   return `${JSON.stringify(conf, null, 2)}\n`;
 }

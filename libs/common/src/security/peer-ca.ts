@@ -71,11 +71,17 @@ export async function createPeerCa(name = 'Swarmshare peer CA'): Promise<PemPair
   return { certPem: cert.toString('pem'), keyPem: await keyPem(keys.privateKey) };
 }
 
+/** An IPv4 or IPv6 literal goes into an IP SAN, anything else into a DNS SAN. */
+const isIp = (h: string) => /^\d{1,3}(\.\d{1,3}){3}$/.test(h) || h.includes(':');
+
 /**
  * A certificate for peer `id` (a node id, or `cli-…`) signed by the CA: its identity is the SAN URI
  * swarmshare://node/<id>; usable as TLS server and client, since every peer is both.
+ * With `hosts`, a server's certificate instead (nats-server, the tracker's gRPC port): it also names
+ * those DNS names / IPs, which clients check, and may serve only (serverAuth), so a stolen one
+ * cannot log in anywhere as a client.
  */
-export async function issuePeerCertificate(ca: PemPair, id: string, validityDays = PEER_CERT_VALIDITY_DAYS): Promise<PemPair> {
+export async function issuePeerCertificate(ca: PemPair, id: string, validityDays = PEER_CERT_VALIDITY_DAYS, hosts: string[] = []): Promise<PemPair> {
   const x509 = x509lib();
   const caCert = new x509.X509Certificate(ca.certPem);
   const der = createPrivateKey(ca.keyPem).export({ type: 'pkcs8', format: 'der' });
@@ -94,8 +100,8 @@ export async function issuePeerCertificate(ca: PemPair, id: string, validityDays
     extensions: [
       new x509.BasicConstraintsExtension(false, undefined, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
-      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerIdentityUri(id) }]),
+      new x509.ExtendedKeyUsageExtension(hosts.length ? [x509.ExtendedKeyUsage.serverAuth] : [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'url', value: peerIdentityUri(id) }, ...hosts.map((h) => ({ type: isIp(h) ? ('ip' as const) : ('dns' as const), value: h }))]),
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
@@ -114,14 +120,15 @@ const pkiQueues = new Map<string, Promise<unknown>>();
 /**
  * The swarm's peer PKI in `dir`: ca.pem/ca.key (created once, kept across restarts) and
  * <id>.pem/<id>.key for every id asked for (issued when missing). Returns each id's paths.
+ * `serverHosts[id]` makes id's certificate a server's, for those host names (issuePeerCertificate).
  */
-export function ensurePeerPki(dir: string, ids: string[]): Promise<Record<string, PeerTlsPaths>> {
-  const run = (pkiQueues.get(dir) ?? Promise.resolve()).catch(() => undefined).then(() => ensurePeerPkiNow(dir, ids));
+export function ensurePeerPki(dir: string, ids: string[], serverHosts: Record<string, string[]> = {}): Promise<Record<string, PeerTlsPaths>> {
+  const run = (pkiQueues.get(dir) ?? Promise.resolve()).catch(() => undefined).then(() => ensurePeerPkiNow(dir, ids, serverHosts));
   pkiQueues.set(dir, run);
   return run;
 }
 
-async function ensurePeerPkiNow(dir: string, ids: string[]): Promise<Record<string, PeerTlsPaths>> {
+async function ensurePeerPkiNow(dir: string, ids: string[], serverHosts: Record<string, string[]>): Promise<Record<string, PeerTlsPaths>> {
   // Ids become file names and HELLO ids: only what HELLO accepts (no '/', no '..').
   for (const id of ids) {
     const r = NodeIdSchema.safeParse(id);
@@ -141,7 +148,7 @@ async function ensurePeerPkiNow(dir: string, ids: string[]): Promise<Record<stri
   for (const id of ids) {
     const paths = { ca: caPath, cert: join(dir, `${id}.pem`), key: join(dir, `${id}.key`) };
     if (!existsSync(paths.cert) || !existsSync(paths.key)) {
-      const p = await issuePeerCertificate(ca, id);
+      const p = await issuePeerCertificate(ca, id, PEER_CERT_VALIDITY_DAYS, serverHosts[id]);
       writeSecret(paths.key, p.keyPem);
       writeFileSync(paths.cert, p.certPem);
     }

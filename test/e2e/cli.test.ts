@@ -225,6 +225,7 @@ describe("the README's \"Using it\" examples, exactly as written", () => {
     expect(lines.some((l) => l.startsWith('npx swarmshare up '))).toBe(true);
     let up: ReturnType<typeof import('node:child_process').spawn> | undefined;
     let id = '';
+    let job = '';
     try {
       for (const line of lines) {
         if (line.startsWith('npx swarmshare up ')) {
@@ -238,10 +239,12 @@ describe("the README's \"Using it\" examples, exactly as written", () => {
           }
           continue;
         }
-        const r = await sh(line.replace('<ID>', id)).catch((e: { stderr: string }) => {
+        const r = await sh(line.replace('<ID>', id).replace('<JOB>', job)).catch((e: { stderr: string }) => {
           throw new Error(`\`${line}\` failed: ${e.stderr}`);
         });
         if (line.includes(' share ')) id = r.stdout.trim().split('\n').pop()!;
+        if (line.includes(' preheat <ID>')) job = r.stdout.trim().split('\n').pop()!;
+        if (line.includes(' preheat <ID>')) expect(job).toMatch(/^ph-[0-9a-f]{16}$/);
         if (line.includes(' share ')) expect(id).toMatch(/^[0-9a-f]{64}$/);
         if (line.includes('-o ./copy.iso')) expect(readFileSync(join(cwd, 'copy.iso')).equals(big)).toBe(true);
       }

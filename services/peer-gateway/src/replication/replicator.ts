@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import {
+  Bitfield,
   type Candidate,
   chunkLengthsOf,
   checkAllocation,
@@ -227,7 +228,11 @@ export class ReplicationJob {
       if (!t.conn) t.conn = await this.o.connect(t.address, t.nodeId);
       if (t.reservedBytes > t.offeredBytes) {
         // The receiver reserves with the tracker before it accepts; NO_SPACE comes back as ERROR{id}.
-        await withTimeout(t.conn.offer(this.manifest, { uploadId: this.uploadId, bytes: t.reservedBytes }), this.o.chunkTimeoutMs, `offer to ${t.nodeId}`);
+        // It names the chunks placed on it, so it allocates only their space (a sparse replica).
+        const chunks = new Bitfield(this.lengths.length);
+        for (const i of t.assigned) chunks.set(i);
+        const reservation = { uploadId: this.uploadId, bytes: t.reservedBytes, chunks: chunks.toBase64() };
+        await withTimeout(t.conn.offer(this.manifest, reservation), this.o.chunkTimeoutMs, `offer to ${t.nodeId}`);
         t.offeredBytes = t.reservedBytes;
       }
       const worker = async () => {

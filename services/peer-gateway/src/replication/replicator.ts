@@ -5,6 +5,7 @@ import {
   chunkLengthsOf,
   checkAllocation,
   formatBytes,
+  groupPlacement,
   type Logger,
   type Manifest,
   type PeerConnection,
@@ -102,8 +103,9 @@ export class ReplicationJob {
     }
     if (allocation.some((a) => a.nodeId === this.o.nodeId)) throw new SwarmError('BAD_REQUEST', `the allocation names the seeder's own node ${this.o.nodeId}: replicas go to other peers`);
     const candidates = await this.o.tracker.candidates([this.o.nodeId]);
-    this.placement = checkAllocation(this.manifest.size, this.manifest.chunkSize, replicas, allocation, candidates, { clamp: true }).assign;
     this.lengths = chunkLengthsOf(this.manifest.size, this.manifest.chunkSize);
+    // Grouped, each receiver's share is a few runs of chunks: a few fallocate calls there.
+    this.placement = groupPlacement(checkAllocation(this.manifest.size, this.manifest.chunkSize, replicas, allocation, candidates, { clamp: true }).assign, this.lengths);
     this.status.chunkCount = this.lengths.length;
     this.status.copiesNeeded = this.lengths.length * replicas;
     const byId = new Map(candidates.map((c) => [c.nodeId, c]));

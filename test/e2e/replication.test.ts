@@ -204,6 +204,7 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
       const stats = await rpc.request(storeSubjects(p.nodeId).stats, {}, StoreStatsSchema);
       expect(stats).toMatchObject({ capacity: 4096 * MiB, used: p.bytes, free: 4096 * MiB - p.bytes, files: 1 });
       expect(peerList.find((x) => x.nodeId === p.nodeId)).toMatchObject({ capacity: 4096 * MiB, free: 4096 * MiB - p.bytes });
+      process.stderr.write(`sparse replica ${p.nodeId}: share ${p.bytes / MiB} MiB, data file blocks ${(st.blocks * 512) / MiB} MiB, announced free ${(4096 * MiB - p.bytes) / MiB} MiB of 4096\n`);
     }
 
     const ls = await cli(['ls']);

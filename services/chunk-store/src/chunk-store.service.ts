@@ -501,13 +501,16 @@ export class ChunkStoreService {
     const result = await fileLocks.run(CREATE_LOCK, () =>
       fileLocks.run(fileId, async () => {
         const known = (await index.getFile(fileId)) ?? this.summaries.get(fileId);
+        // The bytes it frees: a share's allocated chunks, else the whole file.
+        const share = known ? await disk.loadAllocated(fileId, known.chunkCount).catch(() => null) : null;
+        const bytes = !known ? 0 : share ? chunkBytes(share.indexes(), known.size, known.chunkSize) : known.size;
         const { existed } = await disk.remove(fileId);
         await index.removeFile(fileId);
         this.summaries.delete(fileId);
         this.hashLists.delete(fileId);
         this.allocations.delete(fileId);
         maps.drop(fileId);
-        return { deleted: existed || known != null, bytes: known?.size ?? 0 };
+        return { deleted: existed || known != null, bytes };
       }),
     );
     if (result.deleted) this.deps.logger.info({ event: 'file.deleted', fileId, bytes: result.bytes }, 'file deleted from this node');

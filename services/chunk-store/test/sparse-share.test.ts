@@ -86,6 +86,10 @@ describe('a file held as a share: sparse data file, allocation per chunk run (re
     expect(await store.stats()).toMatchObject({ used: 4 * CHUNK, free: 0 });
     await failsWith(store.leaseChunk(m.fileId, 5, 'write'), 'NO_SPACE');
     expect(await store.stats()).toMatchObject({ used: 4 * CHUNK });
+
+    // Deleting it frees (and reports) what it had allocated.
+    expect(await store.deleteFile(m.fileId)).toMatchObject({ deleted: true, bytes: 4 * CHUNK });
+    expect(await store.stats()).toMatchObject({ used: 0, free: 4 * CHUNK });
   });
 
   test('a share that is not a bitfield of the file is BAD_REQUEST', async () => {

@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { sha256Hex } from '@swarmshare/common';
+import { Bitfield, sha256Hex } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 
@@ -29,7 +29,8 @@ describe('chaos: a full disk', () => {
     mkdirSync(bDir, { recursive: true });
     execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=48m', 'tmpfs', bDir]);
     mounted = true;
-    swarm = await LocalSwarm.start({ nodes: 2, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
+    // c (on the ordinary disk) takes what b does not of a replicated upload (the sparse replica case).
+    swarm = await LocalSwarm.start({ nodes: 3, dataDir: dir, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
   });
 
   afterAll(async () => {
@@ -74,5 +75,46 @@ describe('chaos: a full disk', () => {
     const out = join(dir, 'big-on-b.bin');
     await cli('fetch', big.fileId, '--node', 'b', '-o', out);
     expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(big.data));
+    await cli('rm', big.fileId, '--node', 'b');
+  });
+
+  it('a partial replica takes only its share of the disk; fetching the whole file is NO_SPACE before any byte moves until the rest fits', async () => {
+    // Issue 14, item 4: with b emptied, a 40 MiB file replicated with a 16 MiB share on b.
+    const data = Buffer.allocUnsafe(40 * MiB);
+    randomFillSync(data);
+    const input = join(dir, 'replica.bin');
+    writeFileSync(input, data);
+    const empty = freeOnB();
+    const shared = await cli('share', input, '--node', 'a', '--alloc', 'b=16MiB,c=32MiB');
+    const fileId = shared.stdout.trim().split('\n').pop()!;
+    const rec = join(bDir, 'files', fileId);
+    expect(readdirSync(rec)).toContain('allocated');
+    // b's share: the chunks it holds (every one acked, so verified and in its bitmap).
+    const { size, chunkSize } = JSON.parse(readFileSync(join(rec, 'manifest.json'), 'utf8')) as { size: number; chunkSize: number };
+    const held = new Bitfield(Math.ceil(size / chunkSize), readFileSync(join(rec, 'bitmap'))).count();
+    const share = held * chunkSize;
+    expect(held).toBeGreaterThan(0);
+    expect(share).toBeLessThanOrEqual(16 * MiB);
+    const used = empty - freeOnB();
+    expect(used).toBeGreaterThanOrEqual(share);
+    expect(used).toBeLessThanOrEqual(share + chunkSize); // its share, within one chunk (the record files included)
+
+    // 20 MiB of other data: the 24 MiB b lacks of the file no longer fit.
+    writeFileSync(join(bDir, 'ballast'), Buffer.alloc(20 * MiB, 1));
+    const before = freeOnB();
+    const out = join(dir, 'replica-on-b.bin');
+    const err = await cli('fetch', fileId, '--node', 'b', '-o', out).then(
+      () => undefined,
+      (e: { code?: number; stderr?: string }) => e,
+    );
+    expect(err?.code).toBe(5);
+    expect(err?.stderr).toMatch(/NO_SPACE/);
+    expect(freeOnB()).toBe(before);
+
+    // Space freed: the rest is allocated, the share kept, and the file completes byte-identical.
+    rmSync(join(bDir, 'ballast'));
+    await cli('fetch', fileId, '--node', 'b', '-o', out);
+    expect(sha256Hex(readFileSync(out))).toBe(sha256Hex(data));
+    expect(readdirSync(join(bDir, 'files', fileId))).not.toContain('allocated');
   });
 });

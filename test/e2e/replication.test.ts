@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:tls';
 import { tlsPeerServer } from '../support/peer-tls';
 import { ensureSwarmPki, pkiDir } from '../../cli/src/launcher/peer-pki';
@@ -17,6 +17,7 @@ import {
   HaveReplySchema,
   NatsRpc,
   PeerConnection,
+  PeerRecordSchema,
   ReplicateStatusSchema,
   ReservationSchema,
   storeSubjects,
@@ -188,6 +189,23 @@ describe('replicated upload and acked download, end to end (issue 3)', () => {
     expect(ids(again.seeders)).toEqual([A]);
     expect(ids(again.partial ?? [])).toEqual([...holders].sort());
     expect(again.leechers).toEqual([]);
+
+    // Sparse partial replicas (issue 14): each holder's data file has blocks for its share only
+    // (within one chunk), its store counts the share as used, and the free space it announces
+    // (STORE_CAPACITY is 4 GiB) is what the share leaves, not what the whole file would.
+    const peerList = await rpc.request(TrackerSubjects.listPeers, {}, z.array(PeerRecordSchema));
+    for (const p of status.peers) {
+      const data = join(swarm.dataDir, 'nodes', p.nodeId, 'files', fileId, 'data');
+      const st = statSync(data);
+      expect(st.size).toBe(100 * MiB);
+      expect(st.blocks * 512).toBeGreaterThanOrEqual(p.bytes);
+      expect(st.blocks * 512).toBeLessThanOrEqual(p.bytes + MiB);
+      expect(p.bytes).toBeLessThan(100 * MiB);
+      const stats = await rpc.request(storeSubjects(p.nodeId).stats, {}, StoreStatsSchema);
+      expect(stats).toMatchObject({ capacity: 4096 * MiB, used: p.bytes, free: 4096 * MiB - p.bytes, files: 1 });
+      expect(peerList.find((x) => x.nodeId === p.nodeId)).toMatchObject({ capacity: 4096 * MiB, free: 4096 * MiB - p.bytes });
+      process.stderr.write(`sparse replica ${p.nodeId}: share ${p.bytes / MiB} MiB, data file blocks ${(st.blocks * 512) / MiB} MiB, announced free ${(4096 * MiB - p.bytes) / MiB} MiB of 4096\n`);
+    }
 
     const ls = await cli(['ls']);
     expect(ls.stdout).toMatch(new RegExp(`big\\.bin\\s+100 MiB\\s+100\\s+\\S+\\s+\\S+\\s+-\\s+2x\\s+0`));

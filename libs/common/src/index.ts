@@ -13,6 +13,7 @@ export * from './protocol';
 export * from './storage/mapped-region';
 export * from './storage/mapping-registry';
 export * from './storage/preallocate';
+export * from './storage/chunk-runs';
 export * from './storage/file-hasher';
 export * from './storage/region-hasher';
 export * from './bootstrap';

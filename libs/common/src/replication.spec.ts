@@ -1,5 +1,5 @@
 import { SwarmError } from './errors';
-import { checkAllocation, chunkLengthsOf, maxReplicasThatFit, parseAllocation, planPlacement } from './replication';
+import { checkAllocation, chunkLengthsOf, groupPlacement, maxReplicasThatFit, parseAllocation, planPlacement } from './replication';
 
 const MiB = 1024 * 1024;
 
@@ -126,5 +126,27 @@ describe('parseAllocation', () => {
       { nodeId: 'b', bytes: 64 * MiB },
       { nodeId: 'c', bytes: 'free' },
     ]);
+  });
+});
+
+describe('groupPlacement', () => {
+  const runsOf = (idx: number[]) => idx.filter((i, k) => k === 0 || idx[k - 1] !== i - 1).length;
+
+  it('makes each peer\'s share a few runs of adjacent chunks, with the same bytes and distinct holders per chunk', () => {
+    const chunkLengths = chunkLengthsOf(100 * 1024 + 10, 1024); // 101 chunks, the last one 10 bytes
+    const budgets = ['b', 'c', 'd', 'e'].map((nodeId) => ({ nodeId, bytes: 1e9 }));
+    const { assign, bytes } = planPlacement({ chunkLengths, replicas: 2, budgets });
+    expect(Math.max(...[...assign.values()].map(runsOf))).toBeGreaterThan(10); // dealt out one by one
+    const grouped = groupPlacement(assign, chunkLengths);
+    for (const [n, idx] of grouped) {
+      expect(runsOf(idx)).toBeLessThanOrEqual(3);
+      expect(idx.reduce((s, i) => s + chunkLengths[i], 0)).toBe(bytes.get(n));
+    }
+    const copies = new Array<Set<string>>(chunkLengths.length).fill(new Set()).map(() => new Set<string>());
+    for (const [n, idx] of grouped) for (const i of idx) copies[i].add(n);
+    expect(copies.every((c) => c.size === 2)).toBe(true);
+    // The short last chunk keeps its holders.
+    const lastHolders = (a: ReadonlyMap<string, readonly number[]>) => [...a].filter(([, idx]) => idx.includes(100)).map(([n]) => n).sort();
+    expect(lastHolders(grouped)).toEqual(lastHolders(assign));
   });
 });

@@ -152,6 +152,33 @@ export function planPlacement(input: PlacementInput): Placement {
   return { assign, bytes };
 }
 
+/**
+ * The same placement with the chunks renumbered so that chunks placed on the same set of peers are
+ * adjacent. planPlacement deals chunks out one by one (every other chunk to a peer, typically), and
+ * a receiver allocates its share with one fallocate per run of adjacent chunks (sparse replicas,
+ * issue 14): grouped, a share is a few runs. Only chunks of the full chunk length trade places
+ * (a short last chunk keeps its peers), so every peer's bytes and every chunk's number of distinct
+ * holders are unchanged.
+ */
+export function groupPlacement(assign: ReadonlyMap<string, readonly number[]>, chunkLengths: readonly number[]): Map<string, number[]> {
+  const holders: string[][] = chunkLengths.map(() => []);
+  for (const [n, idx] of assign) for (const i of idx) holders[i].push(n);
+  const key = holders.map((h) => [...h].sort().join('\n'));
+  const full = chunkLengths[0];
+  const movable = chunkLengths.map((_, i) => i).filter((i) => chunkLengths[i] === full);
+  const bySet = [...movable].sort((a, b) => (key[a] < key[b] ? -1 : key[a] > key[b] ? 1 : a - b));
+  const out = new Map<string, number[]>([...assign.keys()].map((n) => [n, []]));
+  // Slot movable[k] takes the holders of bySet[k]; the other chunks keep theirs.
+  movable.forEach((slot, k) => {
+    for (const n of holders[bySet[k]]) out.get(n)!.push(slot);
+  });
+  chunkLengths.forEach((len, i) => {
+    if (len !== full) for (const n of holders[i]) out.get(n)!.push(i);
+  });
+  for (const idx of out.values()) idx.sort((a, b) => a - b);
+  return out;
+}
+
 export function chunkLengthsOf(size: number, chunkSize: number): number[] {
   const n = size === 0 ? 0 : Math.ceil(size / chunkSize);
   return Array.from({ length: n }, (_, i) => chunkLength(size, chunkSize, i));

@@ -95,7 +95,16 @@ export const LeaseSchema = z.object({
 export type Lease = z.infer<typeof LeaseSchema>;
 
 // ---- chunk-store requests (subjects in storeSubjects(nodeId)) ----
-export const CreateFileRequestSchema = z.object({ manifest: ManifestSchema }).strict();
+/** A bitfield of a file's chunks, base64 (Bitfield.toBase64), no longer than MAX_CHUNKS bits need. */
+export const ChunkSetSchema = z
+  .string()
+  .max(Math.ceil(Math.ceil(MAX_CHUNKS / 8) / 3) * 4)
+  .regex(/^[A-Za-z0-9+/]*={0,2}$/, 'a chunk set is a base64 bitfield');
+/**
+ * `share` (issue 14): the chunks this node will hold, when it holds only a share of the file (a
+ * replica): only their bytes are allocated and counted. Absent: the whole file.
+ */
+export const CreateFileRequestSchema = z.object({ manifest: ManifestSchema, share: ChunkSetSchema.optional() }).strict();
 export type CreateFileRequest = z.infer<typeof CreateFileRequestSchema>;
 /** A writer's session id: new for every gateway process (see WriterHeartbeatRequestSchema). */
 export const WriterSessionSchema = z.string().min(1).max(64);

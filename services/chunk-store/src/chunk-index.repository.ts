@@ -39,8 +39,11 @@ export class ChunkIndexRepository {
     this.keys = new RedisKeys(nodeId);
   }
 
-  /** Replace everything the index holds about one file (one MULTI: all keys share a slot). */
-  async putFile(manifest: Manifest, bits: Bitfield, pinned = false): Promise<void> {
+  /**
+   * Replace everything the index holds about one file (one MULTI: all keys share a slot).
+   * `allocated`: the bytes with disk blocks when only a share is (a sparse replica); unset: all.
+   */
+  async putFile(manifest: Manifest, bits: Bitfield, pinned = false, allocated?: number): Promise<void> {
     const id = manifest.fileId;
     await this.redis
       .multi()
@@ -51,6 +54,7 @@ export class ChunkIndexRepository {
         chunkSize: String(manifest.chunkSize),
         chunkCount: String(manifest.hashes.length),
         ...(pinned ? { pinned: '1' } : {}),
+        ...(allocated !== undefined && allocated < manifest.size ? { allocated: String(allocated) } : {}),
       })
       .set(this.keys.hashes(id), Buffer.from(manifest.hashes.join(''), 'hex'))
       .set(this.keys.bits(id), bits.bytes)
@@ -70,6 +74,12 @@ export class ChunkIndexRepository {
   async setPinned(fileId: string, pinned: boolean): Promise<void> {
     if (pinned) await this.redis.hset(this.keys.file(fileId), 'pinned', '1');
     else await this.redis.hdel(this.keys.file(fileId), 'pinned');
+  }
+
+  /** Mirror the disk's allocation record: `allocated` bytes have blocks (null: the whole file). */
+  async setAllocated(fileId: string, allocated: number | null): Promise<void> {
+    if (allocated === null) await this.redis.hdel(this.keys.file(fileId), 'allocated');
+    else await this.redis.hset(this.keys.file(fileId), 'allocated', String(allocated));
   }
 
   async fileIds(): Promise<string[]> {
@@ -94,20 +104,21 @@ export class ChunkIndexRepository {
     return [res[0]?.[1] as (string | null)[], (res[1]?.[1] as Buffer | null) ?? null];
   }
 
-  /** Every indexed file with its count of present chunks. */
-  async listFiles(): Promise<Array<IndexedFile & { present: number; pinned: boolean }>> {
+  /** Every indexed file with its count of present chunks and the bytes it has on disk (`allocated`). */
+  async listFiles(): Promise<Array<IndexedFile & { present: number; pinned: boolean; allocated: number }>> {
     const ids = (await this.fileIds()).sort();
     if (ids.length === 0) return [];
     const p = this.redis.pipeline();
-    for (const id of ids) p.hmget(this.keys.file(id), ...SUMMARY_FIELDS, 'pinned').bitcount(this.keys.bits(id));
+    for (const id of ids) p.hmget(this.keys.file(id), ...SUMMARY_FIELDS, 'pinned', 'allocated').bitcount(this.keys.bits(id));
     const res = (await p.exec()) ?? [];
-    const out: Array<IndexedFile & { present: number; pinned: boolean }> = [];
+    const out: Array<IndexedFile & { present: number; pinned: boolean; allocated: number }> = [];
     ids.forEach((id, i) => {
       const [e1, summary] = res[2 * i];
       const [e2, present] = res[2 * i + 1];
       if (e1 || e2) throw e1 ?? e2;
       const file = toIndexedFile(id, summary as (string | null)[]);
-      if (file) out.push({ ...file, present: Number(present), pinned: (summary as (string | null)[])[SUMMARY_FIELDS.length] === '1' });
+      const [pinned, allocated] = (summary as (string | null)[]).slice(SUMMARY_FIELDS.length);
+      if (file) out.push({ ...file, present: Number(present), pinned: pinned === '1', allocated: allocated === null ? file.size : Number(allocated) });
     });
     return out;
   }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import {
   Bitfield,
   type CloseReply,
+  chunkBytes,
   chunkLength,
   type FileLayout,
   formatBytes,
@@ -66,6 +67,8 @@ const CREATE_LOCK = '\0create';
 const MAX_CACHED_SUMMARIES = 4096;
 /** Files whose manifest hashes are kept in memory (up to 14,000 hashes each). */
 const MAX_CACHED_HASH_LISTS = 64;
+/** Files whose allocation (whole, or which chunks of a share) is kept in memory (up to 1,750 bytes each). */
+const MAX_CACHED_ALLOCATIONS = 4096;
 
 /**
  * The seed's file side: files, chunk leases over memory-mapped regions, verification on close,
@@ -82,6 +85,11 @@ export class ChunkStoreService {
    */
   private readonly summaries = new Map<string, IndexedFile>();
   private readonly hashLists = new Map<string, string[]>();
+  /**
+   * Which chunks of a file have disk blocks (null: all of them), mirrored from the disk record so a
+   * write lease costs no I/O for it. Changed only under the file's lock (see allocate()).
+   */
+  private readonly allocations = new Map<string, Bitfield | null>();
   /** Whose write locks are whose, so they die with their owner (see WriterSessions). */
   private readonly writers: WriterSessions;
   private writerSweep?: NodeJS.Timeout;
@@ -160,33 +168,81 @@ export class ChunkStoreService {
     return this.deps.rebuilder.ensure();
   }
 
-  async createFile(input: Manifest): Promise<TFileDef> {
+  /**
+   * Create the file's record (idempotent). `share`: the chunks this node will hold when it holds
+   * only a share (a replica: see docs/operations.md, "Sparse partial replicas"); only their bytes
+   * are allocated and counted. For a file already here, whatever of `share` (or, without one, of
+   * the whole file) is not yet allocated is allocated now, NO_SPACE before any byte moves if it
+   * does not fit: how a node holding a share makes room to fetch the whole file.
+   */
+  async createFile(input: Manifest, shareB64?: string): Promise<TFileDef> {
     this.assertOpen();
     const manifest = parseOrThrow(ManifestSchema, input, 'manifest');
     if (!manifestIsConsistent(manifest)) {
       throw new SwarmError('BAD_REQUEST', `manifest of "${manifest.name}" is inconsistent: its file id does not match its size, chunk size and chunk hashes`);
     }
+    const share = shareB64 === undefined ? undefined : parseShare(manifest, shareB64);
     const { fileLocks, disk, index } = this.deps;
     // Creates are serialised so two of them cannot both pass the space check. The lookups here may
     // trigger a rebuild, which takes per-file locks, so only the writes run under the file's lock.
     const created = await fileLocks.run(CREATE_LOCK, async () => {
       const existing = await this.find(manifest.fileId);
-      if (existing) return { def: toDef(existing, existing.bits.count()), created: false };
-      const { free } = await this.stats();
-      if (manifest.size > free) {
-        throw new SwarmError(
-          'NO_SPACE',
-          `"${manifest.name}" needs ${formatBytes(manifest.size)} but this store has ${formatBytes(free)} free: free space or raise STORE_CAPACITY`,
-        );
+      if (existing) {
+        await this.allocateLocked(existing, share ? share.indexes() : undefined, `"${manifest.name}"`);
+        return { def: toDef(existing, existing.bits.count()), created: false };
       }
+      const shared = share && !share.isComplete() ? share : undefined;
+      const need = shared ? chunkBytes(shared.indexes(), manifest.size, manifest.chunkSize) : manifest.size;
+      await this.checkRoom(need, `"${manifest.name}"${shared ? ` (a share of ${shared.count()} of its ${shared.length} chunks)` : ''}`);
       await fileLocks.run(manifest.fileId, async () => {
-        await disk.create(manifest);
-        await index.putFile(manifest, new Bitfield(manifest.hashes.length));
+        await disk.create(manifest, shared);
+        await index.putFile(manifest, new Bitfield(manifest.hashes.length), false, shared ? need : undefined);
+        setNewest(this.allocations, manifest.fileId, shared ? new Bitfield(shared.length, shared.bytes) : null, MAX_CACHED_ALLOCATIONS);
       });
       return { def: toDef(summaryOf(manifest), 0), created: true };
     });
     if (created.created && created.def.chunkCount === 0) this.publish('fileCompleted', { nodeId: this.nodeId, fileId: manifest.fileId });
     return created.def;
+  }
+
+  /** NO_SPACE unless `need` more bytes fit in the quota and on the disk. Under CREATE_LOCK. */
+  private async checkRoom(need: number, what: string): Promise<void> {
+    const { free } = await this.stats();
+    if (need > free) {
+      throw new SwarmError('NO_SPACE', `${what} needs ${formatBytes(need)} but this store has ${formatBytes(free)} free: free space or raise STORE_CAPACITY`);
+    }
+  }
+
+  /**
+   * Allocate the chunks `indexes` (all, when unset) of a file that are not yet: one fallocate per
+   * run of chunks, after a quota check of their bytes. Runs under CREATE_LOCK (so two allocations
+   * cannot both pass the check); the disk work under the file's lock.
+   */
+  private async allocateLocked(file: IndexedFile, indexes: number[] | undefined, what: string): Promise<void> {
+    const current = await this.allocationOf(file);
+    if (!current) return; // the whole file is allocated
+    const missing = (indexes ?? Array.from({ length: file.chunkCount }, (_, i) => i)).filter((i) => !current.get(i));
+    if (missing.length === 0) return;
+    await this.checkRoom(chunkBytes(missing, file.size, file.chunkSize), `${what}: ${missing.length} more chunk(s)`);
+    await this.deps.fileLocks.run(file.fileId, async () => {
+      // Re-read under the lock: the file may have been deleted (or allocated) meanwhile.
+      const now = await this.deps.disk.loadAllocated(file.fileId, file.chunkCount);
+      if (!(await this.deps.index.getFile(file.fileId))) throw notFound(file.fileId);
+      if (!now) return setNewest(this.allocations, file.fileId, null, MAX_CACHED_ALLOCATIONS);
+      const next = await this.deps.disk.allocate(file, now, missing);
+      await this.deps.index.setAllocated(file.fileId, next ? chunkBytes(next.indexes(), file.size, file.chunkSize) : null);
+      setNewest(this.allocations, file.fileId, next, MAX_CACHED_ALLOCATIONS);
+      this.deps.logger.info({ event: 'file.allocated', fileId: file.fileId, chunks: missing.length, whole: next === null }, 'allocated more of a partial replica');
+    });
+  }
+
+  /** Which chunks have blocks (null: all), from memory once read from the disk record. */
+  private async allocationOf(file: IndexedFile): Promise<Bitfield | null> {
+    const hit = this.allocations.get(file.fileId);
+    if (hit !== undefined) return hit;
+    const rec = await this.deps.disk.loadAllocated(file.fileId, file.chunkCount);
+    setNewest(this.allocations, file.fileId, rec, MAX_CACHED_ALLOCATIONS);
+    return rec;
   }
 
   /**
@@ -239,6 +295,12 @@ export class ChunkStoreService {
   private async issueWriteLease(fileId: string, index: number, owner?: string): Promise<{ lease: Lease; file: IndexedFile }> {
     const file = await this.summary(fileId);
     const lease = this.newLease(file, index, 'write');
+    // The writer maps the chunk: a hole written through a mapping on a full disk is a SIGBUS, so a
+    // chunk outside the allocated share gets its blocks (or NO_SPACE) before any lease is out.
+    const allocated = await this.allocationOf(file);
+    if (allocated && !allocated.get(index)) {
+      await this.deps.fileLocks.run(CREATE_LOCK, () => this.allocateLocked(file, [index], `chunk ${index} of file ${short(fileId)}`));
+    }
     const acquire = () => this.deps.leases.acquireWrite(lease, this.opts.leaseTtlMs, this.opts.leaseTtlMs + this.leaseKeepMs);
     let got = await acquire();
     if (got === 'NOINDEX') {
@@ -417,9 +479,10 @@ export class ChunkStoreService {
     this.assertOpen();
     await this.deps.rebuilder.ensure();
     const files = await this.deps.index.listFiles();
-    const used = files.reduce((n, f) => n + f.size, 0);
+    // A partial replica counts the bytes of its share (what is allocated), not its file's size.
+    const used = files.reduce((n, f) => n + f.allocated, 0);
     const diskFree = await this.deps.disk.diskFree();
-    // Files are preallocated, so the disk's free space already excludes them.
+    // What is counted is allocated, so the disk's free space already excludes it.
     const capacity = this.opts.capacity > 0 ? this.opts.capacity : used + diskFree;
     const free = Math.max(0, Math.min(capacity - used, diskFree));
     return { nodeId: this.nodeId, capacity, used, free, files: files.length };
@@ -438,12 +501,16 @@ export class ChunkStoreService {
     const result = await fileLocks.run(CREATE_LOCK, () =>
       fileLocks.run(fileId, async () => {
         const known = (await index.getFile(fileId)) ?? this.summaries.get(fileId);
+        // The bytes it frees: a share's allocated chunks, else the whole file.
+        const share = known ? await disk.loadAllocated(fileId, known.chunkCount).catch(() => null) : null;
+        const bytes = !known ? 0 : share ? chunkBytes(share.indexes(), known.size, known.chunkSize) : known.size;
         const { existed } = await disk.remove(fileId);
         await index.removeFile(fileId);
         this.summaries.delete(fileId);
         this.hashLists.delete(fileId);
+        this.allocations.delete(fileId);
         maps.drop(fileId);
-        return { deleted: existed || known != null, bytes: known?.size ?? 0 };
+        return { deleted: existed || known != null, bytes };
       }),
     );
     if (result.deleted) this.deps.logger.info({ event: 'file.deleted', fileId, bytes: result.bytes }, 'file deleted from this node');
@@ -585,6 +652,15 @@ export class ChunkStoreService {
 function summaryOf(m: Manifest | IndexedFile): IndexedFile {
   const chunkCount = 'hashes' in m ? m.hashes.length : m.chunkCount;
   return { fileId: m.fileId, name: m.name, size: m.size, chunkSize: m.chunkSize, chunkCount };
+}
+
+/** The chunk set of a create request, checked against the manifest (BAD_REQUEST if it does not fit). */
+function parseShare(manifest: Manifest, b64: string): Bitfield {
+  try {
+    return Bitfield.fromBase64(manifest.hashes.length, b64);
+  } catch (e) {
+    throw new SwarmError('BAD_REQUEST', `share of "${manifest.name}" is not a bitfield of its ${manifest.hashes.length} chunks: ${(e as Error).message}`);
+  }
 }
 
 function toDef(f: IndexedFile, present: number, pinned = false): TFileDef {

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import { Bitfield, chunkCount, diskFree, FileIdSchema, type Manifest, ManifestSchema, manifestIsConsistent, preallocate } from '@swarmshare/common';
+import { allocateRanges, Bitfield, chunkCount, chunkRuns, diskFree, FileIdSchema, type Manifest, ManifestSchema, manifestIsConsistent, preallocate } from '@swarmshare/common';
 
 /** A file's record on disk that cannot be trusted; start-up logs it and skips the file. */
 export class CorruptRecordError extends Error {
@@ -19,6 +19,16 @@ export interface DiskRecord {
   bits: Bitfield;
   /** `swarmshare pin`: the marker file is there (kept on disk, so a pin outlives Redis and restarts). */
   pinned: boolean;
+  /** Chunks whose bytes have disk blocks, when only some do (a sparse share); null: the whole file. */
+  allocated: Bitfield | null;
+}
+
+/** What allocation needs to know of a file. */
+export interface FileShape {
+  fileId: string;
+  size: number;
+  chunkSize: number;
+  chunkCount: number;
 }
 
 /**
@@ -48,6 +58,14 @@ export class FileRecordRepository {
   }
   bitmapPath(fileId: string): string {
     return join(this.dir(fileId), 'bitmap');
+  }
+  /**
+   * Present while only some chunks' space is allocated (a partial replica's share): the Bitfield
+   * bytes of those chunks. Absent: the whole data file is allocated (the default, and the state of
+   * every record made before sparse shares). A chunk is written only once its bit is set here.
+   */
+  allocPath(fileId: string): string {
+    return join(this.dir(fileId), 'allocated');
   }
   /** Present while the file is pinned on this node; removed with the file. */
   pinPath(fileId: string): string {
@@ -114,21 +132,65 @@ export class FileRecordRepository {
     }
     // Mapping past EOF would SIGBUS, so a short data file must never be handed out.
     if (dataSize < manifest.size) throw new CorruptRecordError(fileId, `data file has ${dataSize} bytes, manifest says ${manifest.size}`);
-    return { manifest, bits, pinned: await this.isPinned(fileId) };
+    let allocated: Bitfield | null;
+    try {
+      allocated = await this.loadAllocated(fileId, count);
+    } catch (err) {
+      throw new CorruptRecordError(fileId, `allocation record unreadable: ${(err as Error).message}`);
+    }
+    return { manifest, bits, pinned: await this.isPinned(fileId), allocated };
   }
 
-  /** Preallocate the data file, then write an empty bitmap, then (last) the manifest. */
-  async create(manifest: Manifest): Promise<void> {
+  /** Which chunks have disk blocks; null when all do (no record). */
+  async loadAllocated(fileId: string, count: number): Promise<Bitfield | null> {
+    try {
+      return new Bitfield(count, await fs.readFile(this.allocPath(fileId)));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Allocate the data file (all of it, or with `share` only those chunks' bytes, in a sparse file:
+   * see allocateRanges), then write the allocation record and an empty bitmap, then (last) the manifest.
+   */
+  async create(manifest: Manifest, share?: Bitfield): Promise<void> {
     const dir = this.dir(manifest.fileId);
     await fs.mkdir(dir, { recursive: true });
     try {
-      await preallocate(this.dataPath(manifest.fileId), manifest.size);
+      const data = this.dataPath(manifest.fileId);
+      if (share && !share.isComplete()) {
+        await allocateRanges(data, manifest.size, chunkRuns(share.indexes(), manifest.size, manifest.chunkSize));
+        await atomicWrite(this.allocPath(manifest.fileId), share.bytes);
+      } else {
+        await preallocate(data, manifest.size);
+      }
       await atomicWrite(this.bitmapPath(manifest.fileId), new Bitfield(manifest.hashes.length).bytes);
       await atomicWrite(this.manifestPath(manifest.fileId), Buffer.from(JSON.stringify(manifest)));
     } catch (err) {
       await fs.rm(dir, { recursive: true, force: true });
       throw err;
     }
+  }
+
+  /**
+   * Allocate the bytes of chunks `indexes` of a file whose record says only some are (one
+   * fallocate per run of chunks), then record them: blocks first, so the record never claims a
+   * chunk that has none (a crash in between only allocates them again, a no-op). Returns the
+   * allocation after (null once the whole file is allocated: the record goes).
+   */
+  async allocate(file: FileShape, current: Bitfield, indexes: number[]): Promise<Bitfield | null> {
+    await allocateRanges(this.dataPath(file.fileId), file.size, chunkRuns(indexes, file.size, file.chunkSize));
+    const next = new Bitfield(file.chunkCount, current.bytes);
+    for (const i of indexes) next.set(i);
+    if (!next.isComplete()) {
+      await atomicWrite(this.allocPath(file.fileId), next.bytes);
+      return next;
+    }
+    await fs.rm(this.allocPath(file.fileId), { force: true });
+    await syncDir(this.dir(file.fileId));
+    return null;
   }
 
   /**
@@ -245,7 +307,12 @@ export async function atomicWrite(path: string, data: Uint8Array): Promise<void>
     await fs.rm(tmp, { force: true });
     throw err;
   }
-  const dh = await fs.open(dirname(path), 'r');
+  await syncDir(dirname(path));
+}
+
+/** fsync a directory, so a rename or removal in it survives a crash. */
+async function syncDir(dir: string): Promise<void> {
+  const dh = await fs.open(dir, 'r');
   try {
     await dh.sync();
   } finally {

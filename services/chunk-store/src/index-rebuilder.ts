@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Logger } from '@swarmshare/common';
+import { chunkBytes, type Logger } from '@swarmshare/common';
 import type { ChunkIndexRepository } from './chunk-index.repository';
 import { CorruptRecordError, type FileRecordRepository } from './file-record.repository';
 import type { KeyedMutex } from './keyed-mutex';
@@ -85,7 +85,8 @@ export class IndexRebuilder {
             result.skipped++;
             return;
           }
-          await this.index.putFile(rec.manifest, rec.bits, rec.pinned);
+          const { manifest, allocated } = rec;
+          await this.index.putFile(manifest, rec.bits, rec.pinned, allocated ? chunkBytes(allocated.indexes(), manifest.size, manifest.chunkSize) : undefined);
           onDisk.add(id);
           result.files++;
         } catch (err) {

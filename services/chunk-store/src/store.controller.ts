@@ -42,7 +42,8 @@ export function createStoreController(nodeId: string): Type<unknown> {
 
     @MessagePattern(s.create)
     create(@Payload() data: unknown) {
-      return this.store.createFile(parseOrThrow(CreateFileRequestSchema, data).manifest);
+      const req = parseOrThrow(CreateFileRequestSchema, data);
+      return this.store.createFile(req.manifest, req.share);
     }
 
     @MessagePattern(s.location)

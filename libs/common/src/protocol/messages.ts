@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../schemas';
+import { ChunkSetSchema, FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../schemas';
 
 /** Peer protocol v1 (docs/protocol.md). Every frame: u32be length | u8 type | body. */
 export const PROTOCOL_VERSION = 1;
@@ -112,11 +112,13 @@ export const ControlSchemas = {
   [MsgType.MANIFEST]: z.object({ id: RequestId, manifest: ManifestSchema }),
   [MsgType.OK]: z.object({ id: RequestId }),
   // reservation (optional, issue 3): the receiver reserves `bytes` for upload `uploadId` with the
-  // tracker before accepting; old receivers strip it.
+  // tracker before accepting; old receivers strip it. Its `chunks` (issue 14) are the chunks placed
+  // on the receiver, so it allocates only their space (a sparse replica); old receivers strip it and
+  // allocate the whole file.
   [MsgType.STORE_OFFER]: z.object({
     id: RequestId,
     manifest: ManifestSchema,
-    reservation: z.object({ uploadId: z.string().regex(/^[a-z0-9-]{8,64}$/), bytes: z.number().int().min(0) }).optional(),
+    reservation: z.object({ uploadId: z.string().regex(/^[a-z0-9-]{8,64}$/), bytes: z.number().int().min(0), chunks: ChunkSetSchema.optional() }).optional(),
   }),
   [MsgType.RECEIPT]: z.object({ id: RequestId, fileId: FileIdSchema, bytes: z.number().int().min(0), chunks: z.number().int().min(0) }),
   [MsgType.NEIGHBOURS_REQUEST]: z.object({ id: RequestId }),

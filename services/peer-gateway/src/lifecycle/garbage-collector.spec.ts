@@ -16,7 +16,15 @@ const file = (n: number, size: number, state: TFileDef['state'] = 'complete'): T
 /** GC's rules with the store, tracker and deleter faked and the clock injected. */
 function setup(
   files: TFileDef[],
-  o: { capacity?: number; lastUsed?: Record<string, number>; holders?: (fileId: string) => Promise<number>; expiresAt?: Record<string, number> } = {},
+  o: {
+    capacity?: number;
+    lastUsed?: Record<string, number>;
+    holders?: (fileId: string) => Promise<number>;
+    expiresAt?: Record<string, number>;
+    /** What the store says a delete freed (a sparse replica's share); default the file's size. */
+    freed?: Record<string, number>;
+    used?: number;
+  } = {},
 ) {
   const evicted: string[] = [];
   let t = 1_000;
@@ -25,12 +33,12 @@ function setup(
     highPct: 90,
     lowPct: 70,
     store: {
-      stats: async () => ({ capacity: o.capacity ?? 100 * MiB, used: files.reduce((n, f) => n + f.size, 0) }),
+      stats: async () => ({ capacity: o.capacity ?? 100 * MiB, used: o.used ?? files.reduce((n, f) => n + f.size, 0) }),
       files: async () => files,
     },
     evict: async (fileId) => {
       evicted.push(fileId);
-      return { deleted: true, bytes: files.find((f) => f.fileId === fileId)!.size };
+      return { deleted: true, bytes: o.freed?.[fileId] ?? files.find((f) => f.fileId === fileId)!.size };
     },
     swarmView: async (fileId) => ({ otherComplete: await (o.holders ?? (async () => 1))(fileId), expiresAt: o.expiresAt?.[fileId] }),
     lastUsed: async (fileId) => o.lastUsed?.[fileId] ?? 0,
@@ -96,6 +104,14 @@ describe('GarbageCollector', () => {
     expect(evicted).toEqual([id(1), id(2), id(3)]);
     expect(r.evicted.map((e) => e.reason)).toEqual(['ttl', 'ttl', 'ttl']);
     expect(r).toMatchObject({ usedBefore: 50 * MiB, usedAfter: 20 * MiB, kept: [] });
+  });
+
+  it('counts what the store freed: a partial replica past its TTL frees its share, not its file\'s size', async () => {
+    const files = [file(1, 10 * MiB, 'partial'), file(2, 10 * MiB)];
+    const { gc, evicted } = setup(files, { expiresAt: { [id(1)]: 1000 }, holders: async () => 0, freed: { [id(1)]: 4 * MiB }, used: 14 * MiB });
+    const r = await gc.run('timer');
+    expect(evicted).toEqual([id(1)]);
+    expect(r).toMatchObject({ usedBefore: 14 * MiB, usedAfter: 10 * MiB, evicted: [{ fileId: id(1), bytes: 4 * MiB, reason: 'ttl' }] });
   });
 
   it('a pinned file survives watermark GC; the unpinned ones are evicted in its place', async () => {

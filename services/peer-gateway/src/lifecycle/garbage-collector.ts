@@ -94,10 +94,11 @@ export class GarbageCollector {
     const evict = async (f: TFileDef, reason: 'ttl' | 'watermark'): Promise<void> => {
       const r = await this.o.evict(f.fileId);
       if (!r.deleted) return;
-      report.usedAfter = Math.max(0, report.usedAfter - f.size);
-      report.evicted.push({ fileId: f.fileId, name: f.name, bytes: f.size, reason });
+      // What the store freed: a partial replica (sparse) frees its share, not the file's size.
+      report.usedAfter = Math.max(0, report.usedAfter - r.bytes);
+      report.evicted.push({ fileId: f.fileId, name: f.name, bytes: r.bytes, reason });
       this.o.metrics?.gcFilesEvicted.inc({ reason });
-      this.o.metrics?.gcBytesEvicted.inc({ reason }, f.size);
+      this.o.metrics?.gcBytesEvicted.inc({ reason }, r.bytes);
     };
 
     // TTL pass. The answers are kept for the watermark pass: one tracker request per file and run.

@@ -1,4 +1,4 @@
-import { type Candidate, chunkLength, computeFileId, type Manifest, PeerClosedError, type PeerConnection, PeerRequestError, sha256Hex } from '@swarmshare/common';
+import { Bitfield, type Candidate, chunkLength, computeFileId, type Manifest, PeerClosedError, type PeerConnection, PeerRequestError, sha256Hex } from '@swarmshare/common';
 import { ReplicationJob, type ReplicatorOptions, ReplicationsService } from './replicator';
 
 const CHUNK = 65536;
@@ -100,7 +100,12 @@ describe('ReplicationJob', () => {
     expect(job.status.state).toBe('complete');
     expect(copies(Object.values(peers), 12)).toEqual(new Array(12).fill(2));
     expect(peers.b.sends.get(0)).toBe(2);
-    for (const [n, p] of Object.entries(peers)) expect(p.offers[0]).toEqual({ uploadId: job.uploadId, bytes: p.stored.size * CHUNK });
+    // Each offer reserves the chunks placed on the peer and names them, so it allocates only those.
+    for (const p of Object.values(peers)) {
+      const placed = new Bitfield(12);
+      for (const i of p.stored) placed.set(i);
+      expect(p.offers[0]).toEqual({ uploadId: job.uploadId, bytes: p.stored.size * CHUNK, chunks: placed.toBase64() });
+    }
     expect(registered).toEqual([expect.objectContaining({ fileId: m.fileId, hash, nodeId: 'a', holders: ['b', 'c', 'd'], replicas: 2 })]);
     expect(released).toEqual([job.uploadId]);
     expect(job.status).toMatchObject({ copiesAcked: 24, copiesNeeded: 24, bytesSent: 24 * CHUNK });

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import {
+  Bitfield,
   type Candidate,
   chunkLengthsOf,
   checkAllocation,
   formatBytes,
+  groupPlacement,
   type Logger,
   type Manifest,
   type PeerConnection,
@@ -101,8 +103,9 @@ export class ReplicationJob {
     }
     if (allocation.some((a) => a.nodeId === this.o.nodeId)) throw new SwarmError('BAD_REQUEST', `the allocation names the seeder's own node ${this.o.nodeId}: replicas go to other peers`);
     const candidates = await this.o.tracker.candidates([this.o.nodeId]);
-    this.placement = checkAllocation(this.manifest.size, this.manifest.chunkSize, replicas, allocation, candidates, { clamp: true }).assign;
     this.lengths = chunkLengthsOf(this.manifest.size, this.manifest.chunkSize);
+    // Grouped, each receiver's share is a few runs of chunks: a few fallocate calls there.
+    this.placement = groupPlacement(checkAllocation(this.manifest.size, this.manifest.chunkSize, replicas, allocation, candidates, { clamp: true }).assign, this.lengths);
     this.status.chunkCount = this.lengths.length;
     this.status.copiesNeeded = this.lengths.length * replicas;
     const byId = new Map(candidates.map((c) => [c.nodeId, c]));
@@ -227,7 +230,11 @@ export class ReplicationJob {
       if (!t.conn) t.conn = await this.o.connect(t.address, t.nodeId);
       if (t.reservedBytes > t.offeredBytes) {
         // The receiver reserves with the tracker before it accepts; NO_SPACE comes back as ERROR{id}.
-        await withTimeout(t.conn.offer(this.manifest, { uploadId: this.uploadId, bytes: t.reservedBytes }), this.o.chunkTimeoutMs, `offer to ${t.nodeId}`);
+        // It names the chunks placed on it, so it allocates only their space (a sparse replica).
+        const chunks = new Bitfield(this.lengths.length);
+        for (const i of t.assigned) chunks.set(i);
+        const reservation = { uploadId: this.uploadId, bytes: t.reservedBytes, chunks: chunks.toBase64() };
+        await withTimeout(t.conn.offer(this.manifest, reservation), this.o.chunkTimeoutMs, `offer to ${t.nodeId}`);
         t.offeredBytes = t.reservedBytes;
       }
       const worker = async () => {

@@ -11,7 +11,7 @@ function setup(opts: { reserveFails?: boolean; corrupt?: Set<number> } = {}) {
   const reserved: unknown[] = [];
   const created: string[] = [];
   const abandoned: number[] = [];
-  const store = { create: jest.fn(async (m: Manifest) => void created.push(m.fileId)), have: jest.fn(), manifest: jest.fn() };
+  const store = { create: jest.fn(async (m: Manifest, _share?: string) => void created.push(m.fileId)), have: jest.fn(), manifest: jest.fn() };
   const regions = {
     openRead: jest.fn(),
     openWrite: jest.fn(
@@ -28,7 +28,7 @@ function setup(opts: { reserveFails?: boolean; corrupt?: Set<number> } = {}) {
     if (opts.reserveFails) throw new SwarmError('NO_SPACE', 'node b cannot reserve');
     reserved.push(r);
   });
-  return { handler, reserved, created, abandoned };
+  return { handler, reserved, created, abandoned, store };
 }
 
 describe('LocalPeerHandler: replication reservations', () => {
@@ -40,6 +40,20 @@ describe('LocalPeerHandler: replication reservations', () => {
     const refused = setup({ reserveFails: true });
     await expect(refused.handler.offer(manifest, { uploadId: 'up-12345678', bytes: CHUNK })).rejects.toMatchObject({ code: 'NO_SPACE' });
     expect(refused.created).toEqual([]);
+  });
+
+  it('passes the chunks an offer places here to the store as the file\'s share; refuses chunks that are no bitfield or outweigh the reservation', async () => {
+    const share = Buffer.from([0b0110_0000]).toString('base64'); // chunks 1 and 2
+    const ok = setup();
+    await ok.handler.offer(manifest, { uploadId: 'up-12345678', bytes: 2 * CHUNK, chunks: share });
+    expect(ok.store.create).toHaveBeenCalledWith(manifest, share);
+    await ok.handler.offer(manifest);
+    expect(ok.store.create).toHaveBeenLastCalledWith(manifest, undefined); // a plain offer: the whole file
+    const over = setup();
+    await expect(over.handler.offer(manifest, { uploadId: 'up-12345678', bytes: CHUNK, chunks: share })).rejects.toMatchObject({ code: 'BAD_REQUEST' });
+    await expect(over.handler.offer(manifest, { uploadId: 'up-12345678', bytes: 4 * CHUNK, chunks: Buffer.from([0xff, 0]).toString('base64') })).rejects.toThrow(/not a bitfield of the file's 4 chunks/);
+    expect(over.reserved).toEqual([]);
+    expect(over.created).toEqual([]);
   });
 
   it('refuses a STORE past the reservation; nacked and abandoned chunks give their bytes back', async () => {

@@ -1,4 +1,6 @@
 import {
+  Bitfield,
+  chunkBytes,
   type HaveUpdateTarget,
   type Manifest,
   type OfferReservation,
@@ -17,6 +19,17 @@ import type { SuperSeeder } from './super-seed';
 
 /** Files whose replication budgets are remembered (the oldest is forgotten first). */
 const MAX_BUDGETS = 1024;
+
+/** Bytes of the chunks a STORE_OFFER places here (BAD_REQUEST when they are not a bitfield of the file's chunks). */
+function shareBytes(manifest: Manifest, chunks: string): number {
+  let bits: Bitfield;
+  try {
+    bits = Bitfield.fromBase64(manifest.hashes.length, chunks);
+  } catch (e) {
+    throw new SwarmError('BAD_REQUEST', `the offered chunks are not a bitfield of the file's ${manifest.hashes.length} chunks: ${(e as Error).message}`);
+  }
+  return chunkBytes(bits.indexes(), manifest.size, manifest.chunkSize);
+}
 
 /** Serves peers from this node's chunk-store: the gateway's side of every request in the protocol. */
 export class LocalPeerHandler implements PeerRequestHandler {
@@ -99,6 +112,13 @@ export class LocalPeerHandler implements PeerRequestHandler {
       if (reservation.bytes > manifest.size) {
         throw new SwarmError('BAD_REQUEST', `reservation of ${reservation.bytes} bytes for a file of ${manifest.size} bytes; a reservation is at most the file's size`);
       }
+      // Nor may the chunks it names take more room than it reserves (they are allocated here).
+      if (reservation.chunks !== undefined) {
+        const share = shareBytes(manifest, reservation.chunks);
+        if (share > reservation.bytes) {
+          throw new SwarmError('BAD_REQUEST', `the offered chunks take ${share} bytes but the reservation is ${reservation.bytes} bytes; reserve at least what is placed here`);
+        }
+      }
       await this.reserve(reservation);
       const b = this.budgets.get(manifest.fileId) ?? { reserved: new Map<string, number>(), used: 0 };
       b.reserved.set(reservation.uploadId, reservation.bytes);
@@ -107,8 +127,9 @@ export class LocalPeerHandler implements PeerRequestHandler {
     // A plain push (the CLI putting a whole file into its node) has no reservation: the store's
     // preallocation below caps it by free space and STORE_CAPACITY. It leaves any replication budget
     // of the file in place: one peer's offer must not lift the cap of another's transfer.
-    // The store preallocates the file (NO_SPACE if it cannot) and accepts a file it already has.
-    await this.store.create(manifest);
+    // The store allocates the file (NO_SPACE if it cannot) and accepts a file it already has; a
+    // replica's offer names the chunks placed here, so only their space is allocated (issue 14).
+    await this.store.create(manifest, reservation?.chunks);
   }
 
   async openWrite(fileId: string, index: number): Promise<WriteRegion> {

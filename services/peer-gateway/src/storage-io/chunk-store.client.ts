@@ -60,8 +60,9 @@ export class ChunkStoreClient {
   }
 
   /** Idempotent: an existing file is returned as it is. */
-  create(manifest: Manifest): Promise<TFileDef> {
-    return this.rpc.request(this.s.create, { manifest }, TFileDefSchema);
+  /** `share` (a base64 Bitfield): the chunks this node will hold of the file; unset: all of it. */
+  create(manifest: Manifest, share?: string): Promise<TFileDef> {
+    return this.rpc.request(this.s.create, share === undefined ? { manifest } : { manifest, share }, TFileDefSchema);
   }
 
   /** Leases asked for while others are on their way go together in one request (RequestBatcher). */

@@ -33,6 +33,8 @@ export interface ChunkSink {
 export interface OfferReservation {
   uploadId: string;
   bytes: number;
+  /** The chunks placed on the receiver (a base64 Bitfield), so it allocates only their space. */
+  chunks?: string;
 }
 
 /** A write region's length, without mapping it when the region knows it (`length`). */

@@ -121,6 +121,9 @@ describe('swarmshare up: supervision and stopping', () => {
     const before = await ready(up);
     up.proc.kill(sig);
     await allGone(up, before);
+    // `up` says "stopped" once swarm.stop() returns, a moment after its last child is gone: wait until
+    // it has exited and its stderr has been read to the end.
+    await until('the up process exited', STOP_BOUND_MS, () => (up.proc.stderr!.readableEnded ? true : undefined), up);
     expect(up.stderr()).toContain(`${sig}: stopping the swarm`);
     expect(up.stderr()).toContain('stopped');
   });

@@ -45,7 +45,8 @@ function stamp(path, r) {
 
   const nginx = await L.startNginx(www, join(dir, 'nginx'));
   const swarm = await LocalSwarm.start({ nodes: 3, dataDir: join(dir, 'swarm') });
-  const nats = ['--nats', swarm.urls.natsUrl];
+  // As a user after `up --data DIR`: the CLI finds the swarm, its TLS CA and its certificate in DIR.
+  const nats = ['--data', join(dir, 'swarm')];
   const rows = { share: [], shaCp: [], fetchCopy: [], fetchStream: [], curl: [], help: [], ls: [], bare: [], downloadCopy: [], downloadStream: [], exportCopy: [], exportStream: [] };
   const how = new Set();
   try {

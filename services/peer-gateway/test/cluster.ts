@@ -45,7 +45,7 @@ export class Node {
   ) {}
 
   async startGateway(): Promise<void> {
-    this.gateway = await startService('peer-gateway', this.gatewayEnv);
+    this.gateway = await startService('peer-gateway', this.gatewayEnv, { readyTimeoutMs: READY_TIMEOUT_MS });
     const ready = this.gateway.logs.find((l) => l.event === 'ready')!;
     this.address = String(ready.address);
   }
@@ -56,11 +56,18 @@ export class Node {
   }
 }
 
+/**
+ * How long a node's service may take to say it is ready. Generous: tests start up to 60 such
+ * processes on 2 cores while the earlier ones announce and keep their overlay, and a chunk-store
+ * once took over 20 s there (CI, discovery-overlay).
+ */
+const READY_TIMEOUT_MS = 60_000;
+
 /** One node: a chunk-store and a peer-gateway sharing a fresh DATA_DIR, the gateway on an OS-chosen port. */
 export async function startNode(id: string, extra: Record<string, string> = {}, storeExtra: Record<string, string> = {}): Promise<Node> {
   const dataDir = mkdtempSync(join(tmpdir(), `ss-${id}-`));
   const base = { NODE_ID: id, DATA_DIR: dataDir, NATS_URL: process.env.NATS_URL!, REDIS_URL: process.env.REDIS_URL!, LOG_LEVEL: process.env.SERVICE_LOGS ? 'debug' : 'info' };
-  const store = await startService('chunk-store', { ...base, LEASE_TTL_MS: '60000', ...storeExtra });
+  const store = await startService('chunk-store', { ...base, LEASE_TTL_MS: '60000', ...storeExtra }, { readyTimeoutMs: READY_TIMEOUT_MS });
   // Peer mutual TLS on, as in production; a test that needs plaintext passes PEER_TLS: 'off' in extra.
   const tls = await testGatewayTlsEnv(id);
   const node = new Node(id, dataDir, store, { ...base, ...tls, PEER_HOST: '127.0.0.1', PEER_PORT: '0', ANNOUNCE_INTERVAL_MS: '500', ...extra });

@@ -78,7 +78,7 @@ describe('discovery: a 30-node overlay with the tracker stopped', () => {
     for (const h of holders) for (const f of files) await seed(nodes[h], f);
     await tracker.stop();
     tracker = undefined;
-  }, 240_000);
+  }, 420_000);
 
   afterAll(async () => {
     await Promise.all(nodes.filter(Boolean).map((n) => n.stop()));

@@ -95,12 +95,7 @@ async function hashInline(path: string, size: number, chunkSize: number, count: 
     for (let i = 0; i < count; i++) {
       const pos = i * chunkSize;
       const want = Math.min(chunkSize, size - pos);
-      let got = 0;
-      while (got < want) {
-        const { bytesRead } = await fh.read(buf, got, want - got, pos + got);
-        if (bytesRead === 0) throw new Error(`${path} shrank while it was hashed`);
-        got += bytesRead;
-      }
+      if ((await readFullyAt(fh, buf, want, pos)) < want) throw new Error(`${path} shrank while it was hashed`);
       const chunk = buf.subarray(0, want);
       whole?.update(chunk);
       chunkHashes.push(createHash('sha256').update(chunk).digest('hex'));
@@ -166,4 +161,15 @@ export class HashPool {
     for (const p of this.waiting.values()) p.reject(e);
     this.waiting.clear();
   }
+}
+
+/** Read `length` bytes at `position` into `buf`, looping over short reads; fewer only where the file ends. */
+export async function readFullyAt(fh: fs.FileHandle, buf: Buffer, length: number, position: number): Promise<number> {
+  let got = 0;
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got);
+    if (bytesRead === 0) break;
+    got += bytesRead;
+  }
+  return got;
 }

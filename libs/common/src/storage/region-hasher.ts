@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { readFullyAt } from './file-hasher';
 
 /**
  * A hashing thread: pread the region into a buffer it reuses, hash it, answer with the hex digest.
@@ -125,12 +126,8 @@ function hashHere(job: Job): void {
     const fh = await fs.open(job.path, 'r');
     try {
       const buf = Buffer.allocUnsafe(job.length);
-      let got = 0;
-      while (got < job.length) {
-        const { bytesRead } = await fh.read(buf, got, job.length - got, job.offset + got);
-        if (bytesRead === 0) throw shortError(job, job.length - got);
-        got += bytesRead;
-      }
+      const got = await readFullyAt(fh, buf, job.length, job.offset);
+      if (got < job.length) throw shortError(job, job.length - got);
       return createHash('sha256').update(buf).digest('hex');
     } finally {
       await fh.close();

@@ -44,15 +44,16 @@ export function natsServerOptions(url: string, caFile?: string): NatsServerOptio
 
 
 /**
+ * How services (and long-lived clients) reconnect: forever, every 250 ms plus at most 100 ms of
+ * jitter. nats.js adds up to 1 s of jitter over TLS by default, which left a node deaf for over a
+ * second after a nats-server restart, and a `fetch` started at once found nobody answering.
+ */
+export const RECONNECT_FOREVER = { maxReconnectAttempts: -1, reconnectTimeWait: 250, reconnectJitter: 100, reconnectJitterTLS: 100 } as const;
+
+/**
  * A raw client connection that reconnects forever. Services wait for the server on first connect;
  * a CLI passes waitOnFirstConnect=false so a missing server is an immediate, clear error.
  */
 export function connectNats(url: string, name: string, waitOnFirstConnect = true, caFile?: string): Promise<NatsConnection> {
-  return connect({
-    ...natsServerOptions(url, caFile),
-    name,
-    waitOnFirstConnect,
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 500,
-  });
+  return connect({ ...natsServerOptions(url, caFile), name, waitOnFirstConnect, ...RECONNECT_FOREVER });
 }

@@ -1,9 +1,9 @@
-import { natsServerOptions } from './client';
+import { natsServerOptions, RECONNECT_FOREVER } from './client';
 import { type CustomStrategy, Transport, type NatsOptions } from '@nestjs/microservices';
 import { MicroNatsServer, type MicroServiceInfo } from './micro-server';
 import { PlainJsonDeserializer, PlainJsonSerializer } from './plain-json';
 
-export { type NatsServerOptions, natsServerOptions, connectNats } from './client';
+export { type NatsServerOptions, natsServerOptions, connectNats, RECONNECT_FOREVER } from './client';
 
 /** Options for a Nest NATS microservice that speaks plain JSON (see plain-json.ts). */
 export function plainJsonNatsOptions(url: string, name: string, queue?: string, caFile?: string): NatsOptions {
@@ -14,8 +14,7 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string, 
       name,
       queue,
       waitOnFirstConnect: true,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 500,
+      ...RECONNECT_FOREVER,
       // On SIGTERM, drain: finish the requests already received instead of dropping them.
       gracefulShutdown: true,
       gracePeriod: 1000,

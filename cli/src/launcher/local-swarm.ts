@@ -27,6 +27,11 @@ export interface SwarmOptions {
    */
   insecure?: boolean;
   onStatus?: (line: string) => void;
+  /**
+   * Where a node runs (bench:fleet): the address its gateway listens on and advertises, and a
+   * command its processes are started under (`ip netns exec NS`). Default: loopback, no prefix.
+   */
+  placeNode?: (nodeId: string) => { host: string; prefix?: string[] };
 }
 
 /** How a service was started, kept so a dead one can be started again exactly the same way. */
@@ -36,6 +41,7 @@ interface Launch {
   logPath: string;
   nodeId?: string;
   trackerIndex?: number;
+  prefix?: string[];
 }
 
 export interface SwarmNode {
@@ -145,7 +151,7 @@ export class LocalSwarm {
   /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   private launch(processName: string, l: Launch): Promise<RunningService> {
     this.launches.set(processName, l);
-    return startService(l.service, l.env, { logPath: l.logPath });
+    return startService(l.service, l.env, { logPath: l.logPath, prefix: l.prefix });
   }
 
   async startTracker(): Promise<RunningService> {
@@ -165,12 +171,13 @@ export class LocalSwarm {
   async startNode(nodeId: string): Promise<SwarmNode> {
     const existing = this.nodes.find((n) => n.spec.nodeId === nodeId);
     const peerPort = existing?.spec.peerPort ?? (await freePort());
+    const place = this.opts.placeNode?.(nodeId) ?? { host: '127.0.0.1' };
     const spec: NodeSpec = existing?.spec ?? {
       nodeId,
       dataDir: join(this.dataDir, 'nodes', nodeId),
       peerPort,
-      peerHost: '127.0.0.1',
-      advertiseAddress: `127.0.0.1:${peerPort}`,
+      peerHost: place.host,
+      advertiseAddress: `${place.host}:${peerPort}`,
     };
     // Peer mutual TLS unless --insecure: the node's certificate from the swarm CA under DATA/tls.
     spec.peerTls ??= this.opts.insecure ? 'off' : (await ensureSwarmPki(this.dataDir, [nodeId]))[nodeId];
@@ -179,8 +186,8 @@ export class LocalSwarm {
     const logs = join(this.dataDir, 'logs');
     const storeEnv = chunkStoreEnv(this.credentials.urlsFor(this.baseUrls, 'chunk-store', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
     const gatewayEnv = peerGatewayEnv(this.credentials.urlsFor(this.baseUrls, 'peer-gateway', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
-    const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId });
-    const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId });
+    const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId, prefix: place.prefix });
+    const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId, prefix: place.prefix });
     const node = { spec, store, gateway };
     if (existing) this.nodes[this.nodes.indexOf(existing)] = node;
     else this.nodes.push(node);
@@ -206,7 +213,7 @@ export class LocalSwarm {
   async respawn(processName: string): Promise<RunningService> {
     const l = this.launches.get(processName);
     if (!l) throw new Error(`no service ${processName} in this swarm`);
-    const svc = await startService(l.service, l.env, { logPath: l.logPath });
+    const svc = await startService(l.service, l.env, { logPath: l.logPath, prefix: l.prefix });
     if (l.trackerIndex !== undefined) this.tracker[l.trackerIndex] = svc;
     else {
       const node = this.node(l.nodeId!);

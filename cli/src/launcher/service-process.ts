@@ -86,8 +86,10 @@ export class RunningService {
  * Start a built service (dist/main.js, as in production) with exactly the given environment and
  * wait for its ready log line. With logPath, its output is also appended to that file.
  */
-export async function startService(name: ServiceName, env: Record<string, string>, opts: { waitReady?: boolean; logPath?: string; readyTimeoutMs?: number } = {}): Promise<RunningService> {
-  const proc = spawn(process.execPath, ['--expose-gc', serviceScript(name)], {
+export async function startService(name: ServiceName, env: Record<string, string>, opts: { waitReady?: boolean; logPath?: string; readyTimeoutMs?: number; prefix?: string[] } = {}): Promise<RunningService> {
+  // A prefix that execs its argument (`ip netns exec NS`) keeps the pid the service's own.
+  const argv = [...(opts.prefix ?? []), process.execPath, '--expose-gc', serviceScript(name)];
+  const proc = spawn(argv[0], argv.slice(1), {
     env: { PATH: process.env.PATH, LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

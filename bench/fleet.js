@@ -1,0 +1,255 @@
+#!/usr/bin/env node
+// sudo npm run bench:fleet -- [--size 128MiB] [--rate 200mbit] [--fetchers 4,8,16] [--timeout-min 25] [--keep]
+// (--keep leaves .bench/fleet, with every service's log, for a look afterwards)
+// The fleet case, shaped like a real network (issue 16, item 7): every host is a network namespace on
+// one bridge, its link limited with tc tbf in both directions. One origin host and N fetcher hosts;
+// each round shares a new file on the origin, then times, as a user types them, N concurrent
+//   swarmshare fetch ID --node fK -o OUT          (the whole command, until every OUT is there)
+// against nginx on the origin host serving curl on every fetcher host through the same links.
+// It also counts the origin's egress (bytes its link sent / file size) and the CPU seconds every
+// process of the swarm spent (services, nats-server, redis-server and the CLI commands) per GiB received.
+// Needs root (ip netns, tc); bounded in time; removes its namespaces and bridge on every exit.
+const { execFileSync, spawn } = require('node:child_process');
+const { randomBytes } = require('node:crypto');
+const { mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const os = require('node:os');
+const { join, resolve } = require('node:path');
+const { parseSize, formatBytes } = require('../libs/common/dist');
+const { LocalSwarm } = require('../cli/dist/launcher/local-swarm');
+const L = require('./transfer-lib');
+
+if (process.getuid?.() !== 0) {
+  console.error('bench:fleet needs root: it builds hosts from network namespaces (ip netns) and shapes their links with tc. Run it as root (sudo npm run bench:fleet).');
+  process.exit(2);
+}
+
+const size = parseSize(L.arg('size', '128MiB'));
+const rate = L.arg('rate', '200mbit');
+const fleets = L.arg('fetchers', '4,8,16').split(',').map(Number);
+if (fleets.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--fetchers: a comma-separated list of counts from 1 to 32');
+const maxN = Math.max(...fleets);
+const timeoutMin = Number(L.arg('timeout-min', '25'));
+const CLI = resolve(__dirname, '..', 'cli', 'dist', 'main.js');
+const GiB = 1024 ** 3;
+
+const tag = randomBytes(2).toString('hex');
+const subnet = `10.214.${1 + (parseInt(tag, 16) % 250)}`;
+const BRIDGE = `sfbr${tag}`;
+const ns = (i) => `sf${tag}-${i}`;
+const ip = (i) => `${subnet}.${10 + i}`;
+const vethOut = (i) => `vf${tag}${i}a`; // root side, on the bridge: its egress is the host's download
+const vethIn = (i) => `vf${tag}${i}b`; // inside the host: its egress is the host's upload
+const HOST = `${subnet}.1`;
+const hostName = (i) => (i === 0 ? 'origin' : `f${String(i).padStart(2, '0')}`);
+
+const sh = (...args) => execFileSync(args[0], args.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+
+function makeHosts() {
+  sh('ip', 'link', 'add', BRIDGE, 'type', 'bridge');
+  sh('ip', 'addr', 'add', `${HOST}/24`, 'dev', BRIDGE);
+  sh('ip', 'link', 'set', BRIDGE, 'up');
+  const tbf = ['root', 'tbf', 'rate', rate, 'burst', '256kb', 'latency', '100ms'];
+  for (let i = 0; i <= maxN; i++) {
+    sh('ip', 'netns', 'add', ns(i));
+    sh('ip', 'link', 'add', vethOut(i), 'type', 'veth', 'peer', 'name', vethIn(i));
+    sh('ip', 'link', 'set', vethOut(i), 'master', BRIDGE, 'up');
+    sh('ip', 'link', 'set', vethIn(i), 'netns', ns(i));
+    sh('ip', '-n', ns(i), 'addr', 'add', `${ip(i)}/24`, 'dev', vethIn(i));
+    sh('ip', '-n', ns(i), 'link', 'set', vethIn(i), 'up');
+    sh('ip', '-n', ns(i), 'link', 'set', 'lo', 'up');
+    sh('tc', 'qdisc', 'add', 'dev', vethOut(i), ...tbf);
+    sh('ip', 'netns', 'exec', ns(i), 'tc', 'qdisc', 'add', 'dev', vethIn(i), ...tbf);
+  }
+}
+
+function removeHosts() {
+  for (let i = 0; i <= maxN; i++) {
+    try {
+      sh('ip', 'netns', 'del', ns(i));
+    } catch {
+      /* not created */
+    }
+  }
+  try {
+    sh('ip', 'link', 'del', BRIDGE);
+  } catch {
+    /* not created */
+  }
+}
+
+/** Bytes host i has sent on its link so far. */
+const txBytes = (i) => Number(sh('ip', 'netns', 'exec', ns(i), 'cat', `/sys/class/net/${vethIn(i)}/statistics/tx_bytes`).trim());
+
+/** A server process of our own (stopped on exit). */
+const children = [];
+function own(cmd, args, opts = {}) {
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
+  let err = '';
+  p.stderr?.on('data', (d) => (err = (err + d).slice(-4000)));
+  p.lastError = () => err;
+  children.push(p);
+  return p;
+}
+
+async function waitPort(host, port, what) {
+  const net = require('node:net');
+  for (let i = 0; i < 200; i++) {
+    const ok = await new Promise((r) => {
+      const s = net.connect(port, host);
+      s.once('connect', () => (s.destroy(), r(true)));
+      s.once('error', () => r(false));
+    });
+    if (ok) return;
+    await L.sleep(50);
+  }
+  throw new Error(`${what} does not listen on ${host}:${port} after 10 s`);
+}
+
+/**
+ * Run a command under bash and report its wall seconds and the CPU seconds it and its children used
+ * (bash's `times`), so the CLI's own cost counts too.
+ */
+function timedWithCpu(args, timeoutMs) {
+  return new Promise((resolvePromise, reject) => {
+    const t0 = L.now();
+    const p = spawn('bash', ['-c', '"$@"; rc=$?; times >&2; exit $rc', 'bash', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d) => (err = (err + d).slice(-4000)));
+    const timer = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('exit', (code, sig) => {
+      clearTimeout(timer);
+      const lines = err.trim().split('\n');
+      const secs = (s) => { const m = /(\d+)m([\d.]+)s/.exec(s); return m ? Number(m[1]) * 60 + Number(m[2]) : 0; };
+      const kids = (lines.pop() ?? '').split(' ');
+      const cpu = secs(kids[0]) + secs(kids[1]);
+      if (code === 0) resolvePromise({ seconds: L.now() - t0, cpu });
+      else reject(new Error(`${args.join(' ')} failed (${code ?? sig}): ${lines.slice(-5).join('\n')}`));
+    });
+  });
+}
+
+(async () => {
+  const dir = resolve('.bench', 'fleet');
+  rmSync(dir, { recursive: true, force: true });
+  const www = join(dir, 'www');
+  mkdirSync(www, { recursive: true });
+  L.ensureTool('nginx', 'nginx');
+  L.ensureTool('curl', 'curl');
+  const deadline = setTimeout(() => {
+    console.error(`bench:fleet: stopped after its ${timeoutMin}-minute bound`);
+    cleanup();
+    process.exit(3);
+  }, timeoutMin * 60_000);
+
+  let swarm;
+  let cleaned = false;
+  function cleanup() {
+    if (cleaned) return;
+    cleaned = true;
+    for (const c of children) c.kill('SIGKILL');
+    for (const s of swarm?.services() ?? []) s.service.proc.kill('SIGKILL');
+    removeHosts();
+  }
+  process.on('exit', cleanup);
+  for (const sig of ['SIGINT', 'SIGTERM']) process.on(sig, () => (cleanup(), process.exit(130)));
+
+  console.error(`bench:fleet: ${formatBytes(size)}, links ${rate} (tbf, both directions), fetchers ${fleets.join(', ')}; building ${maxN + 1} hosts`);
+  makeHosts();
+
+  // Control plane in the root namespace, reached over the bridge. The peer plane keeps its defaults
+  // (mutual TLS with the swarm's CA); NATS and Redis here are plain and user-less: they carry only
+  // control messages, and this bench measures the data path.
+  const natsPort = await L.freePort();
+  const redisPort = await L.freePort();
+  own('nats-server', ['-a', HOST, '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')]);
+  own('redis-server', ['--port', String(redisPort), '--bind', HOST, '--protected-mode', 'no', '--save', '', '--appendonly', 'no']);
+  await waitPort(HOST, natsPort, 'nats-server');
+  await waitPort(HOST, redisPort, 'redis-server');
+  const infraPids = children.map((c) => c.pid);
+
+  const ids = Array.from({ length: maxN + 1 }, (_, i) => hostName(i));
+  const t0 = L.now();
+  swarm = await LocalSwarm.start({
+    nodes: maxN + 1,
+    nodeIds: ids,
+    dataDir: join(dir, 'swarm'),
+    natsUrl: `nats://${HOST}:${natsPort}`,
+    redisUrl: `redis://${HOST}:${redisPort}`,
+    placeNode: (id) => {
+      const i = ids.indexOf(id);
+      return { host: ip(i), prefix: ['ip', 'netns', 'exec', ns(i)] };
+    },
+  });
+  console.error(`swarm of ${maxN + 1} nodes up in ${(L.now() - t0).toFixed(1)} s`);
+  const data = ['--data', join(dir, 'swarm')];
+  const pidsOf = (kind) => swarm.services().filter((s) => s.processName.endsWith(kind)).map((s) => s.service.proc.pid);
+  const groups = { gateways: pidsOf('peer-gateway'), stores: pidsOf('chunk-store'), 'tracker, nats, redis': [...pidsOf('tracker-0'), ...infraPids] };
+
+  // nginx on the origin host, on its own address, serving the same files.
+  const nginxPort = 8080;
+  const conf = join(dir, 'nginx.conf');
+  writeFileSync(
+    conf,
+    `worker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log warn;\nevents { worker_connections 256; }\nhttp { access_log off; sendfile on; tcp_nopush on;\n  client_body_temp_path ${dir}/tb; proxy_temp_path ${dir}/tp; fastcgi_temp_path ${dir}/tf; uwsgi_temp_path ${dir}/tu; scgi_temp_path ${dir}/ts;\n  server { listen ${ip(0)}:${nginxPort}; root ${www}; } }\n`,
+  );
+  const nginxBin = sh('sh', '-c', 'command -v nginx').trim();
+  const nginx = own('ip', ['netns', 'exec', ns(0), nginxBin, '-c', conf, '-g', 'daemon off;']);
+  await L.sleep(300);
+  if (nginx.exitCode !== null) throw new Error(`nginx exited: ${nginx.lastError()}`);
+
+  const rounds = [1, ...fleets.filter((n) => n !== 1)];
+  const results = [];
+  for (const n of rounds) {
+    // A new file every round, so no fetcher already holds it.
+    const input = join(www, `file-${n}.bin`);
+    L.writeRandomFile(input, size);
+    const shared = execFileSync(process.execPath, [CLI, ...data, 'share', input, '--node', 'origin', '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }).toString();
+    const fileId = JSON.parse(shared.trim().split('\n').pop()).fileId;
+    const fetchers = Array.from({ length: n }, (_, k) => k + 1);
+
+    const tx0 = txBytes(0);
+    const cpu0 = L.cpuSeconds(Object.values(groups).flat());
+    const start = L.now();
+    const runs = await Promise.all(
+      fetchers.map((k) => timedWithCpu([process.execPath, CLI, ...data, 'fetch', fileId, '--node', hostName(k), '-o', join(dir, `out-${k}.bin`)], timeoutMin * 60_000)),
+    );
+    const swarmSeconds = L.now() - start;
+    const cpu1 = L.cpuSeconds(Object.values(groups).flat());
+    const egress = (txBytes(0) - tx0) / size;
+    for (const k of fetchers) {
+      if (!L.sameBytes(input, join(dir, `out-${k}.bin`))) throw new Error(`fetcher ${hostName(k)}: OUT differs from the file`);
+      rmSync(join(dir, `out-${k}.bin`));
+    }
+    const used = (pids) => pids.reduce((a, p) => a + cpu1.get(p).user + cpu1.get(p).sys - cpu0.get(p).user - cpu0.get(p).sys, 0);
+    const cpuBy = Object.fromEntries(Object.entries(groups).map(([g, pids]) => [g, used(pids)]));
+    cpuBy['CLI commands'] = runs.reduce((a, r) => a + r.cpu, 0);
+    const cpuTotal = Object.values(cpuBy).reduce((a, b) => a + b, 0);
+
+    const httpStart = L.now();
+    await Promise.all(fetchers.map((k) => L.timed('ip', ['netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `http://${ip(0)}:${nginxPort}/file-${n}.bin`])));
+    const httpSeconds = L.now() - httpStart;
+    for (const k of fetchers) rmSync(join(dir, `curl-${k}.bin`));
+
+    const r = { n, swarmSeconds, httpSeconds, egress, cpuPerGiB: cpuTotal / ((n * size) / GiB), cpuBy };
+    results.push(r);
+    console.error(`${n} fetcher(s): swarm ${swarmSeconds.toFixed(2)} s, HTTP ${httpSeconds.toFixed(2)} s, origin egress ${egress.toFixed(2)}, ${r.cpuPerGiB.toFixed(1)} CPU-s per GiB`);
+  }
+  clearTimeout(deadline);
+
+  const one = results.find((r) => r.n === 1).swarmSeconds;
+  const out = [];
+  out.push(`\nbench:fleet, ${formatBytes(size)}, every host's link ${rate} both ways (tc tbf), whole \`swarmshare fetch ID --node fK -o OUT\` commands, all started at once; HTTP = nginx on the origin host, curl on every fetcher host, same links\n`);
+  out.push('| fetchers | swarm, all done | HTTP, all done | swarm / HTTP | swarm / one fetch | origin egress | CPU-s per GiB received | CPU-s: gateways, stores, tracker+nats+redis, CLI |');
+  out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  for (const r of results) {
+    out.push(`| ${r.n} | ${r.swarmSeconds.toFixed(2)} s | ${r.httpSeconds.toFixed(2)} s | ${(r.swarmSeconds / r.httpSeconds).toFixed(2)} | ${(r.swarmSeconds / one).toFixed(2)} | ${r.egress.toFixed(2)} | ${r.cpuPerGiB.toFixed(1)} | ${Object.values(r.cpuBy).map((c) => c.toFixed(1)).join(', ')} |`);
+  }
+  out.push(`\ntargets at 16 fetchers: swarm / HTTP <= 0.25, swarm / one fetch <= 2, origin egress <= 1.1; <= 4 CPU-s per GiB at 8 fetchers. Load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(out.join('\n'));
+  await swarm.stop();
+  cleanup();
+  if (!process.argv.includes('--keep')) rmSync(dir, { recursive: true, force: true });
+})().catch((e) => {
+  console.error(e);
+  process.exit(1);
+});

@@ -24,8 +24,8 @@ import {
   gatewaySubjects,
   peerTlsClientOptions,
 } from '@swarmshare/common';
-import { type Node, connectClient, natsRpc, startNode, uniqueId, waitForBuilds } from '../../services/peer-gateway/test/cluster';
-import { freePorts } from '../../services/peer-gateway/test/overlay-helpers';
+import { type Node, connectClient, expectStillServes, natsRpc, startNode, uniqueId, waitForBuilds } from '../../services/peer-gateway/test/cluster';
+import { freePorts, seed } from '../../services/peer-gateway/test/overlay-helpers';
 import { testPeerTls, tlsPeerServer } from '../support/peer-tls';
 import { makeFile } from '../../libs/common/test/memory-handler';
 import { RawPeer } from '../../libs/common/test/raw-peer';
@@ -68,9 +68,7 @@ describe('serving-side connection limits of a running gateway', () => {
       PEER_WRITE_QUEUE_BYTES: String(WRITE_QUEUE),
     });
     port = Number(node.address.split(':')[1]);
-    const c = await connectClient(node);
-    await c.offerAndStore(held.manifest, (i) => held.chunk(i));
-    await c.close();
+    await seed(node, held);
   });
 
   afterAll(async () => {
@@ -79,12 +77,7 @@ describe('serving-side connection limits of a running gateway', () => {
   });
 
   /** After each case the gateway is up and serves a well-behaved client. */
-  afterEach(async () => {
-    const c = await connectClient(node);
-    expect((await c.requestChunk(held.manifest, 1)).equals(held.chunk(1))).toBe(true);
-    await c.close();
-    expect(node.gateway.proc.exitCode).toBeNull();
-  });
+  afterEach(() => expectStillServes(node, held, 1));
 
   const warned = (pred: (l: Record<string, unknown>) => boolean) => node.gateway.logs.filter((l) => l.level === 40 && pred(l as Record<string, unknown>));
 

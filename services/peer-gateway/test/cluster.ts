@@ -94,6 +94,17 @@ export async function connectClient(node: Node): Promise<PeerClient> {
   return PeerClient.connect(node.address, { tls: await testPeerTls() });
 }
 
+/** After abuse: the gateway process is up and still serves chunk `index` of `f` to a well-behaved client. */
+export async function expectStillServes(node: Node, f: { manifest: Manifest; chunk(i: number): Buffer }, index: number): Promise<void> {
+  const c = await connectClient(node);
+  try {
+    expect((await c.requestChunk(f.manifest, index)).equals(f.chunk(index))).toBe(true);
+  } finally {
+    await c.close();
+  }
+  expect(node.gateway.proc.exitCode).toBeNull();
+}
+
 /** What `swarmshare share` does: push the file into a node over TCP, then register it with the tracker. */
 export async function share(rpc: NatsRpc, node: Node, f: { manifest: Manifest; data: Buffer; chunk(i: number): Buffer }): Promise<void> {
   const client = await connectClient(node);

@@ -39,4 +39,34 @@ describe('loadConfig', () => {
   it('rejects a size that is not a size', () => {
     expect(() => loadConfig('chunk-store', ChunkStoreConfigSchema, { NODE_ID: 'a', DATA_DIR: '/d', STORE_CAPACITY: 'lots' })).toThrow(/STORE_CAPACITY: "lots" is not a size/);
   });
+
+  describe("the gateway's per-connection limits", () => {
+    const gw = (env: Record<string, string>) => loadConfig('peer-gateway', PeerGatewayConfigSchema, { NODE_ID: 'a', DATA_DIR: '/d', PEER_TLS: 'off', ...env });
+
+    it('default to 64 connections per address, 120 s idle and a 4 MiB write queue, and take sizes with units', () => {
+      expect(gw({})).toMatchObject({ MAX_CONNECTIONS_PER_ADDRESS: 64, PEER_IDLE_TIMEOUT_MS: 120_000, PEER_WRITE_QUEUE_BYTES: 4 * 1024 * 1024 });
+      expect(gw({ PEER_WRITE_QUEUE_BYTES: '8MiB', PEER_IDLE_TIMEOUT_MS: '500', MAX_CONNECTIONS_PER_ADDRESS: '2' })).toMatchObject({
+        PEER_WRITE_QUEUE_BYTES: 8 * 1024 * 1024,
+        PEER_IDLE_TIMEOUT_MS: 500,
+        MAX_CONNECTIONS_PER_ADDRESS: 2,
+      });
+    });
+
+    it('refuse to start on a bad value, naming the variable and what it takes', () => {
+      const msg = (() => {
+        try {
+          gw({ MAX_CONNECTIONS_PER_ADDRESS: '0', PEER_IDLE_TIMEOUT_MS: '2m', PEER_WRITE_QUEUE_BYTES: '1MiB' });
+        } catch (e) {
+          return (e as Error).message;
+        }
+        return 'no error';
+      })();
+      expect(msg).toMatch(/MAX_CONNECTIONS_PER_ADDRESS: must be at least 1 \(got "0"\)/);
+      expect(msg).toMatch(/PEER_IDLE_TIMEOUT_MS: must be a whole number \(got "2m"\)/);
+      // A queue smaller than one control frame would cut off a peer for asking one large manifest.
+      expect(msg).toMatch(/PEER_WRITE_QUEUE_BYTES: must be at least 1048581 bytes \(got "1MiB"\)/);
+      expect(() => gw({ PEER_WRITE_QUEUE_BYTES: '2GiB' })).toThrow(/PEER_WRITE_QUEUE_BYTES: must be at most 1073741824 bytes/);
+      expect(() => gw({ PEER_IDLE_TIMEOUT_MS: '99' })).toThrow(/PEER_IDLE_TIMEOUT_MS: must be at least 100/);
+    });
+  });
 });

@@ -43,11 +43,12 @@ export const envInt = (min: number, max: number) =>
     .transform(Number)
     .pipe(z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 
-export const envSize = (min = 0) =>
+export const envSize = (min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.string().transform((s, ctx) => {
     try {
       const n = parseSize(s);
       if (n < min) ctx.addIssue({ code: 'custom', message: `must be at least ${min} bytes` });
+      if (n > max) ctx.addIssue({ code: 'custom', message: `must be at most ${max} bytes` });
       return n;
     } catch (e) {
       ctx.addIssue({ code: 'custom', message: (e as Error).message });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { MAX_CONTROL_FRAME } from '../protocol/messages';
 import { NodeIdSchema, PeerAddressSchema } from '../schemas';
 import { envInt, envLogLevel, envNatsUrls, envReadableFile, envSize, envUrl } from './load-config';
 
@@ -108,6 +109,12 @@ export const PeerGatewayConfigSchema = z.object({
   /** Holders one download uses at once. */
   MAX_PEERS_PER_DOWNLOAD: envInt(1, 256).default(8),
   MAX_CONNECTIONS: envInt(1, 100_000).default(256),
+  /** Peer connections accepted at once from one IP address (TLS handshakes included); more are dropped on arrival. */
+  MAX_CONNECTIONS_PER_ADDRESS: envInt(1, 100_000).default(64),
+  /** An accepted peer connection on which nothing moves for this long after HELLO is closed (overlay neighbours excepted). */
+  PEER_IDLE_TIMEOUT_MS: envInt(100, 86_400_000).default(120_000),
+  /** Bytes of control replies queued for one peer that does not read them; past it the connection is dropped. At least one control frame (1 MiB + 5 bytes). */
+  PEER_WRITE_QUEUE_BYTES: envSize(MAX_CONTROL_FRAME, 1024 ** 3).default(4 * 1024 * 1024),
   // ---- peer mutual TLS (docs/operations.md) ----
   /** Peer plane mutual TLS with the swarm CA; `off` accepts anyone who can reach the port (logs a warning). */
   PEER_TLS: z.enum(['on', 'off']).default('on'),

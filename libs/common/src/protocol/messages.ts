@@ -5,6 +5,8 @@ import { ChunkSetSchema, FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddress
 export const PROTOCOL_VERSION = 1;
 /** Largest control frame body (JSON). A manifest of MAX_CHUNKS hashes fits. */
 export const MAX_CONTROL_BODY = 1024 * 1024;
+/** Largest control frame on the wire: length prefix, type byte and the largest body. */
+export const MAX_CONTROL_FRAME = 4 + 1 + MAX_CONTROL_BODY;
 /** Largest data frame payload: one chunk. */
 export const MAX_DATA_PAYLOAD = MAX_CHUNK_SIZE;
 /** Requests with an id one side may have outstanding on one connection; more is a protocol error. */

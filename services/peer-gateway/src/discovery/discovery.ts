@@ -17,7 +17,7 @@ export interface DiscoveryOptions {
   nodeId: string;
   selfAddress(): string;
   /** Dial through the gateway's connector (so shutdown closes these too). */
-  connect(address: string, expectNodeId: string | undefined, o: { features: string[]; connectTimeoutMs?: number }): Promise<PeerConnection>;
+  connect(address: string, expectNodeId: string | undefined, o: { features: string[]; connectTimeoutMs?: number; opened?(conn: PeerConnection): void }): Promise<PeerConnection>;
   localHave(fileId: string): Promise<{ chunkCount: number; bitfield: string }>;
   trackerPeers?: () => Promise<NeighbourRef[]>;
   bootstrap: string[];
@@ -61,7 +61,7 @@ export class Discovery {
     this.overlay = new Overlay({
       nodeId: opts.nodeId,
       selfAddress: opts.selfAddress,
-      dial: (a) => opts.connect(a, undefined, { features: [DISCOVERY_FEATURE, OVERLAY_FEATURE], connectTimeoutMs: opts.lookupTimeoutMs }),
+      dial: (a, opened) => opts.connect(a, undefined, { features: [DISCOVERY_FEATURE, OVERLAY_FEATURE], connectTimeoutMs: opts.lookupTimeoutMs, opened }),
       bootstrap: opts.bootstrap,
       maxNeighbours: opts.maxNeighbours,
       minNeighbours: opts.minNeighbours,
@@ -73,6 +73,7 @@ export class Discovery {
       nodeId: opts.nodeId,
       selfAddress: opts.selfAddress,
       neighbours: () => this.overlay.connections(),
+      isOverlayLink: (conn) => this.overlay.isNeighbour(conn),
       localHave: opts.localHave,
       connectBack: (a, nodeId) => opts.connect(a, nodeId, { ...probe, connectTimeoutMs: opts.lookupTimeoutMs }),
       offerLink: (nodeId, conn) => this.offerLink(nodeId, conn),

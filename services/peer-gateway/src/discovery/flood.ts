@@ -19,6 +19,8 @@ export interface FloodOptions {
   selfAddress(): string;
   /** Our overlay neighbours' connections (the query goes to those that speak discovery). */
   neighbours(): PeerConnection[];
+  /** True for a neighbour's connection: QUERY is taken on those only. */
+  isOverlayLink(conn: PeerConnection): boolean;
   /** What this node holds of a file (empty bitfield: nothing). */
   localHave(fileId: string): Promise<{ chunkCount: number; bitfield: string }>;
   /** Connect back to a query's origin (expecting its node id), with a short timeout. */
@@ -41,6 +43,8 @@ export interface FloodStats {
   droppedRate: number;
   connectBacks: number;
   connectBackFailures: number;
+  /** QUERYs that came on a connection that is no overlay link: refused, the connection closed. */
+  refusedOffOverlay: number;
   hitsAccepted: number;
   hitsRefused: number;
 }
@@ -70,6 +74,7 @@ export class FloodQueries {
     droppedRate: 0,
     connectBacks: 0,
     connectBackFailures: 0,
+    refusedOffOverlay: 0,
     hitsAccepted: 0,
     hitsRefused: 0,
   };
@@ -100,9 +105,18 @@ export class FloodQueries {
     return this.dedupe.size;
   }
 
-  /** A QUERY from a neighbour (or anyone who connected to us). */
+  /**
+   * A QUERY from a neighbour. On any other connection (a download, a probe, a connect-back, or
+   * anyone who just connected) it is a protocol error: it would make this node dial whatever origin
+   * the sender names, so it is refused with a fatal ERROR, and nothing is dialled.
+   */
   onQuery(q: QueryBody, from: PeerConnection): void {
     this.stats.received++;
+    if (!this.opts.isOverlayLink(from)) {
+      this.stats.refusedOffOverlay++;
+      from.fail('PROTOCOL', 'QUERY is accepted only on overlay links (a connection whose HELLO lists the "overlay" feature and that was adopted as a neighbour); this connection is not one');
+      return;
+    }
     if (q.hops > MAX_QUERY_HOPS) {
       this.stats.droppedHops++;
       this.opts.logger?.warn({ queryId: q.queryId, hops: q.hops, from: from.remote?.nodeId }, `dropped a query with a hop budget over ${MAX_QUERY_HOPS}`);

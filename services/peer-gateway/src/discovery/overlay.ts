@@ -6,8 +6,11 @@ export const OVERLAY_FEATURE = 'overlay';
 export interface OverlayOptions {
   nodeId: string;
   selfAddress(): string;
-  /** Dial a peer for an overlay link (HELLO lists the overlay feature). */
-  dial(address: string): Promise<PeerConnection>;
+  /**
+   * Dial a peer for an overlay link (HELLO lists the overlay feature); `opened` runs on the peer's
+   * HELLO, before any later frame of it is read, so the link is adopted before it can carry a QUERY.
+   */
+  dial(address: string, opened: (conn: PeerConnection) => void): Promise<PeerConnection>;
   bootstrap: string[];
   maxNeighbours: number;
   minNeighbours: number;
@@ -91,15 +94,21 @@ export class Overlay {
     return this.neighbours.size;
   }
 
-  /** An accepted connection: adopted as a neighbour if the dialler asked for an overlay link. */
+  /** True if `conn` is an overlay link: a neighbour's connection (QUERY is taken only on those). */
+  isNeighbour(conn: PeerConnection): boolean {
+    const id = conn.remote?.nodeId;
+    return id !== undefined && this.neighbours.get(id)?.conn === conn;
+  }
+
+  /**
+   * An accepted connection: adopted as a neighbour if the dialler asked for an overlay link. Decided
+   * on its HELLO, before the next frame is read: a QUERY right behind it finds the link adopted.
+   */
   accept(conn: PeerConnection): void {
-    void conn.ready.then(
-      (h) => {
-        if (!h.features.includes(OVERLAY_FEATURE) || !h.listen) return;
-        if (!this.adopt(conn, 'in')) conn.close(`neighbour list of ${this.opts.nodeId} is full`);
-      },
-      () => undefined,
-    );
+    conn.whenOpen((h) => {
+      if (!h.features.includes(OVERLAY_FEATURE) || !h.listen) return;
+      if (!this.adopt(conn, 'in')) conn.close(`neighbour list of ${this.opts.nodeId} is full`);
+    });
   }
 
   /** One maintenance round: keep bootstrap peers connected, and fill up to MIN_NEIGHBOURS from what we learn. */
@@ -138,9 +147,10 @@ export class Overlay {
   private async dialOne(address: string): Promise<void> {
     this.dialing.add(address);
     try {
-      const conn = await this.opts.dial(address);
+      let adopted = false;
+      const conn = await this.opts.dial(address, (c) => (adopted = this.adopt(c, 'out', address)));
       this.known.set(address, { notBefore: 0, failures: 0 });
-      if (!this.adopt(conn, 'out', address)) conn.close('already a neighbour, or no room');
+      if (!adopted) conn.close('already a neighbour, or no room');
     } catch (e) {
       const k = this.known.get(address) ?? { notBefore: 0, failures: 0 };
       k.failures++;
@@ -169,6 +179,8 @@ export class Overlay {
     const n: Neighbour = { nodeId, address: dialled ?? conn.remote.listen ?? '', direction, conn };
     if (!n.address) throw new SwarmError('BAD_REQUEST', `neighbour ${nodeId} has no listen address`);
     this.neighbours.set(nodeId, n);
+    // Neighbours may be quiet for long (no queries); they are few (MAX_NEIGHBOURS), so they stay open.
+    conn.exemptFromIdleTimeout();
     this.opts.logger?.info({ neighbour: nodeId, address: n.address, direction }, 'overlay neighbour joined');
     void conn.closed.then((reason) => {
       if (this.neighbours.get(nodeId) !== n) return;

@@ -21,6 +21,8 @@ export interface PeerConnectorOptions {
   onChunkBytes?: PeerConnectionOptions['onChunkBytes'];
   /** Peer mutual TLS: dial with this node's certificate; a holder must prove the node id it is dialled as. */
   tls?: PeerTlsMaterial;
+  /** PEER_WRITE_QUEUE_BYTES: control bytes a connection may have queued for a peer that does not read. */
+  maxWriteQueueBytes?: number;
 }
 
 /** Dials holders for downloads and keeps track of the connections, so shutdown can close them. */
@@ -30,7 +32,8 @@ export class PeerConnector {
 
   constructor(private readonly opts: PeerConnectorOptions) {}
 
-  async connect(address: string, expectNodeId?: string, o: { features?: string[]; connectTimeoutMs?: number } = {}): Promise<PeerConnection> {
+  /** `o.opened`: runs on the peer's HELLO, before any later frame of it is read (the overlay adopts its links there). */
+  async connect(address: string, expectNodeId?: string, o: { features?: string[]; connectTimeoutMs?: number; opened?(conn: PeerConnection): void } = {}): Promise<PeerConnection> {
     if (this.closing) throw new Error('gateway is shutting down');
     const conn = await connectPeer(address, {
       nodeId: this.opts.nodeId,
@@ -45,6 +48,8 @@ export class PeerConnector {
       discovery: this.opts.extensions?.discovery,
       onChunkBytes: this.opts.onChunkBytes,
       tls: this.opts.tls,
+      maxWriteQueueBytes: this.opts.maxWriteQueueBytes,
+      opened: o.opened,
     });
     if (this.closing) {
       conn.close('gateway is shutting down');

@@ -45,6 +45,30 @@ describe('PeerServer', () => {
     s.closeAll('test over');
   });
 
+  it('plaintext (PEER_TLS=off): past MAX_CONNECTIONS_PER_ADDRESS a connection gets a fatal ERROR and no HELLO, and is counted by IP', async () => {
+    const s = new PeerServer({ nodeId: 'n1', host: '127.0.0.1', port: 0, maxConnections: 10, maxConnectionsPerAddress: 2, handler: new MemoryHandler() });
+    await s.listen();
+    const two = await Promise.all([RawPeer.connect(s.port), RawPeer.connect(s.port)]);
+    await Promise.all(two.map((r) => r.frame((f) => f.type === MsgType.HELLO)));
+    expect(s.connectionsFrom('127.0.0.1')).toBe(2);
+    const third = await RawPeer.connect(s.port);
+    third.hello();
+    expect(await third.fatalError()).toMatchObject({ code: 'UNAVAILABLE', message: 'too many connections from 127.0.0.1 (MAX_CONNECTIONS_PER_ADDRESS=2)' });
+    await third.waitClosed();
+    // Not one frame but the refusal: it was never served, its HELLO never parsed.
+    expect(third.frames).toHaveLength(1);
+    expect(s.connections).toBe(2);
+    // A socket that leaves frees its place.
+    two[0].destroy();
+    for (let i = 0; i < 50 && s.connectionsFrom('127.0.0.1') > 1; i++) await new Promise((r) => setTimeout(r, 20));
+    const next = await RawPeer.connect(s.port);
+    await next.frame((f) => f.type === MsgType.HELLO);
+    next.destroy();
+    two[1].destroy();
+    s.stopAccepting();
+    s.closeAll('test over');
+  });
+
   it('refuses connections past MAX_CONNECTIONS with a reason, and closes everything on shutdown', async () => {
     const s = new PeerServer({ nodeId: 'n1', host: '127.0.0.1', port: 0, maxConnections: 1, handler: new MemoryHandler() });
     await s.listen();

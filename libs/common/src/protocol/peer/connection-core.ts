@@ -10,6 +10,7 @@ import {
   type ControlSchemas,
   type ControlType,
   HANDSHAKE_TIMEOUT_MS,
+  MAX_CONTROL_FRAME,
   MAX_HAVE_REQUESTS_IN_FLIGHT,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
@@ -49,6 +50,18 @@ export interface PeerConnectionOptions {
    */
   peerIdentity?: string;
   handshakeTimeoutMs?: number;
+  /**
+   * After HELLO: a connection on which nothing moves (no byte from the peer, none of ours flushed to
+   * it) for this long is closed, unless we still owe it an answer or await one (see idleVerdict).
+   * Unset = never (outgoing connections, owned by the jobs that dialled them). PEER_IDLE_TIMEOUT_MS.
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Bytes of control frames (answers, ERRORs, HAVE_UPDATEs) written but not yet taken by the socket
+   * this connection may hold; one more is not queued: a peer that does not read what it asked for is
+   * cut off instead of growing our memory. At least MAX_CONTROL_FRAME. PEER_WRITE_QUEUE_BYTES.
+   */
+  maxWriteQueueBytes?: number;
   maxRequestsInFlight?: number;
   /** For logs and error messages, e.g. the remote address. */
   label?: string;
@@ -91,6 +104,24 @@ type AnswerValue<K extends AnswerKind> = Parameters<Extract<Outgoing, { kind: K 
 /** After our last frame, how long the peer gets to read it before the socket is destroyed. */
 const LINGER_MS = 2000;
 
+/** Control bytes a connection may have queued unless told otherwise (PEER_WRITE_QUEUE_BYTES's default). */
+export const DEFAULT_WRITE_QUEUE_BYTES = 4 * 1024 * 1024;
+
+/** What a connection is when nothing moved on it for its idle timeout. */
+export type IdleVerdict = 'stalled' | 'busy' | 'idle';
+
+/**
+ * The idle timer fired (nothing received from the peer, nothing of ours flushed to it, for the whole
+ * timeout): 'stalled' if our bytes wait for the peer to read them (it stopped reading: cut it off),
+ * 'busy' if a request of either side is still unanswered (we are the slow one, e.g. waiting for an
+ * upload slot, or the request's own timeout governs it: wait again), else 'idle' (close it).
+ */
+export function idleVerdict(s: { unflushedBytes: number; owedAnswers: number; awaitedAnswers: number }): IdleVerdict {
+  if (s.unflushedBytes > 0) return 'stalled';
+  if (s.owedAnswers > 0 || s.awaitedAnswers > 0) return 'busy';
+  return 'idle';
+}
+
 const DISCARD: DataSink = { write() {}, end() {} };
 
 /**
@@ -126,12 +157,20 @@ export class ConnectionCore {
   private readonly controlHandlers = new Map<MsgType, (body: never) => void>();
   private storeHandler?: (header: Buffer, length: number) => DataSink;
   private pauses = 0;
+  private readonly maxWriteQueue: number;
+  /** Control bytes handed to the socket and not yet flushed by it (bounded by maxWriteQueue). */
+  private queuedControlBytes = 0;
+  private idleTimeoutMs?: number;
+  private openListeners: Array<(h: Hello) => void> = [];
 
   constructor(
     readonly socket: Socket,
     readonly opts: PeerConnectionOptions,
   ) {
     this.maxInFlight = opts.maxRequestsInFlight ?? MAX_REQUESTS_IN_FLIGHT;
+    this.maxWriteQueue = opts.maxWriteQueueBytes ?? DEFAULT_WRITE_QUEUE_BYTES;
+    if (this.maxWriteQueue < MAX_CONTROL_FRAME) throw new RangeError(`maxWriteQueueBytes must be at least ${MAX_CONTROL_FRAME} (one control frame), got ${this.maxWriteQueue}`);
+    this.idleTimeoutMs = opts.idleTimeoutMs;
     this.ready = new Promise<Hello>((resolve, reject) => {
       this.resolveReady = resolve;
       this.rejectReady = reject;
@@ -165,6 +204,22 @@ export class ConnectionCore {
     if (feature.store) this.storeHandler = feature.store;
     this.features.push(feature);
     return feature;
+  }
+
+  /**
+   * Run `fn` with the peer's HELLO once it is accepted, before any later frame of the peer is read
+   * (at once if the connection is open already; never if it closes first). What a listener decides
+   * (e.g. the overlay adopting the link) thus holds for every message after HELLO.
+   */
+  whenOpen(fn: (h: Hello) => void): void {
+    if (this.state === 'open') fn(this.remote!);
+    else if (this.state === 'handshake') this.openListeners.push(fn);
+  }
+
+  /** No idle timeout on this connection any more (an overlay link: few, bounded, and quiet by nature). */
+  exemptFromIdleTimeout(): void {
+    this.idleTimeoutMs = undefined;
+    this.socket.setTimeout(0);
   }
 
   /** True when the peer's node id was proven by its certificate (not just claimed in HELLO). */
@@ -324,7 +379,29 @@ export class ConnectionCore {
     clearTimeout(this.handshakeTimer);
     this.remote = h;
     this.state = 'open';
+    if (this.idleTimeoutMs !== undefined) {
+      // Node's socket timer: re-armed by every read and every completed write of ours.
+      this.socket.on('timeout', () => this.onIdleTimer());
+      this.socket.setTimeout(this.idleTimeoutMs);
+    }
+    const listeners = this.openListeners;
+    this.openListeners = [];
+    for (const fn of listeners) fn(h);
     this.resolveReady(h);
+  }
+
+  private onIdleTimer(): void {
+    const ms = this.idleTimeoutMs;
+    if (ms === undefined || this.state !== 'open') return;
+    const unflushedBytes = this.socket.writableLength;
+    const verdict = idleVerdict({
+      unflushedBytes,
+      owedAnswers: this.incomingIds.size + this.incomingHaves + this.pauses,
+      awaitedAnswers: this.outgoing.size + this.outgoingHaves,
+    });
+    if (verdict === 'stalled') return this.abort(`the peer read nothing for ${ms} ms with ${unflushedBytes} bytes waiting for it (PEER_IDLE_TIMEOUT_MS)`);
+    if (verdict === 'busy') return void this.socket.setTimeout(ms);
+    this.fail('TIMEOUT', `idle for ${ms} ms after HELLO (PEER_IDLE_TIMEOUT_MS): nothing asked, nothing sent`);
   }
 
   private onError(e: ErrorBody): void {
@@ -424,9 +501,32 @@ export class ConnectionCore {
     return this.state === 'closed';
   }
 
+  /**
+   * Control frames go through a bounded queue: the socket's own buffer, with the bytes not yet
+   * flushed counted. A frame that would take it past maxWriteQueue is not queued; the peer, which
+   * is not reading what it asked for, is cut off (no ERROR: it would not read that either).
+   */
   sendControl<T extends ControlType>(type: T, body: ControlBody<T>): void {
     if (this.state === 'closed' || this.socket.destroyed) return;
-    this.socket.write(encodeControl(type, body));
+    const frame = encodeControl(type, body);
+    if (this.queuedControlBytes + frame.length > this.maxWriteQueue) {
+      return this.abort(`the peer does not read: ${this.queuedControlBytes} bytes of control frames are queued for it and ${frame.length} more would pass the ${this.maxWriteQueue}-byte limit (PEER_WRITE_QUEUE_BYTES)`);
+    }
+    this.queuedControlBytes += frame.length;
+    this.socket.write(frame, () => (this.queuedControlBytes -= frame.length));
+  }
+
+  /** Control bytes queued for the peer and not yet taken by the socket (at most maxWriteQueueBytes). */
+  get queuedControl(): number {
+    return this.queuedControlBytes;
+  }
+
+  /** Drop the connection at once (no last frame, no linger): for a peer that does not read. */
+  private abort(reason: string): void {
+    if (this.state === 'closed') return;
+    this.opts.logger?.warn({ peer: this.label, remoteNode: this.remote?.nodeId, reason }, 'dropping peer connection');
+    this.terminate(reason);
+    this.socket.destroy();
   }
 
   private terminate(reason: string, lastFrame?: Buffer): void {
@@ -435,6 +535,8 @@ export class ConnectionCore {
     this.state = 'closed';
     this.closeReason = reason;
     clearTimeout(this.handshakeTimer);
+    this.openListeners = [];
+    this.socket.setTimeout(0);
     const err = new PeerClosedError(`connection to ${this.label} closed: ${reason}`);
     for (const p of this.outgoing.values()) p.reject(err);
     this.outgoing.clear();

@@ -147,7 +147,17 @@ export type ConnectPeerOptions = PeerConnectionOptions & {
   connectTimeoutMs?: number;
   /** Peer mutual TLS: present this certificate and accept only a server certified by the same CA. */
   tls?: PeerTlsMaterial;
+  /** Called on the peer's HELLO, before any later frame of it is read (ConnectionCore.whenOpen). */
+  opened?(conn: PeerConnection): void;
 };
+
+/** The connection dialled, with `opened` registered before a byte of the peer is read. */
+function dialled(socket: Socket, opts: ConnectPeerOptions & PeerConnectionOptions): PeerConnection {
+  const conn = new PeerConnection(socket, opts);
+  const opened = opts.opened;
+  if (opened) conn.whenOpen(() => opened(conn));
+  return conn;
+}
 
 /** Dial a peer and complete the handshake. */
 export async function connectPeer(address: string, opts: ConnectPeerOptions): Promise<PeerConnection> {
@@ -166,7 +176,7 @@ export async function connectPeer(address: string, opts: ConnectPeerOptions): Pr
     },
   };
   const socket = await dial<Socket>(address, timeoutMs, 'connect', () => netConnect({ host, port, onread }));
-  const conn = new PeerConnection(socket, { label: address, ...opts, attachReader: (fn) => (reader = fn) });
+  const conn = dialled(socket, { label: address, ...opts, attachReader: (fn) => (reader = fn) });
   await conn.ready;
   return conn;
 }
@@ -204,7 +214,7 @@ async function connectPeerTls(address: string, host: string, port: number, timeo
   };
   if (!identity) throw refuse('its certificate names no peer identity');
   if (opts.expectNodeId && identity !== opts.expectNodeId) throw refuse(`expected node ${opts.expectNodeId}, but its certificate is issued to ${identity}`);
-  const conn = new PeerConnection(socket, { label: address, ...opts, peerIdentity: identity });
+  const conn = dialled(socket, { label: address, ...opts, peerIdentity: identity });
   await conn.ready;
   return conn;
 }

@@ -108,6 +108,8 @@ export const PeerGatewayConfigSchema = z.object({
   /** Holders one download uses at once. */
   MAX_PEERS_PER_DOWNLOAD: envInt(1, 256).default(8),
   MAX_CONNECTIONS: envInt(1, 100_000).default(256),
+  /** A peer that leaves our MANIFEST_REQUEST or HAVE_REQUEST unanswered this long (no chunk data either) is disconnected. */
+  PEER_ANSWER_TIMEOUT_MS: envInt(100, 600_000).default(15_000),
   // ---- peer mutual TLS (docs/operations.md) ----
   /** Peer plane mutual TLS with the swarm CA; `off` accepts anyone who can reach the port (logs a warning). */
   PEER_TLS: z.enum(['on', 'off']).default('on'),

@@ -70,7 +70,7 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     }
     throw e;
   }
-  const cfg = config as { LOG_LEVEL?: string; NODE_ID?: string; NATS_URL: string; NATS_CA_FILE?: string; HTTP_PORT?: number; REDIS_URL?: string; REDIS_CA_FILE?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string };
+  const cfg = config as { LOG_LEVEL?: string; NODE_ID?: string; NATS_URL: string; NATS_CA_FILE?: string; HTTP_PORT?: number; REDIS_URL?: string; REDIS_CA_FILE?: string; REDIS_COMMAND_TIMEOUT_MS?: number; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string };
   const logger = createLogger(def.name, cfg.LOG_LEVEL ?? 'info', cfg.NODE_ID ? { nodeId: cfg.NODE_ID } : {});
   const name = cfg.NODE_ID ? `${def.name}-${cfg.NODE_ID}` : def.name;
   const root: DynamicModule = {
@@ -147,13 +147,13 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
  * same name (in its constructor, or later: register() replaces) has its own used instead.
  */
 function registerDefaultChecks(
-  cfg: { REDIS_URL?: string; REDIS_CA_FILE?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string },
+  cfg: { REDIS_URL?: string; REDIS_CA_FILE?: string; REDIS_COMMAND_TIMEOUT_MS?: number; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string },
   health: HealthRegistry,
   lifecycle: ObservabilityLifecycle,
   tag: string,
 ): void {
   if (cfg.REDIS_URL && !health.has('redis')) {
-    const redis = redisPingCheck(cfg.REDIS_URL, cfg.REDIS_CA_FILE);
+    const redis = redisPingCheck(cfg.REDIS_URL, cfg.REDIS_CA_FILE, cfg.REDIS_COMMAND_TIMEOUT_MS);
     health.register('redis', redis.check);
     lifecycle.onShutdown(redis.close);
   }

@@ -24,6 +24,8 @@ const redis = {
   REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   /** PEM file of the CA that signed Redis's certificate, for a rediss:// REDIS_URL. */
   REDIS_CA_FILE: envReadableFile.optional(),
+  /** A Redis command not answered within this time fails with TIMEOUT instead of waiting forever. */
+  REDIS_COMMAND_TIMEOUT_MS: envInt(100, 600_000).default(3000),
 };
 
 export const TrackerConfigSchema = z.object({

@@ -80,6 +80,8 @@ export class PeerGatewayModule {
     // once, and a complete holder spreads first copies instead of sending a chunk twice in a row.
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
     const tls = peerTlsFor(config, logger);
+    // Finished downloads and uploads answer status for a while, then are forgotten.
+    const jobRetention = { maxFinished: config.FINISHED_JOBS_KEPT, ttlMs: config.FINISHED_JOB_TTL_MS };
     return {
       module: PeerGatewayModule,
       controllers: [createGatewayController(nodeId), createReplicationController(nodeId), createNodeAdminController(nodeId)],
@@ -230,7 +232,7 @@ export class PeerGatewayModule {
                 repair: opts?.repair,
                 logger: logger.child({ fileId }),
               });
-            }, logger, metrics);
+            }, logger, metrics, jobRetention);
             // Chunks found corrupt here are fetched again from the swarm.
             repairer.onCorrupt((fileId) => downloads.repair(fileId));
             return downloads;
@@ -260,6 +262,7 @@ export class PeerGatewayModule {
                   },
                   logger: logger.child({ fileId: req.fileId }),
                 }),
+              jobRetention,
             ),
           inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector],
         },

@@ -141,6 +141,11 @@ export const PeerGatewayConfigSchema = z.object({
   REPLICATE_STORES_IN_FLIGHT: envInt(1, 32).default(4),
   /** A chunk a receiver nacks (hash mismatch) is sent again this many times before the peer is dropped. */
   REPLICATE_MAX_RESENDS: envInt(0, 100).default(3),
+  // ---- bookkeeping ----
+  /** Finished downloads and replicated uploads whose status is kept (each kind); the oldest is forgotten first. */
+  FINISHED_JOBS_KEPT: envInt(0, 1_000_000).default(1000),
+  /** A finished download's or upload's status is forgotten this long after it ended. */
+  FINISHED_JOB_TTL_MS: envInt(0, 31_536_000_000).default(3_600_000),
   // ---- trackerless discovery (docs/discovery.md) ----
   /** Comma-separated host:port of peers to join the overlay through. */
   BOOTSTRAP_PEERS: z

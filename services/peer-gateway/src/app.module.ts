@@ -165,7 +165,7 @@ export class PeerGatewayModule {
           provide: PeerServer,
           useFactory: (handler: LocalPeerHandler, extensions: ConnectionExtensions, metrics: Metrics) =>
             new PeerServer({
-              onChunkBytes: chunkBytesMetric(metrics),
+              onChunkBytes: chunkBytesMetric(metrics, config),
               extensions,
               nodeId,
               host: config.PEER_HOST,
@@ -190,7 +190,7 @@ export class PeerGatewayModule {
               answerTimeoutMs: config.PEER_ANSWER_TIMEOUT_MS,
               logger,
               extensions,
-              onChunkBytes: chunkBytesMetric(metrics),
+              onChunkBytes: chunkBytesMetric(metrics, config),
               tls,
             }),
           inject: [PeerServer, LocalPeerHandler, ConnectionExtensions, Metrics],
@@ -328,8 +328,8 @@ export class PeerGatewayModule {
   }
 }
 
-/** Chunk bytes per peer, sent and received, on every connection this gateway has (issue 5 metrics). */
-function chunkBytesMetric(metrics: Metrics) {
-  return (direction: 'sent' | 'received', peer: string, bytes: number) =>
-    (direction === 'sent' ? metrics.peerBytesSent : metrics.peerBytesReceived).inc({ peer }, bytes);
+/** Chunk bytes per peer, sent and received, on every connection this gateway has (issue 5 metrics); the peer label is capped. */
+function chunkBytesMetric(metrics: Metrics, config: PeerGatewayConfig) {
+  metrics.peerLabels.limits = { max: config.METRICS_PEER_LABELS, idleMs: config.METRICS_PEER_IDLE_MS };
+  return (direction: 'sent' | 'received', peer: string, bytes: number) => metrics.peerBytes(direction, peer, bytes);
 }

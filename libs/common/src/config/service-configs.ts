@@ -142,6 +142,10 @@ export const PeerGatewayConfigSchema = z.object({
   /** A chunk a receiver nacks (hash mismatch) is sent again this many times before the peer is dropped. */
   REPLICATE_MAX_RESENDS: envInt(0, 100).default(3),
   // ---- bookkeeping ----
+  /** Peers with their own `peer` label on the byte metrics; the others are counted as `_other`. */
+  METRICS_PEER_LABELS: envInt(0, 100_000).default(100),
+  /** A peer that moved no chunk for this long gives its `peer` label up to a new one (its series is removed). */
+  METRICS_PEER_IDLE_MS: envInt(1000, 86_400_000).default(600_000),
   /** Finished downloads and replicated uploads whose status is kept (each kind); the oldest is forgotten first. */
   FINISHED_JOBS_KEPT: envInt(0, 1_000_000).default(1000),
   /** A finished download's or upload's status is forgotten this long after it ended. */

@@ -14,6 +14,10 @@ const common = {
   /** PEM file of the CA that signed the NATS server's certificate; set, TLS to NATS is required. */
   NATS_CA_FILE: envReadableFile.optional(),
   LOG_LEVEL: envLogLevel.default('info'),
+  /** Characters kept of any one string field in a log line (request values included). */
+  LOG_FIELD_MAX_CHARS: envInt(64, 1_000_000).default(2048),
+  /** Items kept of any one array (keys of any one object) in a log line. */
+  LOG_FIELD_MAX_ITEMS: envInt(1, 100_000).default(64),
   /** Timeout for every NATS request this service makes. */
   REQUEST_TIMEOUT_MS: envInt(100, 600_000).default(5000),
   /** HTTP port for /healthz, /readyz and /metrics; 0 turns the HTTP server off. */

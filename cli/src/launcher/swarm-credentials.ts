@@ -1,8 +1,8 @@
 import { readFileSync, writeFileSync } from 'node:fs';
-import Redis from 'ioredis';
 import { connect } from 'nats';
 import {
   type ClusterUrls,
+  createRedis,
   natsServerOptions,
   natsServerConfig,
   type NatsUser,
@@ -83,7 +83,7 @@ export class SwarmCredentials {
     }
     if (this.redis?.authFile) {
       writeFileSync(this.redis.authFile, redisAclFile(this.redisUsers()), { mode: 0o600 });
-      const admin = new Redis(urlWithCredentials(this.redis.url, 'admin', this.redisPassword('admin')), { lazyConnect: true, maxRetriesPerRequest: 1 });
+      const admin = createRedis(urlWithCredentials(this.redis.url, 'admin', this.redisPassword('admin')), { ioredis: { lazyConnect: true, maxRetriesPerRequest: 1 } });
       try {
         await admin.connect();
         await admin.call('ACL', 'LOAD');

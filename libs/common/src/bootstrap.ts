@@ -4,7 +4,7 @@ import { NestFactory } from '@nestjs/core';
 import type { NatsConnection } from 'nats';
 import type { z } from 'zod';
 import { ConfigError, loadConfig } from './config/load-config';
-import { createLogger, type Logger, PinoNestLogger } from './logging';
+import { createLogger, DEFAULT_LOG_LIMITS, type Logger, PinoNestLogger } from './logging';
 import { microNatsOptions } from './nats/connect';
 import type { MicroNatsServer } from './nats/micro-server';
 import { SWARMSHARE_VERSION } from './version';
@@ -70,8 +70,11 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
     }
     throw e;
   }
-  const cfg = config as { LOG_LEVEL?: string; NODE_ID?: string; NATS_URL: string; NATS_CA_FILE?: string; HTTP_PORT?: number; REDIS_URL?: string; REDIS_CA_FILE?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string };
-  const logger = createLogger(def.name, cfg.LOG_LEVEL ?? 'info', cfg.NODE_ID ? { nodeId: cfg.NODE_ID } : {});
+  const cfg = config as { LOG_LEVEL?: string; LOG_FIELD_MAX_CHARS?: number; LOG_FIELD_MAX_ITEMS?: number; NODE_ID?: string; NATS_URL: string; NATS_CA_FILE?: string; HTTP_PORT?: number; REDIS_URL?: string; REDIS_CA_FILE?: string; REDIS_COMMAND_TIMEOUT_MS?: number; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string };
+  const logger = createLogger(def.name, cfg.LOG_LEVEL ?? 'info', cfg.NODE_ID ? { nodeId: cfg.NODE_ID } : {}, {
+    maxChars: cfg.LOG_FIELD_MAX_CHARS ?? DEFAULT_LOG_LIMITS.maxChars,
+    maxItems: cfg.LOG_FIELD_MAX_ITEMS ?? DEFAULT_LOG_LIMITS.maxItems,
+  });
   const name = cfg.NODE_ID ? `${def.name}-${cfg.NODE_ID}` : def.name;
   const root: DynamicModule = {
     module: SwarmServiceRootModule,
@@ -147,13 +150,13 @@ export async function runService<S extends z.ZodObject>(def: ServiceDefinition<S
  * same name (in its constructor, or later: register() replaces) has its own used instead.
  */
 function registerDefaultChecks(
-  cfg: { REDIS_URL?: string; REDIS_CA_FILE?: string; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string },
+  cfg: { REDIS_URL?: string; REDIS_CA_FILE?: string; REDIS_COMMAND_TIMEOUT_MS?: number; DATA_DIR?: string; PEER_PORT?: number; PEER_HOST?: string },
   health: HealthRegistry,
   lifecycle: ObservabilityLifecycle,
   tag: string,
 ): void {
   if (cfg.REDIS_URL && !health.has('redis')) {
-    const redis = redisPingCheck(cfg.REDIS_URL, cfg.REDIS_CA_FILE);
+    const redis = redisPingCheck(cfg.REDIS_URL, cfg.REDIS_CA_FILE, cfg.REDIS_COMMAND_TIMEOUT_MS);
     health.register('redis', redis.check);
     lifecycle.onShutdown(redis.close);
   }

@@ -23,3 +23,4 @@ export * from './version';
 export * from './nats/micro-server';
 export * from './nats/facts-stream';
 export * from './security';
+export * from './redis-client';

@@ -20,7 +20,7 @@ export class AppModule {
       providers: [
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
-        { provide: REDIS, useFactory: () => createRedisClient(config.REDIS_URL, logger, config.REDIS_CA_FILE) },
+        { provide: REDIS, useFactory: () => createRedisClient(config.REDIS_URL, logger, { caFile: config.REDIS_CA_FILE, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }) },
         // Events go out on a plain connection of our own, as plain JSON any subscriber can read.
         { provide: EVENTS_NATS, useFactory: () => connectNats(config.NATS_URL, `chunk-store-${config.NODE_ID}-events`, true, config.NATS_CA_FILE) },
         {

@@ -1,9 +1,9 @@
-import Redis from 'ioredis';
-import { type Logger, redisTlsOptions } from '@swarmshare/common';
+import type Redis from 'ioredis';
+import { createRedis, type Logger } from '@swarmshare/common';
 
-/** A client that reconnects forever and fails a command after a few retries instead of hanging. */
-export function createRedisClient(url: string, logger: Logger, caFile?: string): Redis {
-  const redis = new Redis(url, { ...redisTlsOptions(url, caFile), lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) });
+/** A client that reconnects forever and fails a command after a few retries, or REDIS_COMMAND_TIMEOUT_MS, instead of hanging. */
+export function createRedisClient(url: string, logger: Logger, opts: { caFile?: string; commandTimeoutMs?: number } = {}): Redis {
+  const redis = createRedis(url, { ...opts, ioredis: { lazyConnect: true, enableAutoPipelining: true, maxRetriesPerRequest: 3, retryStrategy: (n) => Math.min(n * 200, 2000) } });
   let lastError = '';
   redis.on('error', (err: Error) => {
     // Reconnect attempts repeat the same error: log each distinct one once.

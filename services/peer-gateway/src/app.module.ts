@@ -80,6 +80,8 @@ export class PeerGatewayModule {
     // once, and a complete holder spreads first copies instead of sending a chunk twice in a row.
     const haveUpdates = new HaveUpdates(config.HAVE_UPDATE_MS);
     const tls = peerTlsFor(config, logger);
+    // Finished downloads and uploads answer status for a while, then are forgotten.
+    const jobRetention = { maxFinished: config.FINISHED_JOBS_KEPT, ttlMs: config.FINISHED_JOB_TTL_MS };
     return {
       module: PeerGatewayModule,
       controllers: [createGatewayController(nodeId), createReplicationController(nodeId), createNodeAdminController(nodeId)],
@@ -163,7 +165,7 @@ export class PeerGatewayModule {
           provide: PeerServer,
           useFactory: (handler: LocalPeerHandler, extensions: ConnectionExtensions, metrics: Metrics) =>
             new PeerServer({
-              onChunkBytes: chunkBytesMetric(metrics),
+              onChunkBytes: chunkBytesMetric(metrics, config),
               extensions,
               nodeId,
               host: config.PEER_HOST,
@@ -173,6 +175,7 @@ export class PeerGatewayModule {
               maxConnectionsPerAddress: config.MAX_CONNECTIONS_PER_ADDRESS,
               idleTimeoutMs: config.PEER_IDLE_TIMEOUT_MS,
               maxWriteQueueBytes: config.PEER_WRITE_QUEUE_BYTES,
+              answerTimeoutMs: config.PEER_ANSWER_TIMEOUT_MS,
               handler,
               uploads,
               logger,
@@ -187,9 +190,10 @@ export class PeerGatewayModule {
               nodeId,
               listen: () => server.address,
               handler,
+              answerTimeoutMs: config.PEER_ANSWER_TIMEOUT_MS,
               logger,
               extensions,
-              onChunkBytes: chunkBytesMetric(metrics),
+              onChunkBytes: chunkBytesMetric(metrics, config),
               tls,
               maxWriteQueueBytes: config.PEER_WRITE_QUEUE_BYTES,
             }),
@@ -232,7 +236,7 @@ export class PeerGatewayModule {
                 repair: opts?.repair,
                 logger: logger.child({ fileId }),
               });
-            }, logger, metrics);
+            }, logger, metrics, jobRetention);
             // Chunks found corrupt here are fetched again from the swarm.
             repairer.onCorrupt((fileId) => downloads.repair(fileId));
             return downloads;
@@ -262,6 +266,7 @@ export class PeerGatewayModule {
                   },
                   logger: logger.child({ fileId: req.fileId }),
                 }),
+              jobRetention,
             ),
           inject: [NatsRpc, TrackerClient, ChunkStoreClient, ChunkRegions, PeerConnector],
         },
@@ -327,8 +332,8 @@ export class PeerGatewayModule {
   }
 }
 
-/** Chunk bytes per peer, sent and received, on every connection this gateway has (issue 5 metrics). */
-function chunkBytesMetric(metrics: Metrics) {
-  return (direction: 'sent' | 'received', peer: string, bytes: number) =>
-    (direction === 'sent' ? metrics.peerBytesSent : metrics.peerBytesReceived).inc({ peer }, bytes);
+/** Chunk bytes per peer, sent and received, on every connection this gateway has (issue 5 metrics); the peer label is capped. */
+function chunkBytesMetric(metrics: Metrics, config: PeerGatewayConfig) {
+  metrics.peerLabels.limits = { max: config.METRICS_PEER_LABELS, idleMs: config.METRICS_PEER_IDLE_MS };
+  return (direction: 'sent' | 'received', peer: string, bytes: number) => metrics.peerBytes(direction, peer, bytes);
 }

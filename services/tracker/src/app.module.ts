@@ -43,7 +43,7 @@ export class TrackerModule {
         { provide: SERVICE_CONFIG, useValue: config },
         { provide: SERVICE_LOGGER, useValue: logger },
         // Async: Nest finishes building the module (and runService logs "ready") only once Redis answers.
-        { provide: REDIS, useFactory: () => connectRedis(config.REDIS_URL, logger, config.REDIS_CA_FILE) },
+        { provide: REDIS, useFactory: () => connectRedis(config.REDIS_URL, logger, { caFile: config.REDIS_CA_FILE, commandTimeoutMs: config.REDIS_COMMAND_TIMEOUT_MS }) },
         Clock,
         TrackerRepository,
         TrackerService,

@@ -15,6 +15,10 @@ const common = {
   /** PEM file of the CA that signed the NATS server's certificate; set, TLS to NATS is required. */
   NATS_CA_FILE: envReadableFile.optional(),
   LOG_LEVEL: envLogLevel.default('info'),
+  /** Characters kept of any one string field in a log line (request values included). */
+  LOG_FIELD_MAX_CHARS: envInt(64, 1_000_000).default(2048),
+  /** Items kept of any one array (keys of any one object) in a log line. */
+  LOG_FIELD_MAX_ITEMS: envInt(1, 100_000).default(64),
   /** Timeout for every NATS request this service makes. */
   REQUEST_TIMEOUT_MS: envInt(100, 600_000).default(5000),
   /** HTTP port for /healthz, /readyz and /metrics; 0 turns the HTTP server off. */
@@ -25,6 +29,8 @@ const redis = {
   REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   /** PEM file of the CA that signed Redis's certificate, for a rediss:// REDIS_URL. */
   REDIS_CA_FILE: envReadableFile.optional(),
+  /** A Redis command not answered within this time fails with TIMEOUT instead of waiting forever. */
+  REDIS_COMMAND_TIMEOUT_MS: envInt(100, 600_000).default(3000),
 };
 
 export const TrackerConfigSchema = z.object({
@@ -115,6 +121,8 @@ export const PeerGatewayConfigSchema = z.object({
   PEER_IDLE_TIMEOUT_MS: envInt(100, 86_400_000).default(120_000),
   /** Bytes of control replies queued for one peer that does not read them; past it the connection is dropped. At least one control frame (1 MiB + 5 bytes). */
   PEER_WRITE_QUEUE_BYTES: envSize(MAX_CONTROL_FRAME, 1024 ** 3).default(4 * 1024 * 1024),
+  /** A peer that leaves our MANIFEST_REQUEST or HAVE_REQUEST unanswered this long (no chunk data either) is disconnected. */
+  PEER_ANSWER_TIMEOUT_MS: envInt(100, 600_000).default(15_000),
   // ---- peer mutual TLS (docs/operations.md) ----
   /** Peer plane mutual TLS with the swarm CA; `off` accepts anyone who can reach the port (logs a warning). */
   PEER_TLS: z.enum(['on', 'off']).default('on'),
@@ -144,6 +152,15 @@ export const PeerGatewayConfigSchema = z.object({
   REPLICATE_STORES_IN_FLIGHT: envInt(1, 32).default(4),
   /** A chunk a receiver nacks (hash mismatch) is sent again this many times before the peer is dropped. */
   REPLICATE_MAX_RESENDS: envInt(0, 100).default(3),
+  // ---- bookkeeping ----
+  /** Peers with their own `peer` label on the byte metrics; the others are counted as `_other`. */
+  METRICS_PEER_LABELS: envInt(0, 100_000).default(100),
+  /** A peer that moved no chunk for this long gives its `peer` label up to a new one (its series is removed). */
+  METRICS_PEER_IDLE_MS: envInt(1000, 86_400_000).default(600_000),
+  /** Finished downloads and replicated uploads whose status is kept (each kind); the oldest is forgotten first. */
+  FINISHED_JOBS_KEPT: envInt(0, 1_000_000).default(1000),
+  /** A finished download's or upload's status is forgotten this long after it ended. */
+  FINISHED_JOB_TTL_MS: envInt(0, 31_536_000_000).default(3_600_000),
   // ---- trackerless discovery (docs/discovery.md) ----
   /** Comma-separated host:port of peers to join the overlay through. */
   BOOTSTRAP_PEERS: z

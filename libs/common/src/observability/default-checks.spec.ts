@@ -2,7 +2,8 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dataDirWritableCheck, redactUrl, redisPingCheck, tcpListeningCheck } from './default-checks';
+import { dataDirWritableCheck, redisPingCheck, tcpListeningCheck } from './default-checks';
+import { redactUrl } from '../redis-client';
 
 describe('dataDirWritableCheck', () => {
   const dir = mkdtempSync(join(tmpdir(), 'ss-readyz-'));

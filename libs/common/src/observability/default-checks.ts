@@ -2,8 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, unlink, open } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import Redis from 'ioredis';
-import { redisTlsOptions } from '../security/redis-users';
+import type Redis from 'ioredis';
+import { createRedis, redactUrl } from '../redis-client';
 
 /**
  * Ready-made readiness checks. runService registers them from the service's config keys (REDIS_URL,
@@ -20,18 +20,21 @@ export interface ClosableCheck {
  * on the first check (so a default that a service replaces before any probe never connects). While
  * Redis is away the check fails at once (no offline queue), and passes again as soon as Redis answers.
  */
-export function redisPingCheck(url: string, caFile?: string): ClosableCheck {
+export function redisPingCheck(url: string, caFile?: string, commandTimeoutMs?: number): ClosableCheck {
   let lastError: string | undefined;
   let client: Redis | undefined;
   let closed = false;
   const open = (): Redis => {
-    const c = new Redis(url, {
-      ...redisTlsOptions(url, caFile),
-      connectionName: 'swarmshare-readyz',
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      connectTimeout: 2000,
-      retryStrategy: (times) => Math.min(times * 100, 1000),
+    const c = createRedis(url, {
+      caFile,
+      commandTimeoutMs,
+      ioredis: {
+        connectionName: 'swarmshare-readyz',
+        enableOfflineQueue: false,
+        maxRetriesPerRequest: 0,
+        connectTimeout: 2000,
+        retryStrategy: (times) => Math.min(times * 100, 1000),
+      },
     });
     c.on('error', (e: Error) => (lastError = e.message));
     c.on('ready', () => (lastError = undefined));
@@ -137,15 +140,4 @@ async function listeningPortsFromProc(): Promise<Set<number> | undefined> {
     }
   }
   return found ? ports : undefined;
-}
-
-/** A URL without its password, for logs and health output. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString().replace(/\/$/, '');
-  } catch {
-    return url;
-  }
 }

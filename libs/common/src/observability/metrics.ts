@@ -21,6 +21,58 @@ export const METRIC_NAMES = {
 } as const;
 
 export type TransferDirection = 'upload' | 'download';
+
+/** The `peer` label of the bytes of peers past the cap (a node id cannot start with `_`, an address has a `:`). */
+export const OTHER_PEERS_LABEL = '_other';
+
+export interface PeerLabelLimits {
+  /** Distinct `peer` label values at most (METRICS_PEER_LABELS); the others' bytes go to OTHER_PEERS_LABEL. */
+  max: number;
+  /** A peer silent this long gives its label up to a new one (METRICS_PEER_IDLE_MS); its series is removed. */
+  idleMs: number;
+}
+
+export const DEFAULT_PEER_LABEL_LIMITS: PeerLabelLimits = { max: 100, idleMs: 600_000 };
+
+/**
+ * Bounds the values of one label: the peer's node id comes from the peer (every CLI dials with a
+ * fresh `cli-…` id), and each value is a series Prometheus keeps, so without a cap a node's
+ * /metrics grows with every client it ever served. Up to `max` values are kept, least recently used
+ * first to go: a new value takes the slot of one idle for `idleMs` (whose series `forget` removes),
+ * else it is counted under OTHER_PEERS_LABEL. `now` is injectable for tests.
+ */
+export class CappedLabelValues {
+  /** Value -> when it was last used, least recently used first. */
+  private readonly lastUsed = new Map<string, number>();
+
+  constructor(
+    public limits: PeerLabelLimits,
+    private readonly forget: (value: string) => void,
+    private readonly now: () => number = () => performance.now(),
+  ) {}
+
+  /** The label to count `value` under: itself, or OTHER_PEERS_LABEL when the cap is reached. */
+  label(value: string): string {
+    const t = this.now();
+    if (this.lastUsed.delete(value)) {
+      this.lastUsed.set(value, t);
+      return value;
+    }
+    while (this.lastUsed.size >= this.limits.max) {
+      const [oldest, at] = this.lastUsed.entries().next().value ?? [];
+      if (oldest === undefined || at === undefined || t - at < this.limits.idleMs) return OTHER_PEERS_LABEL;
+      this.lastUsed.delete(oldest);
+      this.forget(oldest);
+    }
+    this.lastUsed.set(value, t);
+    return value;
+  }
+
+  /** Values with a series of their own now. */
+  get size(): number {
+    return this.lastUsed.size;
+  }
+}
 export type NatsHandlerKind = 'request' | 'event';
 
 export interface MetricsOptions {
@@ -30,6 +82,8 @@ export interface MetricsOptions {
   nodeId?: string;
   /** Collect prom-client's default process_* / nodejs_* metrics (default true). */
   defaultMetrics?: boolean;
+  /** Clock of the peer label cap's idle times (tests inject one). */
+  now?: () => number;
 }
 
 /**
@@ -37,8 +91,8 @@ export interface MetricsOptions {
  * one, so two instances in one test process do not collide). runService provides one instance as a
  * global Nest provider; inject it and use the prom-client objects directly:
  *
- *   metrics.peerBytesSent.inc({ peer: 'b' }, n);        // bytes this node sent to peer b
- *   metrics.peerBytesReceived.inc({ peer: 'a' }, n);
+ *   metrics.peerBytes('sent', 'b', n);       // bytes this node sent to peer b (the peer label is capped)
+ *   metrics.peerBytes('received', 'a', n);
  *   metrics.chunksVerified.inc();  metrics.chunksRejected.inc();
  *   const done = metrics.trackTransfer('download'); ... done();   // active transfers gauge
  *
@@ -50,7 +104,7 @@ export interface MetricsOptions {
 @Injectable()
 export class Metrics {
   readonly registry = new Registry();
-  /** Bytes of chunk data this node sent, by the receiving peer's node id (or address). */
+  /** Bytes of chunk data this node sent, by the receiving peer's node id (or address); count through peerBytes, which caps the label. */
   readonly peerBytesSent: Counter<'peer'>;
   /** Bytes of chunk data this node received, by the sending peer's node id (or address). */
   readonly peerBytesReceived: Counter<'peer'>;
@@ -77,6 +131,8 @@ export class Metrics {
   /** Files and bytes garbage collection evicted, by reason (`watermark`). */
   readonly gcFilesEvicted: Counter<'reason'>;
   readonly gcBytesEvicted: Counter<'reason'>;
+  /** The `peer` label's values (both peer byte counters share them). */
+  readonly peerLabels: CappedLabelValues;
 
   constructor(opts: MetricsOptions = {}) {
     const labels: Record<string, string> = {};
@@ -87,6 +143,10 @@ export class Metrics {
     const registers = [this.registry];
     this.peerBytesSent = new Counter({ name: METRIC_NAMES.peerBytesSent, help: 'Bytes of chunk data sent to each peer', labelNames: ['peer'], registers });
     this.peerBytesReceived = new Counter({ name: METRIC_NAMES.peerBytesReceived, help: 'Bytes of chunk data received from each peer', labelNames: ['peer'], registers });
+    this.peerLabels = new CappedLabelValues({ ...DEFAULT_PEER_LABEL_LIMITS }, (peer) => {
+      this.peerBytesSent.remove({ peer });
+      this.peerBytesReceived.remove({ peer });
+    }, opts.now);
     this.chunksVerified = new Counter({ name: METRIC_NAMES.chunksVerified, help: 'Chunks whose SHA-256 matched the manifest', registers });
     this.chunksRejected = new Counter({ name: METRIC_NAMES.chunksRejected, help: 'Chunks rejected: hash mismatch or wrong length', registers });
     this.chunksCorrupt = new Counter({ name: METRIC_NAMES.chunksCorrupt, help: 'Stored chunks that failed a re-hash and were marked missing, by what found them', labelNames: ['found_by'], registers });
@@ -115,6 +175,11 @@ export class Metrics {
     this.gcRuns = new Counter({ name: METRIC_NAMES.gcRuns, help: 'Garbage collection runs, by trigger', labelNames: ['trigger'], registers });
     this.gcFilesEvicted = new Counter({ name: METRIC_NAMES.gcFilesEvicted, help: 'Files garbage collection evicted, by reason', labelNames: ['reason'], registers });
     this.gcBytesEvicted = new Counter({ name: METRIC_NAMES.gcBytesEvicted, help: 'Bytes garbage collection evicted, by reason', labelNames: ['reason'], registers });
+  }
+
+  /** Chunk bytes sent to or received from `peer` (a node id or address), under a capped `peer` label. */
+  peerBytes(direction: 'sent' | 'received', peer: string, bytes: number): void {
+    (direction === 'sent' ? this.peerBytesSent : this.peerBytesReceived).inc({ peer: this.peerLabels.label(peer) }, bytes);
   }
 
   /** Count one transfer as active until the returned function is called (calling it twice is harmless). */

@@ -1,11 +1,11 @@
-import { SwarmError } from '@swarmshare/common';
+import { type JobRetention, SwarmError } from '@swarmshare/common';
 import { DownloadJob } from './download-job';
 import { DownloadsService } from './downloads.service';
 
 const FILE = 'ab'.repeat(32);
 
 /** Jobs whose tracker answers NOT_FOUND until `known` is set, then hangs (a download in progress). */
-function service() {
+function service(retention?: JobRetention, now?: () => number) {
   let known = false;
   let created = 0;
   const svc = new DownloadsService((fileId) => {
@@ -26,7 +26,7 @@ function service() {
       pipelineDepth: 1,
       maxPeers: 1,
     });
-  });
+  }, undefined, undefined, retention, now);
   return { svc, created: () => created, know: () => (known = true) };
 }
 
@@ -55,5 +55,27 @@ describe('DownloadsService', () => {
     await svc.stopAll('shutting down');
     expect(svc.status(FILE)).toMatchObject({ state: 'failed', error: 'shutting down' });
     expect(() => svc.fetch(FILE)).toThrow(expect.objectContaining({ code: 'UNAVAILABLE' }));
+  });
+
+  it('forgets a finished download after FINISHED_JOB_TTL_MS, and past FINISHED_JOBS_KEPT (injected clock); a running one is kept', async () => {
+    let t = 0;
+    const { svc, know } = service({ maxFinished: 2, ttlMs: 60_000 }, () => t);
+    const ids = ['01', '02', '03'].map((x) => x.repeat(32));
+    for (const id of ids) svc.fetch(id);
+    await new Promise((r) => setImmediate(r));
+    // Three failed; two are kept, the first to finish is forgotten.
+    expect(() => svc.status(ids[0])).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(svc.status(ids[1]).state).toBe('failed');
+    expect(svc.status(ids[2]).state).toBe('failed');
+    know();
+    svc.fetch(FILE); // runs (the tracker hangs) for as long as the test lasts
+    t += 59_999;
+    expect(svc.status(ids[2]).state).toBe('failed'); // a recent one still answers
+    t += 1;
+    expect(() => svc.status(ids[1])).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(() => svc.status(ids[2])).toThrow(expect.objectContaining({ code: 'NOT_FOUND' }));
+    expect(svc.status(FILE).state).toBe('running');
+    expect(svc.activeFileIds()).toEqual([FILE]);
+    await svc.stopAll('done');
   });
 });

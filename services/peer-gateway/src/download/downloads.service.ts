@@ -1,4 +1,4 @@
-import { type DiscoverMode, type DownloadStatus, type Logger, SwarmError } from '@swarmshare/common';
+import { DEFAULT_JOB_RETENTION, type DiscoverMode, type DownloadStatus, JobTable, type JobRetention, type Logger, SwarmError } from '@swarmshare/common';
 import type { DownloadJob } from './download-job';
 
 /** Creates the job for one file; the app module wires it to the real clients. */
@@ -15,10 +15,12 @@ export interface FetchOptions {
  * The node's downloads, by file id. `fetch` starts one, or joins the one running for that file,
  * and returns at once; a completed one is answered as "already held" (nothing moved this call), a
  * failed one is started afresh, resuming from whatever chunks the store already has (a job that
- * finds all of them says the file is already held, and counts no download).
+ * finds all of them says the file is already held, and counts no download). A finished download is
+ * kept for its status only for a while (JobTable): forgotten, a fetch starts a job that finds the
+ * file already held, as the remembered one would have said.
  */
 export class DownloadsService {
-  private readonly jobs = new Map<string, DownloadJob>();
+  private readonly jobs: JobTable<DownloadJob>;
   /** Files whose chunks went missing while a download of them ran: fetched again when it ends. */
   private readonly again = new Set<string>();
   private closing = false;
@@ -28,7 +30,11 @@ export class DownloadsService {
     private readonly logger?: Logger,
     /** Active-transfers gauge: one per running download. */
     private readonly metrics?: { trackTransfer(direction: 'download'): () => void },
-  ) {}
+    retention: JobRetention = DEFAULT_JOB_RETENTION,
+    now?: () => number,
+  ) {
+    this.jobs = new JobTable(retention, now);
+  }
 
   fetch(fileId: string, opts?: FetchOptions): DownloadStatus {
     if (this.closing) throw new SwarmError('UNAVAILABLE', 'the gateway is shutting down');
@@ -47,7 +53,9 @@ export class DownloadsService {
     const done = this.metrics?.trackTransfer('download');
     void job.start().finally(() => {
       done?.();
-      if (this.again.delete(fileId) && this.jobs.get(fileId) === job) this.repair(fileId);
+      const again = this.again.delete(fileId) && this.jobs.get(fileId) === job;
+      this.jobs.finished(fileId, job);
+      if (again) this.repair(fileId);
     });
     return snapshot(job);
   }
@@ -79,11 +87,11 @@ export class DownloadsService {
 
   /** File ids with a download running or queued. */
   activeFileIds(): string[] {
-    return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.fileId);
+    return this.jobs.values().filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.fileId);
   }
 
   get active(): number {
-    return [...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').length;
+    return this.jobs.values().filter((j) => j.status.state === 'running' || j.status.state === 'queued').length;
   }
 
   /**
@@ -103,7 +111,7 @@ export class DownloadsService {
   /** Shutdown: stop every running job; their write leases are given back before this resolves. */
   async stopAll(reason: string): Promise<void> {
     this.closing = true;
-    await Promise.all([...this.jobs.values()].filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.cancel(reason)));
+    await Promise.all(this.jobs.values().filter((j) => j.status.state === 'running' || j.status.state === 'queued').map((j) => j.cancel(reason)));
   }
 }
 

@@ -169,4 +169,24 @@ describe('ReplicationJob', () => {
     const svc = new ReplicationsService((req) => new ReplicationJob(req, o));
     expect(() => svc.status('up-nosuchupload')).toThrow(/no replicated upload up-nosuchupload/);
   });
+
+  it('ReplicationsService forgets a finished upload FINISHED_JOB_TTL_MS after it ended (injected clock)', async () => {
+    let t = 0;
+    const peers = { b: new FakePeer() };
+    const { o } = setup(peers, m, {
+      onProgress: (_s, final) => {
+        if (final) finished();
+      },
+    });
+    let finished!: () => void;
+    const ended = new Promise<void>((r) => (finished = r));
+    const svc = new ReplicationsService((req) => new ReplicationJob(req, o), { maxFinished: 10, ttlMs: 5000 }, () => t);
+    const { uploadId } = await svc.replicate({ fileId: m.fileId, hash, replicas: 1, allocation: all(peers), replace: true });
+    await ended;
+    await new Promise((r) => setImmediate(r));
+    t += 4999;
+    expect(svc.status(uploadId).state).toBe('complete');
+    t += 1;
+    expect(() => svc.status(uploadId)).toThrow(/no replicated upload/);
+  });
 });

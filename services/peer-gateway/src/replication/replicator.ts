@@ -4,8 +4,11 @@ import {
   type Candidate,
   chunkLengthsOf,
   checkAllocation,
+  DEFAULT_JOB_RETENTION,
   formatBytes,
   groupPlacement,
+  JobTable,
+  type JobRetention,
   type Logger,
   type Manifest,
   type PeerConnection,
@@ -320,24 +323,30 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   ]);
 }
 
-/** The node's replicated uploads, by upload id. */
+/** The node's replicated uploads, by upload id; finished ones are kept for their status only for a while (JobTable). */
 export class ReplicationsService {
-  private readonly jobs = new Map<string, ReplicationJob>();
+  private readonly jobs: JobTable<ReplicationJob>;
 
-  constructor(private readonly create: (req: ReplicateInput) => ReplicationJob) {}
+  constructor(
+    private readonly create: (req: ReplicateInput) => ReplicationJob,
+    retention: JobRetention = DEFAULT_JOB_RETENTION,
+    now?: () => number,
+  ) {
+    this.jobs = new JobTable(retention, now);
+  }
 
   /** Refuses (throws) before any byte moves if the file is not here or the allocation cannot hold it. */
   async replicate(req: ReplicateInput): Promise<ReplicateStatus> {
     const job = this.create(req);
     await job.prepare();
     this.jobs.set(job.uploadId, job);
-    void job.start();
+    void job.start().finally(() => this.jobs.finished(job.uploadId, job));
     return job.snapshot();
   }
 
   /** Cancel the running uploads of a file (it is being deleted here); returns how many. */
   async cancelFile(fileId: string, reason: string): Promise<number> {
-    const running = [...this.jobs.values()].filter((j) => j.req.fileId === fileId && j.running);
+    const running = this.jobs.values().filter((j) => j.req.fileId === fileId && j.running);
     await Promise.all(running.map((j) => j.cancel(reason)));
     return running.length;
   }

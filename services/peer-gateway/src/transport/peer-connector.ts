@@ -15,6 +15,8 @@ export interface PeerConnectorOptions {
   /** Outgoing connections serve the peer's requests too: the protocol is symmetric. */
   handler?: PeerRequestHandler;
   connectTimeoutMs?: number;
+  /** PEER_ANSWER_TIMEOUT_MS: a holder that leaves our MANIFEST_REQUEST or HAVE_REQUEST unanswered this long is cut off. */
+  answerTimeoutMs?: number;
   logger?: Logger;
   /** HELLO features (unless a dial names its own) and the discovery messages' handler. */
   extensions?: ConnectionExtensions;
@@ -43,6 +45,7 @@ export class PeerConnector {
       connectTimeoutMs: o.connectTimeoutMs ?? this.opts.connectTimeoutMs,
       // A peer that never says HELLO (a connect-back to a port that is no gateway) costs the connect timeout, no more.
       handshakeTimeoutMs: o.connectTimeoutMs,
+      answerTimeoutMs: this.opts.answerTimeoutMs,
       logger: this.opts.logger,
       features: o.features ?? this.opts.extensions?.features,
       discovery: this.opts.extensions?.discovery,

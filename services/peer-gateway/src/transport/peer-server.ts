@@ -34,6 +34,8 @@ export interface PeerServerOptions {
   handler: PeerRequestHandler;
   logger?: Logger;
   handshakeTimeoutMs?: number;
+  /** PEER_ANSWER_TIMEOUT_MS for the MANIFEST/HAVE requests we make on accepted connections (a connect-back link serves downloads). */
+  answerTimeoutMs?: number;
   /** HELLO features, the discovery messages' handler and who hears of accepted connections. */
   extensions?: ConnectionExtensions;
   /** Upload slots and the upload bandwidth limit, applied to every accepted connection. */
@@ -189,6 +191,7 @@ export class PeerServer {
       handshakeTimeoutMs: this.opts.handshakeTimeoutMs,
       idleTimeoutMs: this.opts.idleTimeoutMs,
       maxWriteQueueBytes: this.opts.maxWriteQueueBytes,
+      answerTimeoutMs: this.opts.answerTimeoutMs,
       logger: this.opts.logger,
       features: this.opts.extensions?.features,
       discovery: this.opts.extensions?.discovery,

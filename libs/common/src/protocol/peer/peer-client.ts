@@ -25,11 +25,12 @@ export class PeerClient {
   private constructor(readonly connection: PeerConnection) {}
 
   /** With `tls` the client's id is the one its certificate names (the node refuses any other). */
-  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number; tls?: PeerTlsMaterial } = {}): Promise<PeerClient> {
+  static async connect(address: string, opts: { clientId?: string; connectTimeoutMs?: number; answerTimeoutMs?: number; tls?: PeerTlsMaterial } = {}): Promise<PeerClient> {
     const conn = await connectPeer(address, {
       nodeId: opts.clientId ?? opts.tls?.identity ?? `cli-${randomBytes(6).toString('hex')}`,
       listen: null,
       connectTimeoutMs: opts.connectTimeoutMs,
+      answerTimeoutMs: opts.answerTimeoutMs,
       tls: opts.tls,
     }).catch((e: unknown) => {
       // A TLS gateway drops plaintext without a word: say what is probably missing.

@@ -32,6 +32,18 @@ export interface DiscoveryHooks {
 /** Bytes per socket read on outgoing connections: one reused buffer each, so downloads make no garbage. */
 export const READ_BUFFER_BYTES = 256 * 1024;
 
+/** How long a peer gets to answer our MANIFEST_REQUEST or HAVE_REQUEST by default (PEER_ANSWER_TIMEOUT_MS). */
+export const DEFAULT_PEER_ANSWER_TIMEOUT_MS = 15_000;
+
+export interface AnswerTimeoutOptions {
+  /**
+   * A MANIFEST_REQUEST or HAVE_REQUEST not answered within this many ms (while no chunk data came
+   * from the peer either) closes the connection with TIMEOUT: a peer that says HELLO and then goes
+   * silent cannot hang whoever waits on it. Default DEFAULT_PEER_ANSWER_TIMEOUT_MS.
+   */
+  answerTimeoutMs?: number;
+}
+
 /**
  * One peer protocol v1 connection, either side (docs/protocol.md): the protocol core
  * (ConnectionCore: framing, handshake, request matching, limits) with every feature registered
@@ -42,9 +54,21 @@ export const READ_BUFFER_BYTES = 256 * 1024;
 export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
   private readonly haves = this.use(new HaveExchange(this));
   private readonly corruptNotices = this.use(new CorruptNotices(this));
+  private readonly answerTimeoutMs: number;
+  /** When chunk data last arrived from the peer: an answer queued behind PIECEs is late, not lost. */
+  private readonly chunkInput: { at: number };
 
-  constructor(socket: Socket, opts: PeerConnectionOptions) {
-    super(socket, opts);
+  constructor(socket: Socket, opts: PeerConnectionOptions & AnswerTimeoutOptions) {
+    const chunkInput = { at: 0 };
+    super(socket, {
+      ...opts,
+      onChunkBytes: (direction, peer, bytes) => {
+        if (direction === 'received') chunkInput.at = performance.now();
+        opts.onChunkBytes?.(direction, peer, bytes);
+      },
+    });
+    this.chunkInput = chunkInput;
+    this.answerTimeoutMs = opts.answerTimeoutMs ?? DEFAULT_PEER_ANSWER_TIMEOUT_MS;
     const serving = this.use(new ChunkServing(this));
     this.use(new StoreReceiving(this));
     this.use(new Receipts(this, serving));
@@ -52,11 +76,35 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
   }
 
   have(fileId: string): Promise<{ chunkCount: number; bitfield: Bitfield }> {
-    return this.haves.have(fileId);
+    return this.answerWithin('HAVE_REQUEST', this.haves.have(fileId));
   }
 
   manifest(fileId: string): Promise<Manifest> {
-    return this.ask('manifest', (id) => this.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId }));
+    return this.answerWithin('MANIFEST_REQUEST', this.ask('manifest', (id) => this.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId })));
+  }
+
+  /**
+   * The peer owes us `answer`: unanswered after answerTimeoutMs, counted from the request or from
+   * the last chunk data it sent (the answer may be queued behind PIECEs on a slow link), the
+   * connection is closed with TIMEOUT and every request on it fails. Closing, not just giving up:
+   * HAVE has no id, so a late one would be taken as the answer to the next HAVE_REQUEST.
+   */
+  private answerWithin<T>(request: string, answer: Promise<T>): Promise<T> {
+    const ms = this.answerTimeoutMs;
+    const asked = performance.now();
+    let timer: NodeJS.Timeout;
+    const check = () => {
+      const left = Math.max(asked, this.chunkInput.at) + ms - performance.now();
+      if (left > 0) {
+        timer = setTimeout(check, left);
+        timer.unref();
+        return;
+      }
+      this.fail('TIMEOUT', `no answer to ${request} within ${ms} ms (PEER_ANSWER_TIMEOUT_MS)`);
+    };
+    timer = setTimeout(check, ms);
+    timer.unref();
+    return answer.finally(() => clearTimeout(timer));
   }
 
   requestChunk(fileId: string, index: number, target: Buffer): Promise<number> {
@@ -143,7 +191,7 @@ export function parseAddress(address: string): { host: string; port: number } {
   return { host: address.slice(0, i).replace(/^\[(.*)\]$/, '$1'), port: Number(address.slice(i + 1)) };
 }
 
-export type ConnectPeerOptions = PeerConnectionOptions & {
+export type ConnectPeerOptions = PeerConnectionOptions & AnswerTimeoutOptions & {
   connectTimeoutMs?: number;
   /** Peer mutual TLS: present this certificate and accept only a server certified by the same CA. */
   tls?: PeerTlsMaterial;

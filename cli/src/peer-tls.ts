@@ -1,4 +1,5 @@
-import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common';
+// The lean entry point: the barrel would load Nest and Redis into every command (docs/performance.md).
+import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common/peer-tls';
 import { DEFAULT_DATA_DIR, readClusterFile } from './cluster-file';
 
 /**

@@ -1,11 +1,9 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
+import { createReadStream, rmSync } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, type NatsConnection } from 'nats';
 import {
   Bitfield,
   CloseReplySchema,
@@ -25,8 +23,8 @@ import {
   storeSubjects,
   TFileDefSchema,
 } from '@swarmshare/common';
-import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
+import { ownSwarm } from '../support/own-swarm';
 
 const run = promisify(execFile);
 const CLI = join(REPO_ROOT, 'cli', 'dist', 'main.js');
@@ -73,35 +71,15 @@ async function writeChunkedFile(path: string, chunks: number, lastChunk: number)
 }
 
 describe('end to end: large files (manifests in pages)', () => {
-  const dir = mkdtempSync(join(tmpdir(), 'ss-large-'));
   const suffix = Math.random().toString(36).slice(2, 8);
   const A = `lg-a-${suffix}`;
   const B = `lg-b-${suffix}`;
-  let swarm: LocalSwarm;
-  let nc: NatsConnection;
-  let rpc: NatsRpc;
-  const peerAddress = (nodeId: string) => swarm.nodes.find((n) => n.spec.nodeId === nodeId)!.spec.advertiseAddress;
-  const common = () => ['--nats', process.env.NATS_URL!, '--data', swarm.dataDir];
-
-  beforeAll(async () => {
-    swarm = await LocalSwarm.start({
-      nodes: 2,
-      nodeIds: [A, B],
-      dataDir: dir,
-      natsUrl: process.env.NATS_URL,
-      redisUrl: process.env.REDIS_URL,
-      insecure: true,
-      extraEnv: { ANNOUNCE_INTERVAL_MS: '500' },
-    });
-    nc = await connect({ servers: process.env.NATS_URL });
-    rpc = new NatsRpc(nc, 30_000);
-  }, 300_000);
-
-  afterAll(async () => {
-    await nc?.drain();
-    await swarm?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  const own = ownSwarm('ss-large-', { nodes: 2, nodeIds: [A, B], insecure: true, extraEnv: { ANNOUNCE_INTERVAL_MS: '500' } });
+  const dir = own.dir;
+  /** A file's last create page makes the store parse and write a manifest of up to 1.6 million hashes: more than 10 s on a busy machine. */
+  const rpc = () => new NatsRpc(own.nc, 120_000);
+  const peerAddress = (nodeId: string) => own.swarm.nodes.find((n) => n.spec.nodeId === nodeId)!.spec.advertiseAddress;
+  const common = () => ['--data', own.swarm.dataDir];
 
   it('shares and fetches a file of 100,000 chunks byte-identical; its manifest crosses NATS and the peer protocol in pages', async () => {
     const chunks = 100_000;
@@ -116,8 +94,8 @@ describe('end to end: large files (manifests in pages)', () => {
     rmSync(input);
 
     // NATS: the store refuses the manifest whole (more than one message), and gives it in 13 pages.
-    await expect(rpc.request(storeSubjects(A).manifest, { fileId }, ManifestSchema)).rejects.toMatchObject({ code: 'TOO_LARGE' });
-    const viaNats = await storeManifest(rpc, A, fileId);
+    await expect(rpc().request(storeSubjects(A).manifest, { fileId }, ManifestSchema)).rejects.toMatchObject({ code: 'TOO_LARGE' });
+    const viaNats = await storeManifest(rpc(), A, fileId);
     expect(viaNats.hashes).toHaveLength(chunks);
     expect(Math.ceil(chunks / MANIFEST_PAGE_HASHES)).toBe(13);
     expect(manifestIsConsistent(viaNats)).toBe(true);
@@ -134,7 +112,7 @@ describe('end to end: large files (manifests in pages)', () => {
     // Node B fetches it (manifest from A in pages, created in B's store in pages), then writes it out.
     await cli([...common(), 'fetch', fileId, '--node', B, '-o', output]);
     expect(await sha256File(output)).toBe(hash);
-    const def = (await rpc.request(storeSubjects(B).files, {}, TFileDefSchema.array())).find((f) => f.fileId === fileId);
+    const def = (await rpc().request(storeSubjects(B).files, {}, TFileDefSchema.array())).find((f) => f.fileId === fileId);
     expect(def).toMatchObject({ chunkCount: chunks, chunksPresent: chunks, state: 'complete' });
     rmSync(output);
     await cli([...common(), 'rm', fileId, '--everywhere']);
@@ -156,21 +134,21 @@ describe('end to end: large files (manifests in pages)', () => {
     const share = new Bitfield(count);
     for (const i of held) share.set(i);
     const { ChunkStoreClient } = await import('../../services/peer-gateway/src/storage-io/chunk-store.client');
-    const store = new ChunkStoreClient(rpc, A);
+    const store = new ChunkStoreClient(rpc(), A);
     expect(count).toBeGreaterThan(MAX_WHOLE_MANIFEST_HASHES);
     const def = await store.create(manifest, share.toBase64());
     expect(def).toMatchObject({ fileId: manifest.fileId, size, chunkCount: count, chunksPresent: 0 });
 
     // Its regions read back as zeros (fallocated), so closing a write lease makes each chunk present after the store hashed it.
     for (const index of held) {
-      const lease = await rpc.request(storeSubjects(A).location, { fileId: manifest.fileId, index, mode: 'write' }, LeaseSchema);
+      const lease = await rpc().request(storeSubjects(A).location, { fileId: manifest.fileId, index, mode: 'write' }, LeaseSchema);
       expect(lease.offset).toBe(index * MIN_CHUNK_SIZE);
-      const closed = await rpc.request(storeSubjects(A).close, { leaseId: lease.leaseId, written: lease.length }, CloseReplySchema);
+      const closed = await rpc().request(storeSubjects(A).close, { leaseId: lease.leaseId, written: lease.length }, CloseReplySchema);
       expect(closed.available).toBe(true);
     }
 
     // The manifest comes back whole, through NATS pages and through the gateway's peer pages.
-    const pagesFromStore = await storeManifest(rpc, A, manifest.fileId);
+    const pagesFromStore = await storeManifest(rpc(), A, manifest.fileId);
     expect(pagesFromStore.hashes.length).toBe(count);
     expect(manifestIsConsistent(pagesFromStore)).toBe(true);
     const peer = await PeerClient.connect(peerAddress(A));

@@ -1,5 +1,4 @@
-// The lean entry point: the barrel would load Nest and Redis into every command (docs/performance.md).
-import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common/peer-tls';
+import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common';
 import { DEFAULT_DATA_DIR, readClusterFile } from './cluster-file';
 
 /**

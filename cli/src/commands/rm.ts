@@ -1,4 +1,4 @@
-import { DeleteFileReplySchema, formatBytes, SwarmError, TrackerSubjects } from '@swarmshare/common/contracts';
+import { DeleteFileReplySchema, formatBytes, SwarmError, TrackerSubjects } from '@swarmshare/common';
 import type { CliContext } from '../context';
 import { resolveFileId } from '../file-ids';
 

@@ -1,4 +1,4 @@
-import { formatBytes, GcReportSchema, nodeAdminSubjects } from '@swarmshare/common';
+import { formatBytes, GcReportSchema, nodeAdminSubjects } from '@swarmshare/common/contracts';
 import type { CliContext } from '../context';
 
 /** `swarmshare gc --node N`: run the node's garbage collection now and say what it evicted and kept. */

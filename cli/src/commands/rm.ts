@@ -1,4 +1,4 @@
-import { DeleteFileReplySchema, formatBytes, SwarmError, TrackerSubjects } from '@swarmshare/common';
+import { DeleteFileReplySchema, formatBytes, SwarmError, TrackerSubjects } from '@swarmshare/common/contracts';
 import type { CliContext } from '../context';
 import { resolveFileId } from '../file-ids';
 

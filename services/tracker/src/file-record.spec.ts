@@ -1,5 +1,6 @@
 import type { FileRecord, PeerRecord } from '@swarmshare/common';
 import { assembleFileRecord, compareFiles, comparePeers, type StoredFile } from './file-record';
+import type { TrackedPeer } from './liveness';
 
 const NOW = 100_000;
 const TTL = 10_000;
@@ -15,7 +16,7 @@ const stored = (over: Partial<StoredFile> = {}): StoredFile => ({
 describe('assembleFileRecord', () => {
   it('lists which live holders pinned the file, as their announces said, and those whose gateway does not say', () => {
     const pins = (ids: string[]) => new Set(ids);
-    const peers = new Map([
+    const peers = new Map<string, TrackedPeer>([
       ['a', { ...peer('a', NOW), pins: pins(['f'.repeat(64)]) }],
       ['b', { ...peer('b', NOW), pins: pins(['0'.repeat(64)]) }],
       ['c', peer('c', NOW)],

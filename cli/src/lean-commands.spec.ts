@@ -17,4 +17,15 @@ describe('the CLI stays lean', () => {
     expect(files.filter((f) => f.includes('/@nestjs/'))).toEqual([]);
     expect(files.filter((f) => /libs\/common\/dist\/index\.js$/.test(f))).toEqual([]);
   });
+
+  it('loads none of zod\'s locales, and zod still speaks English', () => {
+    const script = `require(${JSON.stringify(join(DIST, 'lean-zod'))}).skipZodLocales();
+      const z = require('zod');
+      const r = z.object({ id: z.string().regex(/^x$/, 'id must be x') }).safeParse({ id: 1 });
+      console.log(JSON.stringify({ files: Object.keys(require.cache).filter((f) => f.includes('/zod/v4/locales/')), message: r.error.issues[0].message }));`;
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', script], { cwd: join(__dirname, '..') }).toString()) as { files: string[]; message: string };
+    // Only English, which zod loads on its own; the locales index is the empty module put in its place.
+    expect(out.files.map((f) => f.replace(/.*\/zod\/v4\/locales\//, ''))).toEqual(['index.cjs', 'en.cjs']);
+    expect(out.message).toBe('Invalid input: expected string, received number');
+  });
 });

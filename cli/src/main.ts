@@ -9,6 +9,9 @@ import { parseSize } from '@swarmshare/common/sizes';
 import { parseTtl } from '@swarmshare/common/durations';
 import { DEFAULT_DATA_DIR } from './defaults';
 import type { CliContext, GlobalOptions } from './context';
+import { skipZodLocales } from './lean-zod';
+
+skipZodLocales();
 
 function intOption(name: string, min: number, max: number) {
   return (v: string) => {

@@ -33,7 +33,8 @@ import {
   type RegisterFile,
   ImportBeginReplySchema,
   ImportCommitReplySchema,
-  ManifestSchema,
+  MAX_WHOLE_MANIFEST_HASHES,
+  storeManifest,
   storeSubjects,
 } from '@swarmshare/common/contracts';
 import { PeerClient } from '@swarmshare/common/protocol';
@@ -199,7 +200,7 @@ async function importLocally(ctx: CliContext, o: ShareOptions, size: number): Pr
   const shared: SharedFile = { fileId: r.file.fileId, name: r.file.name, size: r.file.size, chunkSize: r.file.chunkSize, chunkCount: r.file.chunkCount, hash: r.hash, via: 'import' };
   if (r.file.chunksPresent < r.file.chunkCount) {
     // The node already had part of this file (an unfinished download): the missing chunks go in through its gateway, verified there.
-    const manifest = await ctx.rpc.request(subjects.manifest, { fileId: r.file.fileId }, ManifestSchema, timeoutMs);
+    const manifest = await storeManifest(ctx.rpc, o.node, r.file.fileId, timeoutMs);
     await pushChunks(ctx, o, await gatewayAddress(ctx, o.node), manifest);
   }
   return shared;
@@ -208,8 +209,17 @@ async function importLocally(ctx: CliContext, o: ShareOptions, size: number): Pr
 /** Another host: hash the file here (chunk hashes and whole content in one read), then push its chunks to the node's gateway, which verifies each. */
 async function pushThroughGateway(ctx: CliContext, o: ShareOptions, address: string): Promise<SharedFile> {
   const size = (await stat(o.file)).size;
+  const chunkSize = o.chunkSize ?? chunkSizeFor(size);
+  // A push's STORE_OFFER carries the manifest whole: say so before hashing, not after.
+  const count = chunkCount(size, chunkSize);
+  if (count > MAX_WHOLE_MANIFEST_HASHES) {
+    throw new SwarmError(
+      'TOO_LARGE',
+      `${o.file} would have ${count} chunks; pushing through a gateway takes at most ${MAX_WHOLE_MANIFEST_HASHES}: share it on node ${o.node}'s host, or use --chunk-size ${Math.ceil(size / MAX_WHOLE_MANIFEST_HASHES / 65536) * 64}KiB or larger`,
+    );
+  }
   ctx.info(`hashing ${o.file}`);
-  const { manifest, contentHash } = await hashFile(o.file, o.chunkSize ?? chunkSizeFor(size), o.name);
+  const { manifest, contentHash } = await hashFile(o.file, chunkSize, o.name);
   await pushChunks(ctx, o, address, manifest);
   return { fileId: manifest.fileId, name: manifest.name, size: manifest.size, chunkSize: manifest.chunkSize, chunkCount: manifest.hashes.length, hash: contentHash, via: 'gateway' };
 }

@@ -27,7 +27,7 @@ export interface HolderListing {
 }
 
 /** `ls --json`: one entry per file (stable: fields are only ever added). */
-export type FileListing = Omit<FileRecord, 'expiresAt'> & {
+export type FileListing = Omit<FileRecord, 'expiresAt' | 'pinnedBy' | 'pinsUnknown'> & {
   partial: NonNullable<FileRecord['partial']>;
   /** `share --ttl`: when it expires (ms since the epoch), null when it never does. */
   expiresAt: number | null;
@@ -67,6 +67,15 @@ async function pinsByNode(ctx: CliContext, nodeIds: Iterable<string>): Promise<M
   return out;
 }
 
+/**
+ * Holders whose pins the tracker does not know: those whose gateway does not announce them (older
+ * gateways), or every holder when the tracker predates `pinnedBy`. Only these are asked over NATS.
+ */
+function holdersToAsk(f: FileRecord): string[] {
+  if (f.pinnedBy === undefined) return [...f.seeders, ...(f.partial ?? [])].map((h) => h.nodeId);
+  return f.pinsUnknown ?? [];
+}
+
 /** `ls`'s EXPIRES column: how long is left, `expired`, or `-` (no TTL). */
 function expiryCell(f: FileListing, now: number): string {
   if (f.expiresAt === null) return '-';
@@ -76,11 +85,15 @@ function expiryCell(f: FileListing, now: number): string {
 /** `swarmshare ls`: the tracker's files with expiry, holders (complete or partial, pinned), leechers, replicas and downloads. */
 export async function listFiles(ctx: CliContext, o: ViewOptions = {}): Promise<void> {
   const files = await ctx.rpc.request(TrackerSubjects.listFiles, {}, z.array(FileRecordSchema));
-  const pins = await pinsByNode(ctx, files.flatMap((f) => [...f.seeders, ...(f.partial ?? [])].map((h) => h.nodeId)));
+  // Pins come with the tracker's records (each holder announces its own); a holder asked is one that does not.
+  const asked = await pinsByNode(ctx, files.flatMap(holdersToAsk));
   const now = Date.now();
-  const listing = files.map((f): FileListing => {
+  const listing = files.map(({ pinnedBy, pinsUnknown, ...f }): FileListing => {
+    const told = new Set(pinnedBy ?? []);
+    const ask = new Set(holdersToAsk({ ...f, pinnedBy, pinsUnknown }));
     const holder = (holds: HolderListing['holds']) => (h: { nodeId: string }): HolderListing => {
-      const pinned = pins.get(h.nodeId);
+      if (!ask.has(h.nodeId)) return { nodeId: h.nodeId, holds, pinned: told.has(h.nodeId) };
+      const pinned = asked.get(h.nodeId);
       return { nodeId: h.nodeId, holds, pinned: pinned ? pinned.has(f.fileId) : null };
     };
     return {

@@ -1,7 +1,7 @@
 import { constants, type Stats } from 'node:fs';
 import { copyFile, open, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { FileLayoutSchema, type Manifest, ManifestSchema, manifestIsConsistent, storeSubjects, SwarmError, chunkLength } from '@swarmshare/common/contracts';
+import { FileLayoutSchema, type Manifest, manifestIsConsistent, storeManifest, storeSubjects, SwarmError, chunkLength } from '@swarmshare/common/contracts';
 import { PeerClient } from '@swarmshare/common/protocol';
 import { HashPool, hashFileOnce } from '@swarmshare/common/hashing';
 import type { CliContext } from '../context';
@@ -66,7 +66,7 @@ export async function exportFile(ctx: CliContext, node: string, fileId: string, 
 async function manifestOf(ctx: CliContext, node: string, fileId: string): Promise<Manifest> {
   let manifest: Manifest;
   try {
-    manifest = await ctx.rpc.request(storeSubjects(node).manifest, { fileId }, ManifestSchema);
+    manifest = await storeManifest(ctx.rpc, node, fileId);
   } catch {
     const peer = await PeerClient.connect(await gatewayAddress(ctx, node), { tls: ctx.peerTls });
     try {

@@ -17,3 +17,4 @@ export * from './topology';
 export * from './chunk-size';
 export * from './file-import';
 export * from './preheat';
+export * from './manifest-pages';

@@ -36,11 +36,21 @@ export const MIN_CHUNK_SIZE = 64 * 1024;
 export const MAX_CHUNK_SIZE = 64 * 1024 * 1024;
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
 /**
- * A manifest travels as one NATS message (max_payload 1 MiB) and one peer-protocol control frame,
- * so the chunk count is capped. At the default 1 MiB chunk that is ~13.6 GiB; pick a larger chunk
- * size for larger files.
+ * The most chunks a file may have: 2^21 (2,097,152), so 128 GiB at the smallest chunk (64 KiB) and
+ * 128 TiB at the largest. A bound, so that nothing a peer or client sends makes a process hold
+ * more than 2^21 hashes for one file (64 MiB raw, ~200 MiB as a parsed manifest). A manifest that
+ * large does not fit one NATS message or one peer frame: it travels in pages (manifest-pages.ts,
+ * docs/protocol.md "Manifest pages").
  */
-export const MAX_CHUNKS = 14_000;
+export const MAX_CHUNKS = 2_097_152;
+/**
+ * The most hashes a manifest sent whole may carry: in one MANIFEST or STORE_OFFER frame (1 MiB of
+ * control body, ~940 KB of JSON at this count), one `store.manifest` reply or `store.create`
+ * request (NATS max_payload 1 MiB). A larger manifest goes in pages of MANIFEST_PAGE_HASHES.
+ */
+export const MAX_WHOLE_MANIFEST_HASHES = 14_000;
+/** The most hashes one manifest page carries (~550 KB of JSON: within one frame and one NATS message). */
+export const MANIFEST_PAGE_HASHES = 8192;
 
 export const ChunkSizeSchema = z
   .number()
@@ -49,12 +59,17 @@ export const ChunkSizeSchema = z
   .max(MAX_CHUNK_SIZE, `chunk size must be at most ${MAX_CHUNK_SIZE} bytes`)
   .refine((n) => n % MIN_CHUNK_SIZE === 0, `chunk size must be a multiple of ${MIN_CHUNK_SIZE} bytes (so chunks are page aligned)`);
 
+/** What a manifest says of its file besides the chunk hashes (a manifest page repeats them). */
+const manifestFacts = {
+  fileId: FileIdSchema,
+  name: FileNameSchema,
+  size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
+  chunkSize: ChunkSizeSchema,
+};
+
 export const ManifestSchema = z
   .object({
-    fileId: FileIdSchema,
-    name: FileNameSchema,
-    size: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER),
-    chunkSize: ChunkSizeSchema,
+    ...manifestFacts,
     /** SHA-256 of each chunk, in order. */
     hashes: z.array(Sha256HexSchema).max(MAX_CHUNKS, `a file may have at most ${MAX_CHUNKS} chunks: use a larger chunk size`),
   })
@@ -95,7 +110,7 @@ export const LeaseSchema = z.object({
 export type Lease = z.infer<typeof LeaseSchema>;
 
 // ---- chunk-store requests (subjects in storeSubjects(nodeId)) ----
-/** A bitfield of a file's chunks, base64 (Bitfield.toBase64), no longer than MAX_CHUNKS bits need. */
+/** A bitfield of a file's chunks, base64 (Bitfield.toBase64), no longer than MAX_CHUNKS bits need (349,528 characters). */
 export const ChunkSetSchema = z
   .string()
   .max(Math.ceil(Math.ceil(MAX_CHUNKS / 8) / 3) * 4)
@@ -104,8 +119,39 @@ export const ChunkSetSchema = z
  * `share` (issue 14): the chunks this node will hold, when it holds only a share of the file (a
  * replica): only their bytes are allocated and counted. Absent: the whole file.
  */
-export const CreateFileRequestSchema = z.object({ manifest: ManifestSchema, share: ChunkSetSchema.optional() }).strict();
+export const CreateFileRequestSchema = z
+  .object({ manifest: ManifestSchema.refine((m) => m.hashes.length <= MAX_WHOLE_MANIFEST_HASHES, `a manifest sent whole has at most ${MAX_WHOLE_MANIFEST_HASHES} hashes: send it in pages (store.create.page)`), share: ChunkSetSchema.optional() })
+  .strict();
 export type CreateFileRequest = z.infer<typeof CreateFileRequestSchema>;
+
+/**
+ * One page of a manifest: the file's facts and `hashes`, the chunk hashes from index `from` on. Every
+ * page but the last carries exactly the page size asked for; the last one the rest (docs/protocol.md
+ * "Manifest pages").
+ */
+export const ManifestPageSchema = z
+  .object({
+    ...manifestFacts,
+    chunkCount: z.number().int().min(0).max(MAX_CHUNKS, `a file may have at most ${MAX_CHUNKS} chunks: use a larger chunk size`),
+    from: z.number().int().min(0).max(MAX_CHUNKS),
+    hashes: z.array(Sha256HexSchema).max(MANIFEST_PAGE_HASHES, `a manifest page carries at most ${MANIFEST_PAGE_HASHES} hashes`),
+  })
+  .strict();
+export type ManifestPage = z.infer<typeof ManifestPageSchema>;
+/** `store.manifest.page`: `count` hashes (at most MANIFEST_PAGE_HASHES) from index `from`. */
+export const ManifestPageRequestSchema = z
+  .object({ fileId: FileIdSchema, from: z.number().int().min(0).max(MAX_CHUNKS), count: z.number().int().min(1).max(MANIFEST_PAGE_HASHES) })
+  .strict();
+export type ManifestPageRequest = z.infer<typeof ManifestPageRequestSchema>;
+/**
+ * `store.create.page`: a create whose manifest is too large for one message, page by page, in order
+ * (`from` 0 first). `share` (as in CreateFileRequest) rides on the first page. The last page creates the file.
+ */
+export const CreateFilePageRequestSchema = z.object({ page: ManifestPageSchema, share: ChunkSetSchema.optional() }).strict();
+export type CreateFilePageRequest = z.infer<typeof CreateFilePageRequestSchema>;
+/** A `store.create.page` reply for every page but the last (that one answers the file's FileDef): hashes taken so far. */
+export const CreateFilePageReplySchema = z.object({ fileId: FileIdSchema, received: z.number().int().min(0) });
+export type CreateFilePageReply = z.infer<typeof CreateFilePageReplySchema>;
 /** A writer's session id: new for every gateway process (see WriterHeartbeatRequestSchema). */
 export const WriterSessionSchema = z.string().min(1).max(64);
 /**
@@ -253,6 +299,11 @@ export const AnnounceSchema = z
      * `partial` counts as downloading.
      */
     downloading: z.array(FileIdSchema).max(100_000).optional(),
+    /**
+     * Of `complete` and `partial`, the files pinned on this node (`swarmshare pin`), so `ls` shows
+     * pins from the tracker alone. Unset (older gateways): unknown, and `ls` asks the node itself.
+     */
+    pinned: z.array(FileIdSchema).max(100_000).optional(),
   })
   .strict();
 export type Announce = z.input<typeof AnnounceSchema>;
@@ -399,6 +450,10 @@ export const FileRecordSchema = z.object({
   leechers: z.array(PeerRefSchema),
   /** `share --ttl`: when the file expires (ms since the epoch, the tracker's clock); absent: never. */
   expiresAt: z.number().int().optional(),
+  /** Of `seeders` and `partial`, the holders whose last announce said they pinned the file. Always set by the tracker. */
+  pinnedBy: z.array(NodeIdSchema).optional(),
+  /** Of `seeders` and `partial`, holders whose announce does not report pins (older gateways): ask them. */
+  pinsUnknown: z.array(NodeIdSchema).optional(),
 });
 export type FileRecord = z.infer<typeof FileRecordSchema>;
 

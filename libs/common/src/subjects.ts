@@ -46,6 +46,8 @@ export function storeSubjects(nodeId: string) {
   const p = `swarm.node.${nodeId}.store`;
   return {
     create: `${p}.create`,
+    /** A create whose manifest is larger than one message, page by page (ManifestPage). */
+    createPage: `${p}.create.page`,
     location: `${p}.location`,
     /** Several leases in one request: a fetcher's pipeline refill in one message. */
     locationMany: `${p}.location.many`,
@@ -56,6 +58,8 @@ export function storeSubjects(nodeId: string) {
     layout: `${p}.layout`,
     files: `${p}.files`,
     manifest: `${p}.manifest`,
+    /** One page of a manifest (any size; `manifest` answers only those of up to MAX_WHOLE_MANIFEST_HASHES). */
+    manifestPage: `${p}.manifest.page`,
     stats: `${p}.stats`,
     /** Local import (file-import.ts): a staging file, then its adoption after the store hashed it. */
     importBegin: `${p}.import.begin`,

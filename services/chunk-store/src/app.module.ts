@@ -33,6 +33,8 @@ export class AppModule {
               capacity: config.STORE_CAPACITY,
               leaseTtlMs: config.LEASE_TTL_MS,
               writerTimeoutMs: config.WRITER_TIMEOUT_MS,
+              pagedCreatesMax: config.PAGED_CREATES_MAX,
+              pagedCreateTimeoutMs: config.PAGED_CREATE_TIMEOUT_MS,
               redis,
               events: new NatsEventPublisher(nc, logger),
               logger,

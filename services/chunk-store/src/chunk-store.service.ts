@@ -9,10 +9,13 @@ import {
   type HaveReply,
   type Lease,
   type LeaseMode,
+  type CreateFilePageReply,
   type Logger,
   type Manifest,
+  type ManifestPage,
   type MappingRegistry,
   ManifestSchema,
+  MAX_CHUNKS,
   manifestIsConsistent,
   parseOrThrow,
   type RegionHasher,
@@ -31,6 +34,7 @@ import type { IndexRebuilder, RebuildResult } from './index-rebuilder';
 import type { KeyedMutex } from './keyed-mutex';
 import type { LeaseRepository } from './lease.repository';
 import { GroupCommit } from './group-commit';
+import { PagedCreates, rawHashes } from './paged-creates';
 import { type HeldLock, WriterSessions } from './writer-sessions';
 
 export interface ChunkStoreOptions {
@@ -46,6 +50,9 @@ export interface ChunkStoreOptions {
   indexCheckIntervalMs?: number;
   /** A writer session silent for this long loses its chunk locks (default 5000). */
   writerTimeoutMs?: number;
+  /** Paged creates (store.create.page) under way at once (default 8), and how long one waits for its next page (default 60000). */
+  pagedCreatesMax?: number;
+  pagedCreateTimeoutMs?: number;
 }
 
 export interface ChunkStoreDeps {
@@ -65,8 +72,10 @@ export interface ChunkStoreDeps {
 const CREATE_LOCK = '\0create';
 /** Files whose summary (size, chunk size, count) is kept in memory. */
 const MAX_CACHED_SUMMARIES = 4096;
-/** Files whose manifest hashes are kept in memory (up to 14,000 hashes each). */
+/** Files whose manifest hashes (raw, 32 bytes each) are kept in memory... */
 const MAX_CACHED_HASH_LISTS = 64;
+/** ...and their bytes together: two of the largest manifests (MAX_CHUNKS hashes, 64 MiB each). */
+const MAX_CACHED_HASH_BYTES = 2 * MAX_CHUNKS * 32;
 /** Files whose allocation (whole, or which chunks of a share) is kept in memory (up to 1,750 bytes each). */
 const MAX_CACHED_ALLOCATIONS = 4096;
 
@@ -84,7 +93,9 @@ export class ChunkStoreService {
    * in memory so a lease and a close need no Redis read for it. Redis keeps the bits and the locks.
    */
   private readonly summaries = new Map<string, IndexedFile>();
-  private readonly hashLists = new Map<string, string[]>();
+  /** Raw chunk hashes (32 bytes each) of recently used files, for close checks and manifest pages. */
+  private readonly hashLists = new Map<string, Buffer>();
+  private readonly pagedCreates: PagedCreates;
   /**
    * Which chunks of a file have disk blocks (null: all of them), mirrored from the disk record so a
    * write lease costs no I/O for it. Changed only under the file's lock (see allocate()).
@@ -104,6 +115,7 @@ export class ChunkStoreService {
     this.leaseKeepMs = opts.leaseKeepMs ?? 10 * 60_000;
     this.tombstoneMs = opts.tombstoneMs ?? 10 * 60_000;
     this.writers = new WriterSessions(opts.writerTimeoutMs ?? 5000, this.now);
+    this.pagedCreates = new PagedCreates({ max: opts.pagedCreatesMax ?? 8, timeoutMs: opts.pagedCreateTimeoutMs ?? 60_000, now: this.now });
     // Crash semantics: data first (fdatasync of the data file), then the bitmap bits of the whole
     // batch (one write + fdatasync). A crash before the bitmap sync loses only those bits: the
     // chunks are fetched again, never claimed without durable bytes.
@@ -466,6 +478,31 @@ export class ChunkStoreService {
     return (await this.deps.index.listFiles()).map((f) => toDef(f, f.present, f.pinned));
   }
 
+  /** Hashes `from`..`from + count` of the file's manifest (store.manifest.page); OUT_OF_RANGE past its chunks. */
+  async manifestPage(fileId: string, from: number, count: number): Promise<ManifestPage> {
+    this.assertOpen();
+    const file = await this.summary(fileId);
+    const hashes = await this.hashesOf(fileId);
+    if (from > file.chunkCount || (from === file.chunkCount && file.chunkCount > 0)) {
+      throw new SwarmError('OUT_OF_RANGE', `manifest page from ${from} is past the ${file.chunkCount} chunks of file ${short(fileId)}`);
+    }
+    const end = Math.min(file.chunkCount, from + count);
+    const page: string[] = [];
+    for (let i = from; i < end; i++) page.push(hashes.toString('hex', i * 32, i * 32 + 32));
+    return { fileId, name: file.name, size: file.size, chunkSize: file.chunkSize, chunkCount: file.chunkCount, from, hashes: page };
+  }
+
+  /**
+   * store.create.page: one page of a manifest too large for one message (in order, from 0). Every
+   * page but the last answers how many hashes are in; the last creates the file (as createFile).
+   */
+  async createFilePage(page: ManifestPage, share?: string): Promise<TFileDef | CreateFilePageReply> {
+    this.assertOpen();
+    const step = this.pagedCreates.take(page, share);
+    if (!step.done) return { fileId: page.fileId, received: step.received };
+    return this.createFile(step.manifest, step.share);
+  }
+
   async manifest(fileId: string): Promise<Manifest> {
     this.assertOpen();
     const m = await this.deps.index.getManifest(fileId);
@@ -591,12 +628,25 @@ export class ChunkStoreService {
   }
 
   private async expectedHash(fileId: string, index: number): Promise<string> {
+    const hashes = await this.hashesOf(fileId);
+    return hashes.toString('hex', index * 32, index * 32 + 32);
+  }
+
+  /** The file's chunk hashes, raw, from memory once read (bounded by count and by bytes). */
+  private async hashesOf(fileId: string): Promise<Buffer> {
     let hashes = this.hashLists.get(fileId);
     if (!hashes) {
-      hashes = (await this.manifest(fileId)).hashes;
+      hashes = rawHashes((await this.manifest(fileId)).hashes);
       setNewest(this.hashLists, fileId, hashes, MAX_CACHED_HASH_LISTS);
+      let bytes = 0;
+      for (const h of this.hashLists.values()) bytes += h.length;
+      for (const [id, h] of this.hashLists) {
+        if (bytes <= MAX_CACHED_HASH_BYTES || id === fileId) break;
+        this.hashLists.delete(id);
+        bytes -= h.length;
+      }
     }
-    return hashes[index];
+    return hashes;
   }
 
   /** The file's summary, from memory once looked up. */

@@ -5,7 +5,10 @@ import {
   type CloseRequest,
   CloseRequestSchema,
   type ManyReply,
+  CreateFilePageRequestSchema,
   CreateFileRequestSchema,
+  ManifestPageRequestSchema,
+  MAX_WHOLE_MANIFEST_HASHES,
   EmptyRequestSchema,
   FileIdRequestSchema,
   ImportAbortRequestSchema,
@@ -44,6 +47,13 @@ export function createStoreController(nodeId: string): Type<unknown> {
     create(@Payload() data: unknown) {
       const req = parseOrThrow(CreateFileRequestSchema, data);
       return this.store.createFile(req.manifest, req.share);
+    }
+
+    /** A create whose manifest is too large for one message, page by page; the last page creates the file. */
+    @MessagePattern(s.createPage)
+    createPage(@Payload() data: unknown) {
+      const req = parseOrThrow(CreateFilePageRequestSchema, data);
+      return this.store.createFilePage(req.page, req.share);
     }
 
     @MessagePattern(s.location)
@@ -119,9 +129,20 @@ export function createStoreController(nodeId: string): Type<unknown> {
       return this.store.files();
     }
 
+    /** The whole manifest, when it fits one message; a larger one only by pages (manifestPage). */
     @MessagePattern(s.manifest)
-    manifest(@Payload() data: unknown) {
-      return this.store.manifest(parseOrThrow(FileIdRequestSchema, data).fileId);
+    async manifest(@Payload() data: unknown) {
+      const m = await this.store.manifest(parseOrThrow(FileIdRequestSchema, data).fileId);
+      if (m.hashes.length > MAX_WHOLE_MANIFEST_HASHES) {
+        throw new SwarmError('TOO_LARGE', `file ${m.fileId.slice(0, 16)} has ${m.hashes.length} chunks, more than one message holds (${MAX_WHOLE_MANIFEST_HASHES}): ask ${s.manifestPage} for it in pages`);
+      }
+      return m;
+    }
+
+    @MessagePattern(s.manifestPage)
+    manifestPage(@Payload() data: unknown) {
+      const { fileId, from, count } = parseOrThrow(ManifestPageRequestSchema, data);
+      return this.store.manifestPage(fileId, from, count);
     }
 
     /** Only the node's own gateway calls this (it stops its transfers of the file first). */

@@ -1,5 +1,6 @@
 import type { FileRecord, PeerRecord } from '@swarmshare/common';
 import { assembleFileRecord, compareFiles, comparePeers, type StoredFile } from './file-record';
+import type { TrackedPeer } from './liveness';
 
 const NOW = 100_000;
 const TTL = 10_000;
@@ -13,6 +14,21 @@ const stored = (over: Partial<StoredFile> = {}): StoredFile => ({
 });
 
 describe('assembleFileRecord', () => {
+  it('lists which live holders pinned the file, as their announces said, and those whose gateway does not say', () => {
+    const pins = (ids: string[]) => new Set(ids);
+    const peers = new Map<string, TrackedPeer>([
+      ['a', { ...peer('a', NOW), pins: pins(['f'.repeat(64)]) }],
+      ['b', { ...peer('b', NOW), pins: pins(['0'.repeat(64)]) }],
+      ['c', peer('c', NOW)],
+      ['d', { ...peer('d', 0), pins: pins(['f'.repeat(64)]) }],
+      ['r', { ...peer('r', NOW), pins: pins(['f'.repeat(64)]) }],
+    ]);
+    const { record } = assembleFileRecord(stored({ seeders: ['a', 'b', 'c', 'd', 'r'], partial: ['r'] }), peers, NOW, TTL);
+    // d is not live: listed nowhere. r holds a share (partial) and pinned it.
+    expect(record.pinnedBy).toEqual(['a', 'r']);
+    expect(record.pinsUnknown).toEqual(['c']);
+  });
+
   it('lists live peers with their current address and reports the rest as dead', () => {
     const peers = new Map([
       ['s-live', peer('s-live', NOW - 1)],
@@ -45,6 +61,9 @@ describe('assembleFileRecord', () => {
       seeders: [{ nodeId: 's-live', address: 's-live.local:7881' }],
       partial: [],
       leechers: [{ nodeId: 'l-live', address: 'l-live.local:7881' }],
+      // s-live's announces do not report pins (no `pins`): `ls` asks it.
+      pinnedBy: [],
+      pinsUnknown: ['s-live'],
     });
     expect(dead.sort()).toEqual(['l-old', 's-old', 's-unknown']);
   });

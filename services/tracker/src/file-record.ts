@@ -1,5 +1,5 @@
 import type { FileRecord, PeerRecord, PeerRef } from '@swarmshare/common';
-import { isLive } from './liveness';
+import { isLive, type TrackedPeer } from './liveness';
 
 /** What Redis holds about a file, before liveness is applied. */
 export interface StoredFileMeta {
@@ -40,7 +40,7 @@ export interface AssembledFile {
  * Seeders holding only their share of a replicated upload are listed apart, as `partial`: they serve
  * what they hold, but only `seeders` hold the whole file.
  */
-export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, PeerRecord>, now: number, ttlMs: number): AssembledFile {
+export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, TrackedPeer>, now: number, ttlMs: number): AssembledFile {
   const dead = new Set<string>();
   const ref = (nodeId: string): PeerRef | null => {
     const peer = peers.get(nodeId);
@@ -60,13 +60,17 @@ export function assembleFileRecord(file: StoredFile, peers: ReadonlyMap<string, 
       .filter((r): r is PeerRef => r !== null);
   const seeders = holders(true);
   const partial = holders(false);
+  // Pins travel with each holder's announce, so `ls` needs nothing but this record.
+  const holderIds = [...seeders, ...partial].map((r) => r.nodeId);
+  const pinnedBy = holderIds.filter((id) => peers.get(id)!.pins?.has(file.meta.fileId));
+  const pinsUnknown = holderIds.filter((id) => !peers.get(id)!.pins);
   const leechers = [...file.leechers]
     .filter((l) => !seederIds.has(l.nodeId))
     .sort((a, b) => a.since - b.since || (a.nodeId < b.nodeId ? -1 : a.nodeId > b.nodeId ? 1 : 0))
     .map((l) => ref(l.nodeId))
     .filter((r): r is PeerRef => r !== null);
   return {
-    record: { ...file.meta, downloads: file.downloads, seeders, partial, leechers },
+    record: { ...file.meta, downloads: file.downloads, seeders, partial, leechers, pinnedBy, pinsUnknown },
     dead: [...dead],
   };
 }

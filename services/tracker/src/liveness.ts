@@ -10,8 +10,11 @@ export function livenessCutoff(now: number, ttlMs: number): number {
   return now - ttlMs;
 }
 
-/** A peer record as the tracker keeps it: `unreachableAt` set when a downloader reported it since its last announce. */
-export type TrackedPeer = PeerRecord & { unreachableAt?: number };
+/**
+ * A peer record as the tracker keeps it: `unreachableAt` set when a downloader reported it since its
+ * last announce; `pins` the files its last announce said it pinned (unset: its gateway does not say).
+ */
+export type TrackedPeer = PeerRecord & { unreachableAt?: number; pins?: ReadonlySet<string> };
 
 /**
  * Live: announced within `ttlMs`, and not reported unreachable since that announce. A reported

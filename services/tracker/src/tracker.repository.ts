@@ -13,6 +13,7 @@ import { REDIS } from './redis.provider';
  *   {peers}:seen               zset  nodeId -> lastSeen ms (liveness index)
  *   {peers}:records            hash  nodeId -> PeerRecord JSON
  *   {peers}:held:<nodeId>      hash  fileId -> 'c' | 'p': what the node's last announce reported
+ *   {peers}:pins               hash  nodeId -> JSON array of the file ids its last announce said it pinned
  *   {files}:all                zset  fileId -> registeredAt (the file list)
  *   {files}:name:<name>        set   fileIds registered under that name
  *   {file:<id>}:meta           hash  fileId name size chunkSize chunkCount hash registeredAt [replicas] [expiresAt]
@@ -34,6 +35,8 @@ export const Keys = {
   peerSeen: '{peers}:seen',
   peerRecords: '{peers}:records',
   peerHeld: (nodeId: string) => `{peers}:held:${nodeId}`,
+  /** nodeId -> JSON array of the files its last announce said it pinned; absent: it did not say (older gateway). */
+  peerPins: '{peers}:pins',
   /** nodeId -> when a downloader last reported it unreachable; cleared by its next announce. */
   peerUnreachable: '{peers}:unreachable',
   fileList: '{files}:all',
@@ -176,7 +179,7 @@ export class TrackerRepository implements OnApplicationShutdown {
    * Upsert the peer and store what it holds now, in one transaction; returns what it held at its
    * previous announce.
    */
-  async recordAnnounce(peer: PeerRecord, held: Held): Promise<Map<string, HeldState>> {
+  async recordAnnounce(peer: PeerRecord, held: Held, pins?: readonly string[]): Promise<Map<string, HeldState>> {
     const key = Keys.peerHeld(peer.nodeId);
     const tx = this.redis
       .multi()
@@ -186,6 +189,8 @@ export class TrackerRepository implements OnApplicationShutdown {
       .del(key)
       .hdel(Keys.peerUnreachable, peer.nodeId);
     if (held.size > 0) tx.hset(key, Object.fromEntries(held));
+    if (pins) tx.hset(Keys.peerPins, peer.nodeId, JSON.stringify(pins));
+    else tx.hdel(Keys.peerPins, peer.nodeId);
     const [, , previous] = await exec(tx);
     return new Map(Object.entries(previous as Record<string, string>).filter((e): e is [string, HeldState] => e[1] === 'c' || e[1] === 'p' || e[1] === 'h'));
   }
@@ -212,11 +217,14 @@ export class TrackerRepository implements OnApplicationShutdown {
   async getPeers(nodeIds: readonly string[]): Promise<Map<string, TrackedPeer>> {
     const out = new Map<string, TrackedPeer>();
     if (nodeIds.length === 0) return out;
-    const [raw, reported] = (await exec(this.redis.multi().hmget(Keys.peerRecords, ...nodeIds).hmget(Keys.peerUnreachable, ...nodeIds))) as [Array<string | null>, Array<string | null>];
+    const [raw, reported, pins] = (await exec(
+      this.redis.multi().hmget(Keys.peerRecords, ...nodeIds).hmget(Keys.peerUnreachable, ...nodeIds).hmget(Keys.peerPins, ...nodeIds),
+    )) as [Array<string | null>, Array<string | null>, Array<string | null>];
     raw.forEach((json, i) => {
       if (!json) return;
       const peer = JSON.parse(json) as TrackedPeer;
       if (reported[i] !== null) peer.unreachableAt = Number(reported[i]);
+      if (pins[i] !== null) peer.pins = new Set(JSON.parse(pins[i]!) as string[]);
       out.set(nodeIds[i], peer);
     });
     return out;
@@ -230,7 +238,7 @@ export class TrackerRepository implements OnApplicationShutdown {
   /** Remove a peer if (still) last seen before `cutoff`; false if it re-announced meanwhile. */
   async prunePeer(nodeId: string, cutoff: number): Promise<boolean> {
     const pruned = (await this.scripts.trackerPrunePeer(Keys.peerSeen, Keys.peerRecords, Keys.peerHeld(nodeId), nodeId, String(cutoff))) === 1;
-    if (pruned) await this.redis.hdel(Keys.peerUnreachable, nodeId);
+    if (pruned) await this.redis.multi().hdel(Keys.peerUnreachable, nodeId).hdel(Keys.peerPins, nodeId).exec();
     return pruned;
   }
 

@@ -72,7 +72,8 @@ describe('announce', () => {
     expect(deleted).toEqual([]);
     expect(stored).toEqual({ nodeId: 'n1', address: 'h:1', capacity: 10, free: 4, lastSeen: now, files: 2 });
     expect(unknown).toEqual([]);
-    expect(repo.recordAnnounce).toHaveBeenCalledWith(stored, new Map([[F1, 'c'], [F2, 'p']]));
+    // No `pinned` in the announce (an older gateway): the tracker keeps no pins for it.
+    expect(repo.recordAnnounce).toHaveBeenCalledWith(stored, new Map([[F1, 'c'], [F2, 'p']]), undefined);
     expect(repo.updateSwarm.mock.calls).toEqual([
       [F1, 'seed', 'n1', now],
       [F2, 'partial', 'n1', now],
@@ -80,6 +81,11 @@ describe('announce', () => {
     expect(repo.dropFromSwarm).toHaveBeenCalledWith(F3, ['n1']);
     expect(repo.expiredPeerIds).toHaveBeenCalledWith(now - TTL, expect.any(Number));
     expect(repo.prunePeer).toHaveBeenCalledWith('old', now - TTL);
+  });
+
+  it('keeps the pins an announce lists, only of files the node holds', async () => {
+    await service.announce({ nodeId: 'n1', address: 'h:1', capacity: 1, free: 1, complete: [F1], partial: [], pinned: [F1, F2] });
+    expect(repo.recordAnnounce).toHaveBeenCalledWith(expect.objectContaining({ nodeId: 'n1' }), new Map([[F1, 'c']]), [F1]);
   });
 
   it('lists the file ids the tracker does not know in its reply, so the node can register them again', async () => {

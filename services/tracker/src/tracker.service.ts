@@ -67,7 +67,8 @@ export class TrackerService {
     const now = this.clock.now();
     const held = heldFromAnnounce(a.complete, a.partial, a.downloading);
     const peer: PeerRecord = { nodeId: a.nodeId, address: a.address, capacity: a.capacity, free: a.free, lastSeen: now, files: held.size };
-    const previous = await this.repo.recordAnnounce(peer, held);
+    // Pins are kept only for files the node holds: a pin of anything else means nothing to `ls`.
+    const previous = await this.repo.recordAnnounce(peer, held, a.pinned?.filter((id) => held.has(id)));
     const { seed, leech, hold, drop } = planAnnounce(previous, held);
     // Unknown file ids come back as UNKNOWN_FILE: the node holds files that were never registered
     // here, or that Redis lost. They are listed in the reply; the node re-registers what it can.
@@ -201,7 +202,7 @@ export class TrackerService {
     const peers = await this.repo.peersSeenSince(livenessCutoff(now, this.ttlMs));
     return peers
       .filter((p) => isLive(p, now, this.ttlMs))
-      .map(({ unreachableAt: _, ...p }) => p)
+      .map(({ unreachableAt: _, pins: __, ...p }) => p)
       .sort(comparePeers);
   }
 

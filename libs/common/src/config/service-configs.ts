@@ -99,6 +99,10 @@ export const ChunkStoreConfigSchema = z.object({
   WRITER_TIMEOUT_MS: envInt(3000, 600_000).default(5000),
   /** Background scrub: bytes of stored chunks re-hashed per second (a bad one is marked missing and fetched again); 0 = off. */
   SCRUB_BYTES_PER_SEC: envSize(0).default(0),
+  /** Creates whose manifest comes page by page (store.create.page) under way at once; each holds up to 64 MiB of hashes. */
+  PAGED_CREATES_MAX: envInt(1, 64).default(8),
+  /** A paged create whose next page does not come within this time is dropped (the sender starts again). */
+  PAGED_CREATE_TIMEOUT_MS: envInt(1000, 600_000).default(60_000),
 });
 export type ChunkStoreConfig = z.infer<typeof ChunkStoreConfigSchema>;
 

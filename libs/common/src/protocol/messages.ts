@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { ChunkSetSchema, FileIdSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../schemas';
+import { ChunkSetSchema, FileIdSchema, ManifestPageSchema, ManifestSchema, NodeIdSchema, PeerAddressSchema, MANIFEST_PAGE_HASHES, MAX_CHUNK_SIZE, MAX_CHUNKS } from '../schemas';
 
 /** Peer protocol v1 (docs/protocol.md). Every frame: u32be length | u8 type | body. */
 export const PROTOCOL_VERSION = 1;
-/** Largest control frame body (JSON). A manifest of MAX_CHUNKS hashes fits. */
+/** Largest control frame body (JSON). A manifest of MAX_WHOLE_MANIFEST_HASHES hashes fits; larger ones go in pages. */
 export const MAX_CONTROL_BODY = 1024 * 1024;
 /** Largest control frame on the wire: length prefix, type byte and the largest body. */
 export const MAX_CONTROL_FRAME = 4 + 1 + MAX_CONTROL_BODY;
@@ -30,6 +30,8 @@ export enum MsgType {
   MANIFEST_REQUEST = 0x08,
   MANIFEST = 0x09,
   OK = 0x0a,
+  /** One page of a manifest (feature "manifest-pages"): the answer to a MANIFEST_REQUEST with `from`. */
+  MANIFEST_PAGE = 0x0b,
   /** Replication: "will you hold these chunks of this file?" */
   STORE_OFFER = 0x10,
   /** Replication: one chunk pushed to a peer that accepted the offer. */
@@ -77,6 +79,13 @@ export const TRY_PEERS_FEATURE = 'try-peers';
  */
 export const CORRUPT_NOTICE_FEATURE = 'corrupt-notice';
 
+/**
+ * HELLO feature: "ask me for a manifest in pages (MANIFEST_REQUEST with `from` and `count`, answered
+ * by MANIFEST_PAGE), and I take such answers". A manifest over MAX_WHOLE_MANIFEST_HASHES hashes
+ * can only be had this way; a peer without the feature gets ERROR{id, TOO_LARGE} for it.
+ */
+export const MANIFEST_PAGES_FEATURE = 'manifest-pages';
+
 /** Data frames carry a fixed binary header then raw chunk bytes, streamed, never parsed as JSON. */
 export const DATA_HEADER_LENGTH: Partial<Record<MsgType, number>> = {
   [MsgType.PIECE]: 4, // u32 request id
@@ -110,8 +119,16 @@ export const ControlSchemas = {
     /** The sender closes the connection after a fatal error. */
     fatal: z.boolean().default(false),
   }),
-  [MsgType.MANIFEST_REQUEST]: z.object({ id: RequestId, fileId: FileIdSchema }),
+  // from/count (feature "manifest-pages", sent only to peers that listed it): one page, answered by MANIFEST_PAGE.
+  [MsgType.MANIFEST_REQUEST]: z.object({
+    id: RequestId,
+    fileId: FileIdSchema,
+    from: z.number().int().min(0).max(MAX_CHUNKS).optional(),
+    count: z.number().int().min(1).max(MANIFEST_PAGE_HASHES).optional(),
+  }),
   [MsgType.MANIFEST]: z.object({ id: RequestId, manifest: ManifestSchema }),
+  // Not strict, as every control message (a manifest is strict; a page is checked field by field on arrival).
+  [MsgType.MANIFEST_PAGE]: z.object({ ...ManifestPageSchema.shape, id: RequestId }),
   [MsgType.OK]: z.object({ id: RequestId }),
   // reservation (optional, issue 3): the receiver reserves `bytes` for upload `uploadId` with the
   // tracker before accepting; old receivers strip it. Its `chunks` (issue 14) are the chunks placed

@@ -1,4 +1,4 @@
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, readSync } from 'node:fs';
 import mmap from '@riaskov/mmap-io';
 
 export type MapMode = 'read' | 'write';
@@ -11,6 +11,29 @@ export type MapMode = 'read' | 'write';
 const SYNC_KEY = '__swarmshareMsync';
 const addon = mmap as typeof mmap & { [SYNC_KEY]?: typeof mmap.sync };
 const msync: typeof mmap.sync = (addon[SYNC_KEY] ??= mmap.sync);
+
+/**
+ * mmap-io hands the file offset to mmap(2) as a C int: past 2^31 - 1 it wraps, and a mapping would
+ * silently start at another part of the file (a 6 GiB file served chunk 68,381 from byte 186 MiB)
+ * or fail (EOVERFLOW). Nothing is mapped from past it; those regions are read (readRegion).
+ */
+export const MAX_MAP_OFFSET = 2 ** 31 - 1;
+
+/** [offset, offset+length) of a file, read into a Buffer of its own (pread): for what mapRegion cannot map. */
+export function readRegion(path: string, offset: number, length: number): Buffer {
+  const buf = Buffer.allocUnsafe(length);
+  const fd = openSync(path, 'r');
+  try {
+    for (let got = 0; got < length; ) {
+      const n = readSync(fd, buf, got, length - got, offset + got);
+      if (n === 0) throw new RangeError(`${path} ends before byte ${offset + length} (read ${got} of ${length} bytes at ${offset})`);
+      got += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return buf;
+}
 
 /**
  * Map [offset, offset+length) of a file with MAP_SHARED and return a Buffer over exactly that range.
@@ -26,6 +49,7 @@ export function mapRegion(path: string, offset: number, length: number, mode: Ma
   const page = mmap.PAGESIZE;
   const aligned = offset - (offset % page);
   const delta = offset - aligned;
+  if (aligned > MAX_MAP_OFFSET) throw new RangeError(`cannot map ${path} at byte ${offset}: mmap-io takes file offsets up to ${MAX_MAP_OFFSET} (read it with readRegion)`);
   const fd = openSync(path, mode === 'write' ? 'r+' : 'r');
   try {
     const prot = mode === 'write' ? mmap.PROT_READ | mmap.PROT_WRITE : mmap.PROT_READ;

@@ -1,7 +1,7 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, closeSync, readFileSync, rmSync, truncateSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { mapRegion } from './mapped-region';
+import { MAX_MAP_OFFSET, mapRegion } from './mapped-region';
 import { preallocate } from './preallocate';
 import { MappingRegistry } from './mapping-registry';
 
@@ -19,6 +19,25 @@ describe('MappingRegistry', () => {
     await preallocate(path, size);
   });
   afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('past the 2 GiB mmap-io can map, a read gets the right bytes (pread), a write is refused, never a wrapped mapping', () => {
+    // A sparse 6 GiB file with a marked chunk at 4 GiB + 64 KiB: a mapping at a wrapped offset would read zeros.
+    const big = join(dir, 'big');
+    const at = 4 * 1024 ** 3 + K64;
+    const fd = openSync(big, 'w+');
+    truncateSync(big, 6 * 1024 ** 3);
+    writeSync(fd, Buffer.alloc(K64, 0x5a), 0, K64, at);
+    closeSync(fd);
+    const f = { fileId: 'b'.repeat(64), path: big, size: 6 * 1024 ** 3, chunkSize: K64 };
+    const maps = new MappingRegistry();
+    expect(maps.view(f, at, K64, 'read').every((b) => b === 0x5a)).toBe(true);
+    expect(maps.view(f, at - K64, K64, 'read').every((b) => b === 0)).toBe(true);
+    expect(() => maps.view(f, at, K64, 'write')).toThrow(/past 2147483647, write it with pwrite/);
+    expect(() => mapRegion(big, at, K64, 'read')).toThrow(/mmap-io takes file offsets up to/);
+    // Below the limit mapping is unchanged.
+    expect(maps.view(f, 0, K64, 'read').length).toBe(K64);
+    expect(MAX_MAP_OFFSET).toBe(2 ** 31 - 1);
+  });
 
   test('a window is a whole number of chunks, at least one', () => {
     expect(new MappingRegistry(256 * K64).windowSpan(K64)).toBe(256 * K64);

@@ -1,4 +1,4 @@
-import { type MapMode, mapRegion, syncRegion } from './mapped-region';
+import { type MapMode, MAX_MAP_OFFSET, mapRegion, readRegion, syncRegion } from './mapped-region';
 
 /** Node 20 caps a Buffer at 4 GiB, so large files are mapped in windows of whole chunks. */
 export const DEFAULT_WINDOW_BYTES = 256 * 1024 * 1024;
@@ -29,6 +29,7 @@ export class MappingRegistry {
   constructor(
     private readonly windowBytes = DEFAULT_WINDOW_BYTES,
     private readonly mapper: Mapper = mapRegion,
+    private readonly reader: (path: string, offset: number, length: number) => Buffer = readRegion,
   ) {}
 
   /** A view of [offset, offset+length) of the file's data; maps (or upgrades to write) on demand. */
@@ -39,6 +40,12 @@ export class MappingRegistry {
     const start = w * span;
     if (offset + length > Math.min(file.size, start + span)) {
       throw new RangeError(`region ${offset}+${length} crosses a mapping window or the end of ${file.fileId}`);
+    }
+    if (start > MAX_MAP_OFFSET) {
+      // Past what mmap-io can map (MAX_MAP_OFFSET): a read gets the bytes read (present chunks never
+      // change); a write goes through pwrite, as the gateway's writes do.
+      if (mode === 'read') return this.reader(file.path, offset, length);
+      throw new RangeError(`cannot map ${file.fileId} at byte ${offset} for writing: past ${MAX_MAP_OFFSET}, write it with pwrite`);
     }
     const key = `${file.fileId}:${w}`;
     let m = this.maps.get(key);

@@ -110,7 +110,7 @@ describe('LocalPeerHandler: super-seeding and have-updates', () => {
     };
     const superSeed = new SuperSeeder({ windowMs: 60_000, isComplete: async () => true });
     const haveUpdates = new HaveUpdates(1000);
-    const handler = new LocalPeerHandler({ create: jest.fn(), have: jest.fn(), manifest: jest.fn() }, regions, undefined, undefined, { superSeed, haveUpdates });
+    const handler = new LocalPeerHandler({ create: jest.fn(), have: jest.fn(), manifest: jest.fn(), manifestPage: jest.fn() }, regions, undefined, undefined, { superSeed, haveUpdates });
     return { handler, reads, haveUpdates };
   }
 

@@ -3,6 +3,7 @@ import {
   chunkBytes,
   type HaveUpdateTarget,
   type Manifest,
+  type ManifestPage,
   type OfferReservation,
   type PeerRequestHandler,
   type ReadRegion,
@@ -34,7 +35,7 @@ function shareBytes(manifest: Manifest, chunks: string): number {
 /** Serves peers from this node's chunk-store: the gateway's side of every request in the protocol. */
 export class LocalPeerHandler implements PeerRequestHandler {
   constructor(
-    private readonly store: Pick<ChunkStoreClient, 'have' | 'manifest' | 'create'>,
+    private readonly store: Pick<ChunkStoreClient, 'have' | 'manifest' | 'manifestPage' | 'create'>,
     private readonly regions: Pick<ChunkRegions, 'openRead' | 'openWrite'>,
     /** Replication: reserve space for an upload before accepting its offer (the tracker checks it atomically). */
     private readonly reserve?: (r: OfferReservation) => Promise<void>,
@@ -77,6 +78,11 @@ export class LocalPeerHandler implements PeerRequestHandler {
 
   manifest(fileId: string): Promise<Manifest> {
     return this.store.manifest(fileId);
+  }
+
+  /** A peer's manifest page is the store's page: a large manifest is never assembled to serve one. */
+  manifestPage(fileId: string, from: number, count: number): Promise<ManifestPage> {
+    return this.store.manifestPage(fileId, from, count);
   }
 
   /** `from` (a peer that takes TRY_PEERS) may be refused a chunk of a complete file it should get from peers. */

@@ -116,7 +116,7 @@ describe('super-seeding on the serve path', () => {
     regions.add(f.manifest, f.data);
     const clock = { t: 0 };
     const superSeed = new SuperSeeder({ windowMs, now: () => clock.t, isComplete: async () => true });
-    const handler = new LocalPeerHandler({ have: jest.fn(), manifest: jest.fn(), create: jest.fn() }, regions, undefined, undefined, { superSeed });
+    const handler = new LocalPeerHandler({ have: jest.fn(), manifest: jest.fn(), manifestPage: jest.fn(), create: jest.fn() }, regions, undefined, undefined, { superSeed });
     const closers: Array<() => void> = [];
     const peer = async (nodeId: string, features: string[]) => {
       const p = await socketPair();

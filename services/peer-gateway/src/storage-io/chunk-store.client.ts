@@ -15,12 +15,17 @@ import {
   LocationManyReplySchema,
   MAX_CLOSES_PER_REQUEST,
   MAX_LEASES_PER_REQUEST,
+  CreateFilePageReplySchema,
   type Manifest,
-  ManifestSchema,
+  type ManifestPage,
+  ManifestPageSchema,
+  manifestPages,
+  MAX_WHOLE_MANIFEST_HASHES,
   type NatsRpc,
   type NodeDeleteReply,
   NodeDeleteReplySchema,
   StoreStatsSchema,
+  storeManifest,
   type StoreStats,
   TFileDefSchema,
   type PinReply,
@@ -61,8 +66,17 @@ export class ChunkStoreClient {
 
   /** Idempotent: an existing file is returned as it is. */
   /** `share` (a base64 Bitfield): the chunks this node will hold of the file; unset: all of it. */
-  create(manifest: Manifest, share?: string): Promise<TFileDef> {
-    return this.rpc.request(this.s.create, share === undefined ? { manifest } : { manifest, share }, TFileDefSchema);
+  async create(manifest: Manifest, share?: string): Promise<TFileDef> {
+    if (manifest.hashes.length <= MAX_WHOLE_MANIFEST_HASHES) return this.rpc.request(this.s.create, share === undefined ? { manifest } : { manifest, share }, TFileDefSchema);
+    // Larger than one NATS message: page by page, in order; the last page creates the file.
+    let def: TFileDef | undefined;
+    for (const page of manifestPages(manifest)) {
+      const first = page.from === 0;
+      const body = first && share !== undefined ? { page, share } : { page };
+      if (page.from + page.hashes.length < manifest.hashes.length) await this.rpc.request(this.s.createPage, body, CreateFilePageReplySchema);
+      else def = await this.rpc.request(this.s.createPage, body, TFileDefSchema);
+    }
+    return def!;
   }
 
   /** Leases asked for while others are on their way go together in one request (RequestBatcher). */
@@ -101,8 +115,13 @@ export class ChunkStoreClient {
     return this.rpc.request(this.s.files, {}, z.array(TFileDefSchema));
   }
 
+  /** The whole manifest, in pages (any size up to MAX_CHUNKS hashes; each page checked). */
   manifest(fileId: string): Promise<Manifest> {
-    return this.rpc.request(this.s.manifest, { fileId }, ManifestSchema);
+    return storeManifest(this.rpc, this.nodeId, fileId);
+  }
+
+  manifestPage(fileId: string, from: number, count: number): Promise<ManifestPage> {
+    return this.rpc.request(this.s.manifestPage, { fileId, from, count }, ManifestPageSchema);
   }
 
   /** Re-hash chunks from disk (the whole file when `indexes` is unset: up to 10 minutes); corrupt ones become missing. */

@@ -16,7 +16,24 @@ describe('Announcer', () => {
     const sent: Announce[] = [];
     const a = new Announcer({ stats: async () => stats, files: async () => files }, { announce: async (x) => (sent.push(x), reply(x)) }, { nodeId: 'n1', address: () => '10.0.0.1:7881', intervalMs: 1000 });
     expect(await a.announce()).toBe(true);
-    expect(sent).toEqual([{ nodeId: 'n1', address: '10.0.0.1:7881', capacity: 1000, free: 990, complete: [id('a')], partial: [id('b')] }]);
+    expect(sent).toEqual([{ nodeId: 'n1', address: '10.0.0.1:7881', capacity: 1000, free: 990, complete: [id('a')], partial: [id('b')], pinned: [] }]);
+  });
+
+  it('announces the files pinned here, and announceFresh reads the files after an announce already in flight', async () => {
+    let pinned = false;
+    const sent: Announce[] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const store = { stats: async () => stats, files: async () => files.map((f) => (f.fileId === id('a') && pinned ? { ...f, pinned: true } : f)) };
+    const a = new Announcer(store, { announce: async (x) => (sent.push(x), await gate, reply(x)) }, { nodeId: 'n1', address: () => 'h:1', intervalMs: 1000 });
+    const before = a.announce();
+    await new Promise((r) => setImmediate(r));
+    pinned = true;
+    const fresh = a.announceFresh();
+    release();
+    expect(await before).toBe(true);
+    expect(await fresh).toBe(true);
+    expect(sent.map((x) => x.pinned)).toEqual([[], [id('a')]]);
   });
 
   it('survives a tracker that is down, warns once per outage, and recovers', async () => {

@@ -54,6 +54,15 @@ export class Announcer {
     return this.inFlight;
   }
 
+  /**
+   * An announce that starts after this call, so it carries what changed just before (a pin): one
+   * already in flight may have read the store's files too early, so it is waited for first.
+   */
+  async announceFresh(): Promise<boolean> {
+    await this.inFlight;
+    return this.announce();
+  }
+
   /** One at a time, in the background; a failure is retried at the next announce (the tombstone stays). */
   private async deleteTombstoned(fileIds: readonly string[]): Promise<void> {
     for (const fileId of fileIds) {
@@ -82,6 +91,8 @@ export class Announcer {
         complete,
         partial,
         ...(downloading ? { downloading: partial.filter((id) => downloading.has(id)) } : {}),
+        // The tracker keeps them with the holder, so `ls` shows pins without asking every node.
+        pinned: files.filter((f) => f.pinned).map((f) => f.fileId),
       });
       // In the background: hashing a large file must not hold up the next announce.
       if (reply.unknown.length > 0) void this.opts.reRegistrar?.reRegister(reply.unknown, new Set(complete));

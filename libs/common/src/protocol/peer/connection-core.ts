@@ -2,7 +2,7 @@ import type { Socket } from 'node:net';
 import type { z } from 'zod';
 import { SwarmError, toErrorBody } from '../../errors';
 import type { Logger } from '../../logging';
-import type { Manifest } from '../../schemas';
+import type { Manifest, ManifestPage } from '../../schemas';
 import { type DataSink, FrameDecoder, ProtocolError, encodeControl } from '../codec';
 import {
   type ControlBody,
@@ -16,6 +16,7 @@ import {
   MsgType,
   PROTOCOL_VERSION,
   CORRUPT_NOTICE_FEATURE,
+  MANIFEST_PAGES_FEATURE,
   RECEIPT_FEATURE,
   decodeDataHeader,
 } from '../messages';
@@ -96,6 +97,7 @@ export interface ConnectionFeature {
 type Outgoing =
   | { kind: 'piece'; target: Buffer | ChunkSink; received: number; abandoned?: boolean; resolve(n: number): void; reject(e: Error): void }
   | { kind: 'manifest'; resolve(m: Manifest): void; reject(e: Error): void }
+  | { kind: 'manifestPage'; resolve(p: ManifestPage): void; reject(e: Error): void }
   | { kind: 'ok'; resolve(): void; reject(e: Error): void }
   | { kind: 'neighbours'; resolve(p: NeighbourRef[]): void; reject(e: Error): void };
 type AnswerKind = Exclude<Outgoing['kind'], 'piece'>;
@@ -191,7 +193,8 @@ export class ConnectionCore {
     this.handshakeTimer.unref();
     // A handler that takes download acks announces RECEIPT (issue 3); one that checks reported chunks, CORRUPT.
     const implied = [opts.handler?.receipt && RECEIPT_FEATURE, opts.handler?.corrupt && CORRUPT_NOTICE_FEATURE].filter((f): f is string => !!f);
-    const features = [...new Set([...(opts.features ?? []), ...implied])];
+    // Every connection takes and serves manifest pages (ChunkServing, PeerConnection.manifest).
+    const features = [...new Set([...(opts.features ?? []), ...implied, MANIFEST_PAGES_FEATURE])];
     this.sendControl(MsgType.HELLO, { version: PROTOCOL_VERSION, nodeId: opts.nodeId, listen: opts.listen, features });
   }
 
@@ -342,6 +345,11 @@ export class ConnectionCore {
       case MsgType.MANIFEST: {
         const p = this.answer(m.body.id, 'MANIFEST', 'manifest');
         return p.kind === 'manifest' ? p.resolve(m.body.manifest) : undefined;
+      }
+      case MsgType.MANIFEST_PAGE: {
+        const p = this.answer(m.body.id, 'MANIFEST_PAGE', 'manifestPage');
+        const { id: _, ...page } = m.body;
+        return p.kind === 'manifestPage' ? p.resolve(page) : undefined;
       }
       case MsgType.OK: {
         const p = this.answer(m.body.id, 'OK', 'ok');

@@ -1,7 +1,13 @@
 import type { Socket } from 'node:net';
 import {
+  computeFileId,
   connectPeer,
   encodeControl,
+  MANIFEST_PAGE_HASHES,
+  MANIFEST_PAGES_FEATURE,
+  manifestIsConsistent,
+  MAX_WHOLE_MANIFEST_HASHES,
+  sha256Hex,
   MAX_HAVE_REQUESTS_IN_FLIGHT,
   MAX_REQUESTS_IN_FLIGHT,
   MsgType,
@@ -45,6 +51,44 @@ describe('PeerConnection', () => {
     client.close();
     expect(await server.closed).toMatch(/closed by peer/);
     close();
+  });
+
+  it('fetches a manifest larger than one frame in pages (feature manifest-pages), and refuses it whole to an older peer', async () => {
+    // 20,000 chunks: more than one MANIFEST frame holds (MAX_WHOLE_MANIFEST_HASHES), three pages.
+    const count = 20_000;
+    const hashes = Array.from({ length: count }, (_, i) => sha256Hex(Buffer.from(String(i))));
+    const size = count * CHUNK;
+    const big = { fileId: computeFileId(size, CHUNK, hashes), name: 'big.bin', size, chunkSize: CHUNK, hashes };
+    const h = new MemoryHandler();
+    h.add(big);
+    const { client, server, close } = await pair(h);
+    expect(client.remote?.features).toContain(MANIFEST_PAGES_FEATURE);
+    expect(server.remote?.features).toContain(MANIFEST_PAGES_FEATURE);
+    const got = await client.manifest(big.fileId);
+    expect(got).toEqual(big);
+    expect(manifestIsConsistent(got)).toBe(true);
+    expect(count).toBeGreaterThan(MAX_WHOLE_MANIFEST_HASHES);
+    // A peer without the feature asks for it whole: a clear refusal, and the connection stays open.
+    const whole = client.ask('manifest', (id) => client.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId: big.fileId }));
+    await expect(whole).rejects.toMatchObject({ code: 'TOO_LARGE', message: expect.stringMatching(/20000 chunks.*in pages/) });
+    expect(client.state).toBe('open');
+    client.close();
+    close();
+  });
+
+  it('closes on a MANIFEST_PAGE for a request never made, and refuses a page count over MANIFEST_PAGE_HASHES', async () => {
+    const { raw, conn, close } = await rawFacing();
+    raw.hello();
+    await conn().ready;
+    raw.send(MsgType.MANIFEST_PAGE, { id: 9, fileId: 'a'.repeat(64), name: 'x', size: 0, chunkSize: CHUNK, chunkCount: 0, from: 0, hashes: [] });
+    expect(await raw.fatalError()).toMatchObject({ code: 'PROTOCOL', message: 'MANIFEST_PAGE for request id 9, which was never made' });
+    close();
+    const second = await rawFacing();
+    second.raw.hello();
+    await second.conn().ready;
+    second.raw.send(MsgType.MANIFEST_REQUEST, { id: 1, fileId: 'a'.repeat(64), from: 0, count: MANIFEST_PAGE_HASHES + 1 });
+    expect(await second.raw.fatalError()).toMatchObject({ code: 'PROTOCOL', message: expect.stringMatching(/malformed MANIFEST_REQUEST: count/) });
+    second.close();
   });
 
   it('answers MANIFEST_REQUEST, HAVE_REQUEST and REQUEST from the handler', async () => {

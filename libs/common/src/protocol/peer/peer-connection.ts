@@ -4,9 +4,10 @@ import { identityFromSubjectAltName } from '../../security/peer-identity';
 import { type PeerTlsMaterial, peerTlsClientOptions } from '../../security/peer-tls';
 import type { Bitfield } from '../../bitfield';
 import { SwarmError } from '../../errors';
-import type { Manifest } from '../../schemas';
+import { type Manifest, MAX_WHOLE_MANIFEST_HASHES } from '../../schemas';
+import { collectManifestPages } from '../../manifest-pages';
 import { encodeDataPrefix } from '../codec';
-import { DISCOVERY_FEATURE, MAX_DATA_PAYLOAD, MsgType, RECEIPT_FEATURE } from '../messages';
+import { DISCOVERY_FEATURE, MANIFEST_PAGES_FEATURE, MAX_DATA_PAYLOAD, MsgType, RECEIPT_FEATURE } from '../messages';
 import { ConnectionCore, type NeighbourRef, type PeerConnectionOptions, type QueryBody, type QueryHitBody } from './connection-core';
 import { ChunkServing } from './features/chunk-serving';
 import { CorruptNotices } from './features/corrupt-notices';
@@ -79,8 +80,17 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
     return this.answerWithin('HAVE_REQUEST', this.haves.have(fileId));
   }
 
+  /**
+   * The file's manifest: in pages from a peer that announced "manifest-pages" (any size, each page
+   * checked, at most MAX_CHUNKS hashes), whole from an older one (at most one frame).
+   */
   manifest(fileId: string): Promise<Manifest> {
-    return this.answerWithin('MANIFEST_REQUEST', this.ask('manifest', (id) => this.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId })));
+    const whole = () => this.ask('manifest', (id) => this.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId }));
+    if (!this.remote?.features.includes(MANIFEST_PAGES_FEATURE)) return this.answerWithin('MANIFEST_REQUEST', whole());
+    // Each page is an answer owed within the timeout.
+    return collectManifestPages(fileId, (from, count) => this.answerWithin('MANIFEST_REQUEST', this.ask('manifestPage', (id) => this.sendControl(MsgType.MANIFEST_REQUEST, { id, fileId, from, count }))), {
+      source: `peer ${this.remote.nodeId}`,
+    });
   }
 
   /**
@@ -113,6 +123,12 @@ export class PeerConnection extends ConnectionCore implements HaveUpdateTarget {
 
   /** STORE_OFFER: ask the peer to hold this file. */
   offer(manifest: Manifest, reservation?: OfferReservation): Promise<void> {
+    if (manifest.hashes.length > MAX_WHOLE_MANIFEST_HASHES) {
+      // STORE_OFFER carries the manifest whole (docs/protocol.md): a larger file is shared on its node's host (import) or fetched, not pushed.
+      return Promise.reject(
+        new SwarmError('TOO_LARGE', `${manifest.name} has ${manifest.hashes.length} chunks; a push (STORE_OFFER) carries at most ${MAX_WHOLE_MANIFEST_HASHES}: share it on the node's host, or use a larger --chunk-size`),
+      );
+    }
     return this.ask('ok', (id) => this.sendControl(MsgType.STORE_OFFER, reservation ? { id, manifest, reservation } : { id, manifest }));
   }
 

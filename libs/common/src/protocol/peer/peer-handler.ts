@@ -1,4 +1,4 @@
-import type { Manifest } from '../../schemas';
+import type { Manifest, ManifestPage } from '../../schemas';
 
 /** A chunk mapped for reading (a read lease); release() closes the lease. */
 export interface ReadRegion {
@@ -63,6 +63,8 @@ export interface HaveUpdateTarget {
 export interface PeerRequestHandler {
   have(fileId: string): Promise<{ chunkCount: number; bitfield: string }>;
   manifest(fileId: string): Promise<Manifest>;
+  /** One page of the manifest (feature manifest-pages). Optional: without it pages are cut from manifest(). */
+  manifestPage?(fileId: string, from: number, count: number): Promise<ManifestPage>;
   /**
    * `from`: the requesting peer's node id, given only when that peer announced the "try-peers"
    * feature; the handler may then refuse with TRY_PEERS (super-seeding), and must not otherwise.

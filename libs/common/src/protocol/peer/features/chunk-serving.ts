@@ -1,4 +1,6 @@
 import { MsgType, TRY_PEERS_FEATURE } from '../../messages';
+import { manifestPage } from '../../../manifest-pages';
+import { MANIFEST_PAGE_HASHES, MAX_WHOLE_MANIFEST_HASHES } from '../../../schemas';
 import { encodeDataPrefix } from '../../codec';
 import type { ConnectionCore, ConnectionFeature } from '../connection-core';
 import { PeerRequestError } from '../peer-errors';
@@ -30,7 +32,7 @@ export class ChunkServing implements ConnectionFeature {
   readonly controls: ConnectionFeature['controls'] = {
     [MsgType.REQUEST]: (b) => this.enqueueServe(b),
     [MsgType.CANCEL]: (b) => this.onCancel(b.id),
-    [MsgType.MANIFEST_REQUEST]: (b) => this.serveManifest(b.id, b.fileId),
+    [MsgType.MANIFEST_REQUEST]: (b) => (b.from === undefined ? this.serveManifest(b.id, b.fileId) : this.serveManifestPage(b.id, b.fileId, b.from, b.count ?? MANIFEST_PAGE_HASHES)),
   };
 
   constructor(private readonly conn: ConnectionCore) {}
@@ -63,7 +65,24 @@ export class ChunkServing implements ConnectionFeature {
     void (async () => {
       try {
         const manifest = await this.conn.handler().manifest(fileId);
+        if (manifest.hashes.length > MAX_WHOLE_MANIFEST_HASHES) {
+          throw new PeerRequestError('TOO_LARGE', `file ${fileId.slice(0, 16)} has ${manifest.hashes.length} chunks; a whole MANIFEST holds at most ${MAX_WHOLE_MANIFEST_HASHES}: ask for it in pages (feature manifest-pages)`);
+        }
         this.conn.reply(id, MsgType.MANIFEST, { id, manifest });
+      } catch (e) {
+        this.conn.settleIncoming(id, e);
+      }
+    })();
+  }
+
+  /** One page (feature manifest-pages): from the handler's pages when it has them, else cut from its whole manifest. */
+  private serveManifestPage(id: number, fileId: string, from: number, count: number): void {
+    this.conn.admit(id);
+    void (async () => {
+      try {
+        const h = this.conn.handler();
+        const page = h.manifestPage ? await h.manifestPage(fileId, from, count) : manifestPage(await h.manifest(fileId), from, count);
+        this.conn.reply(id, MsgType.MANIFEST_PAGE, { id, ...page });
       } catch (e) {
         this.conn.settleIncoming(id, e);
       }

@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net';
 import {
   DEFAULT_WRITE_QUEUE_BYTES,
-  MAX_CHUNKS,
+  MAX_WHOLE_MANIFEST_HASHES,
   MAX_CONTROL_FRAME,
   MIN_CHUNK_SIZE,
   type Manifest,
@@ -23,10 +23,10 @@ import { RawPeer } from '../../../test/raw-peer';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** A manifest of MAX_CHUNKS chunks (hashes made up): its MANIFEST frame is about 940 KB, near the largest control frame. */
+/** A manifest of the most chunks one MANIFEST frame carries whole (hashes made up): about 940 KB, near the largest control frame. */
 function bigManifest(): Manifest {
-  const hashes = Array.from({ length: MAX_CHUNKS }, (_, i) => i.toString(16).padStart(64, '0'));
-  const size = MAX_CHUNKS * MIN_CHUNK_SIZE;
+  const hashes = Array.from({ length: MAX_WHOLE_MANIFEST_HASHES }, (_, i) => i.toString(16).padStart(64, '0'));
+  const size = MAX_WHOLE_MANIFEST_HASHES * MIN_CHUNK_SIZE;
   return { fileId: computeFileId(size, MIN_CHUNK_SIZE, hashes), name: 'big.bin', size, chunkSize: MIN_CHUNK_SIZE, hashes };
 }
 
@@ -91,7 +91,7 @@ describe('ConnectionCore: bounded write queue for control frames', () => {
     const client = new PeerConnection(p.a, { nodeId: 'cli-reader', listen: null });
     await client.ready;
     const got = await Promise.all([1, 2, 3].map(() => client.manifest(manifest.fileId)));
-    expect(got.map((m) => m.hashes.length)).toEqual([MAX_CHUNKS, MAX_CHUNKS, MAX_CHUNKS]);
+    expect(got.map((m) => m.hashes.length)).toEqual([MAX_WHOLE_MANIFEST_HASHES, MAX_WHOLE_MANIFEST_HASHES, MAX_WHOLE_MANIFEST_HASHES]);
     expect(server.state).toBe('open');
     expect(server.queuedControl).toBe(0);
     client.close();

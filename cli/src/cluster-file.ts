@@ -20,10 +20,11 @@ export const ClusterFileSchema = z.object({
   /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
   adminToken: z.string().optional(),
   /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
-  /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
   peerTls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).nullable().default(null),
   /** CA of a tls:// natsUrl (the swarm CA when `up` started nats-server); null = plaintext NATS. */
   natsCa: z.string().nullable().default(null),
+  /** CA of a rediss:// redisUrl (the swarm CA when `up` started redis-server with TLS); null = plaintext Redis. */
+  redisCa: z.string().nullable().default(null),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 

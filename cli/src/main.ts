@@ -72,11 +72,11 @@ program
   .description('start a whole local swarm (nats-server, redis-server, tracker, N nodes) in the foreground')
   .option('--nodes <n>', 'number of nodes (named a, b, c, ...)', intOption('--nodes', 1, 100), 3)
   .option('--redis <url>', 'use this Redis instead of starting redis-server')
-  .option('--insecure', 'run without TLS: peer plane, NATS and the gRPC admin API (default: a swarm CA and certificates under DATA/tls)')
+  .option('--insecure', 'run without TLS: peer plane, NATS, Redis and the gRPC admin API (default: a swarm CA and certificates under DATA/tls)')
   .action(async (o: { nodes: number; redis?: string; insecure?: boolean }) => {
     const g = program.opts<GlobalOptions>();
     const { up } = await import('./commands/up');
-    await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis });
+    await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis, insecure: o.insecure });
   });
 
 program

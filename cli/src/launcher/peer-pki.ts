@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { ensurePeerPki, type PeerTlsPaths } from '@swarmshare/common';
+import { ensurePeerPki, type PeerTlsPaths } from '@swarmshare/common/security';
 
 /** The peer id the CLI's certificate names: HELLO from `swarmshare share/fetch` says this. */
 export const CLI_PEER_ID = 'cli-local';

@@ -13,6 +13,8 @@ const common = {
   NATS_URL: envNatsUrls.default('nats://127.0.0.1:4222'),
   /** PEM file of the CA that signed the NATS server's certificate; set, TLS to NATS is required. */
   NATS_CA_FILE: envReadableFile.optional(),
+  /** File holding the password of the user NATS_URL names (compose volumes, Kubernetes Secrets). */
+  NATS_PASSWORD_FILE: envReadableFile.optional(),
   LOG_LEVEL: envLogLevel.default('info'),
   /** Timeout for every NATS request this service makes. */
   REQUEST_TIMEOUT_MS: envInt(100, 600_000).default(5000),
@@ -24,6 +26,8 @@ const redis = {
   REDIS_URL: envUrl(['redis', 'rediss']).default('redis://127.0.0.1:6379'),
   /** PEM file of the CA that signed Redis's certificate, for a rediss:// REDIS_URL. */
   REDIS_CA_FILE: envReadableFile.optional(),
+  /** File holding the password of the user REDIS_URL names. */
+  REDIS_PASSWORD_FILE: envReadableFile.optional(),
 };
 
 export const TrackerConfigSchema = z.object({

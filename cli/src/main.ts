@@ -220,14 +220,18 @@ program
   .option('--statefulset <name>', 'Kubernetes: the node StatefulSet; its pods NAME-0 ... NAME-(N-1) are the node ids')
   .option('--replicas <n>', 'Kubernetes: the StatefulSet\'s replica count', intOption('--replicas', 1, 1000))
   .option('--pki <dir>', 'compose: the peer PKI (ca.pem, nats-server.*, redis-server.*): NATS and Redis over TLS')
-  .action(async (o: { target: 'compose' | 'k8s'; out: string; nodes?: string; statefulset?: string; replicas?: number; pki?: string }) => {
+  .option('--owners <services:redis>', 'compose, run as root: uid:gid of the services and of redis-server, owners of their files (e.g. 1000:1000,999:1000)')
+  .action(async (o: { target: 'compose' | 'k8s'; out: string; nodes?: string; statefulset?: string; replicas?: number; pki?: string; owners?: string }) => {
     if (!!o.statefulset !== (o.replicas !== undefined)) throw new Error('--statefulset and --replicas go together');
     if (!o.nodes === !o.statefulset) throw new Error('pass either --nodes or --statefulset NAME --replicas N');
     const nodes = o.nodes ? o.nodes.split(',').map((n) => n.trim()).filter(Boolean) : Array.from({ length: o.replicas! }, (_, i) => `${o.statefulset}-${i}`);
     const { NodeIdSchema } = await import('@swarmshare/common/schemas');
     for (const n of nodes) if (!NodeIdSchema.safeParse(n).success) throw new Error(`--nodes: "${n.slice(0, 80)}" is not a node id`);
-    const { renderControlPlane } = await import('./commands/control-plane');
-    for (const line of renderControlPlane({ target: o.target, out: o.out, nodes, pki: o.pki })) process.stdout.write(`${line}\n`);
+    const { parseOwner, renderControlPlane } = await import('./commands/control-plane');
+    const [services, redis] = o.owners?.split(',') ?? [];
+    if (o.owners && !redis) throw new Error(`--owners ${o.owners}: expected <services uid:gid>,<redis uid:gid>`);
+    const owners = o.owners ? { services: parseOwner('--owners', services), redis: parseOwner('--owners', redis) } : undefined;
+    for (const line of renderControlPlane({ target: o.target, out: o.out, nodes, pki: o.pki, owners })) process.stdout.write(`${line}\n`);
   });
 
 program.parseAsync().catch((e: unknown) => {

@@ -1,4 +1,4 @@
-import { chmodSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   controlPlaneUsers,
@@ -33,6 +33,24 @@ export interface ControlPlaneOptions {
   nodes: string[];
   /** compose: the peer PKI directory holding ca.pem and the nats-server / redis-server certificates; TLS for both servers. */
   pki?: string;
+  /**
+   * compose: owners to give the files when run as root (new named volumes are root's): each
+   * process's credentials to the services' user, Redis's files to redis-server's; nats-server's stay root's.
+   */
+  owners?: { services: Owner; redis: Owner };
+}
+
+export type Owner = { uid: number; gid: number };
+
+/** `1000:1000` as an owner. */
+export function parseOwner(flag: string, v: string): Owner {
+  const m = /^(\d+):(\d+)$/.exec(v);
+  if (!m) throw new Error(`${flag} ${v}: expected uid:gid, e.g. 1000:1000`);
+  return { uid: Number(m[1]), gid: Number(m[2]) };
+}
+
+function chownAll(paths: string[], owner: Owner | undefined): void {
+  if (owner) for (const p of paths) chownSync(p, owner.uid, owner.gid);
 }
 
 /** Where compose mounts the rendered files (docker-compose.yml). */
@@ -93,13 +111,18 @@ export function renderControlPlane(o: ControlPlaneOptions): string[] {
     write(join(natsDir, 'nats.conf'), natsServerConfig({ host: '0.0.0.0', port: 4222, storeDir: '/data', users: users.nats, ...(o.pki ? { tls: tls('nats') } : {}) }), OWNER_ONLY);
     write(join(redisDir, 'users.acl'), redisAclFile(users.redis), GROUP_READ);
     if (o.pki) tls('redis');
+    chownAll([redisDir, join(redisDir, 'users.acl'), ...(o.pki ? ['ca.pem', 'redis-server.pem', 'redis-server.key'].map((f) => join(redisDir, f)) : [])], o.owners?.redis);
     written.push(join(natsDir, 'nats.conf'), join(redisDir, 'users.acl'));
     for (const login of deploymentLogins(o.nodes)) {
       const dir = join(o.out, 'credentials', login.name);
       mkdirSync(dir, { recursive: true });
-      write(join(dir, 'nats-password'), `${passwords.get(`nats-${login.nats}`)}\n`, OWNER_ONLY);
-      if (login.redis) write(join(dir, 'redis-password'), `${passwords.get(`redis-${login.redis}`)}\n`, OWNER_ONLY);
-      if (o.pki) copy(join(o.pki, 'ca.pem'), join(dir, 'ca.pem'), 0o644);
+      const files = [join(dir, 'nats-password')];
+      write(files[0], `${passwords.get(`nats-${login.nats}`)}\n`, OWNER_ONLY);
+      if (login.redis) files.push(join(dir, 'redis-password'));
+      if (login.redis) write(files[1], `${passwords.get(`redis-${login.redis}`)}\n`, OWNER_ONLY);
+      if (o.pki) files.push(join(dir, 'ca.pem'));
+      if (o.pki) copy(join(o.pki, 'ca.pem'), files[files.length - 1], 0o644);
+      chownAll([dir, ...files], o.owners?.services);
       written.push(dir);
     }
   }

@@ -21,6 +21,7 @@ import {
   validateEnv,
 } from './deploy-model';
 import { REPO } from './helpers';
+import { COMPOSE_NATS_STORE_DIR } from '../../cli/src/commands/control-plane';
 
 interface ComposeService {
   image?: string;
@@ -105,11 +106,10 @@ describe('docker-compose.yml', () => {
   it('has nats with JetStream, redis with persistence, the tracker, nodes a, b, c as store + gateway, and the cli under a profile', () => {
     expect(nodes).toEqual(expect.arrayContaining(['a', 'b', 'c']));
     expect(Object.keys(services).sort()).toEqual(['cli', 'control-plane', 'nats', 'peer-pki', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
+    // JetStream is configured in the nats.conf control-plane renders (test/deploy/control-plane-servers.test.ts runs it).
     const natsArgs = asList(services.nats.command);
-    expect(natsArgs.some((a) => a === '--jetstream' || a === '-js')).toBe(true);
-    const sd = natsArgs.indexOf('--store_dir');
-    expect(sd).toBeGreaterThanOrEqual(0);
-    expect(mounts(services.nats).map((m) => m.target)).toContain(natsArgs[sd + 1]);
+    expect(natsArgs).toContain('--config');
+    expect(mounts(services.nats).find((m) => m.target === COMPOSE_NATS_STORE_DIR)?.source).toBe('nats-data');
     const redisArgs = asList(services.redis.command);
     expect(redisArgs.join(' ')).toMatch(/--appendonly yes/);
     const dir = redisArgs[redisArgs.indexOf('--dir') + 1];

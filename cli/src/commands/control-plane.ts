@@ -53,6 +53,8 @@ function chownAll(paths: string[], owner: Owner | undefined): void {
   if (owner) for (const p of paths) chownSync(p, owner.uid, owner.gid);
 }
 
+/** nats-server's JetStream store in compose (the volume nats-data is mounted there). */
+export const COMPOSE_NATS_STORE_DIR = '/data';
 /** Where compose mounts the rendered files (docker-compose.yml). */
 export const COMPOSE_MOUNTS = { nats: '/etc/nats', redis: '/etc/redis', credentials: '/run/swarmshare' } as const;
 /** The server certificates in the peer PKI (`swarmshare pki nats-server redis-server --host ...`). */
@@ -108,7 +110,7 @@ export function renderControlPlane(o: ControlPlaneOptions): string[] {
       const at = COMPOSE_MOUNTS[server];
       return { certFile: `${at}/${id}.pem`, keyFile: `${at}/${id}.key`, caFile: `${at}/ca.pem` };
     };
-    write(join(natsDir, 'nats.conf'), natsServerConfig({ host: '0.0.0.0', port: 4222, storeDir: '/data', users: users.nats, ...(o.pki ? { tls: tls('nats') } : {}) }), OWNER_ONLY);
+    write(join(natsDir, 'nats.conf'), natsServerConfig({ host: '0.0.0.0', port: 4222, storeDir: COMPOSE_NATS_STORE_DIR, users: users.nats, ...(o.pki ? { tls: tls('nats') } : {}) }), OWNER_ONLY);
     write(join(redisDir, 'users.acl'), redisAclFile(users.redis), GROUP_READ);
     if (o.pki) tls('redis');
     chownAll([redisDir, join(redisDir, 'users.acl'), ...(o.pki ? ['ca.pem', 'redis-server.pem', 'redis-server.key'].map((f) => join(redisDir, f)) : [])], o.owners?.redis);

@@ -7,7 +7,7 @@
  * (which the server certificates also name).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
@@ -127,8 +127,21 @@ describe('the control plane compose and Kubernetes ship, on real nats-server and
     // The one-shot jobs, with their volumes in the temp dir; --owners is for a root container's chown.
     cli(s['peer-pki'].command.map((a) => (a === '/pki' ? join(dir, 'pki') : a)));
     const cpArgs = s['control-plane'].command.map((a) => mapAll(a, [['/control-plane', cp], ['/pki', join(dir, 'pki')]]));
-    cpArgs.splice(cpArgs.indexOf('--owners'), 2);
+    // --owners is for the root container's chown: kept when this runs as root, which can then check it.
+    const asRoot = process.getuid?.() === 0;
+    if (!asRoot) cpArgs.splice(cpArgs.indexOf('--owners'), 2);
     cli(cpArgs);
+    if (asRoot) {
+      const [services, redisOwner] = argAfter(s['control-plane'].command, '--owners').split(',').map((o) => o.split(':').map(Number));
+      const owner = (f: string) => {
+        const st = statSync(join(cp, f));
+        return { f, uid: st.uid, gid: st.gid, mode: st.mode & 0o777 };
+      };
+      expect(owner('credentials/store-a/nats-password')).toEqual({ f: 'credentials/store-a/nats-password', uid: services[0], gid: services[1], mode: 0o600 });
+      expect(owner('redis/users.acl')).toEqual({ f: 'redis/users.acl', uid: redisOwner[0], gid: redisOwner[1], mode: 0o640 });
+      expect(owner('redis/redis-server.key')).toEqual({ f: 'redis/redis-server.key', uid: redisOwner[0], gid: redisOwner[1], mode: 0o640 });
+      expect(owner('state/passwords.env')).toEqual({ f: 'state/passwords.env', uid: 0, gid: 0, mode: 0o600 });
+    }
     // Volumes: nats-auth = control-plane/nats (at /etc/nats in nats), redis-auth = control-plane/redis.
     const volumes: Array<[string, string]> = [['/etc/nats', join(cp, 'nats')], ['/etc/redis', join(cp, 'redis')]];
     const conf = JSON.parse(mapAll(readFileSync(join(cp, 'nats', 'nats.conf'), 'utf8'), volumes));

@@ -22,7 +22,7 @@ export interface SwarmOptions {
   /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
   adminToken?: string;
   /**
-   * No TLS anywhere (`up --insecure`): peer plane, NATS and the admin API; every gateway and tracker
+   * No TLS anywhere (`up --insecure`): peer plane, NATS, Redis and the admin API; every gateway and tracker
    * logs a warning. Default: TLS with a swarm CA under DATA/tls (mutual on the peer plane and admin API).
    */
   insecure?: boolean;

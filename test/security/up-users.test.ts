@@ -82,7 +82,7 @@ describe('swarmshare up: a user per process, also for a node added later, over T
   test('Redis takes TLS only (rediss://): a plaintext client with valid credentials and one not trusting the swarm CA are refused', async () => {
     const adminUrl = creds.urlsFor({ natsUrl: nats.url, redisUrl: redis.url }, 'admin').redisUrl;
     expect(adminUrl).toMatch(/^rediss:\/\/admin:/);
-    const once = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null, connectTimeout: 3000 } as const;
+    const once = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null } as const;
     const attempt = async (url: string, tls: object): Promise<string> => {
       const r = new Redis(url, { ...tls, ...once });
       // The handshake's own error comes as an event; connect() then rejects with "Connection is closed".
@@ -94,7 +94,12 @@ describe('swarmshare up: a user per process, also for a node added later, over T
       } catch (e) {
         return `refused: ${[...seen, (e as Error).message].join('; ')}`;
       } finally {
-        r.disconnect();
+        // Wait until the socket is gone, so no handle outlives the test.
+        await new Promise<void>((resolve) => {
+          if (r.status === 'end') return resolve();
+          r.once('end', () => resolve());
+          r.disconnect();
+        });
       }
     };
     expect(await attempt(adminUrl.replace(/^rediss:/, 'redis:'), {})).toMatch(/^refused/);

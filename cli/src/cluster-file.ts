@@ -1,6 +1,7 @@
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { z } from 'zod';
+import { readPasswordFile, urlsWithPassword } from '@swarmshare/common/nats-client';
 
 /** What `swarmshare up` records in its data directory so other commands can find the swarm. */
 export const ClusterFileSchema = z.object({
@@ -20,10 +21,11 @@ export const ClusterFileSchema = z.object({
   /** Bearer token of the admin API (`authorization: Bearer <token>`); the file is readable by its owner only. */
   adminToken: z.string().optional(),
   /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
-  /** The CLI's peer TLS files (swarm CA, its certificate and key); null when the swarm runs --insecure. */
   peerTls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).nullable().default(null),
   /** CA of a tls:// natsUrl (the swarm CA when `up` started nats-server); null = plaintext NATS. */
   natsCa: z.string().nullable().default(null),
+  /** CA of a rediss:// redisUrl (the swarm CA when `up` started redis-server with TLS); null = plaintext Redis. */
+  redisCa: z.string().nullable().default(null),
 });
 export type ClusterFile = z.infer<typeof ClusterFileSchema>;
 
@@ -52,11 +54,21 @@ export function readClusterFile(dataDir: string): ClusterFile | undefined {
 /**
  * NATS URL (and the CA of a tls:// one) for a command: --nats wins, then the swarm recorded in
  * --data, then $NATS_URL. The CA: $NATS_CA_FILE, else the recorded swarm's for a tls:// URL.
+ * $NATS_PASSWORD_FILE, when set, holds the password of the user the URL names.
  */
 export function resolveNats(opts: { nats?: string; data?: string }): { url: string; caFile?: string } {
   const c = readClusterFile(opts.data ?? DEFAULT_DATA_DIR);
   const url = opts.nats ?? c?.natsUrl ?? process.env.NATS_URL;
   const caFile = process.env.NATS_CA_FILE || (url?.startsWith('tls://') ? (c?.natsCa ?? undefined) : undefined);
+  // compose's and Kubernetes' CLI: the URL names the user (admin), the password is in a file.
+  const passwordFile = process.env.NATS_PASSWORD_FILE;
+  if (url && passwordFile) {
+    try {
+      return { url: urlsWithPassword(url, readPasswordFile(passwordFile)), caFile };
+    } catch (e) {
+      throw new Error(`NATS_PASSWORD_FILE is set: ${(e as Error).message}`);
+    }
+  }
   if (url) return { url, caFile };
   throw new Error(`no swarm found in ${resolve(opts.data ?? DEFAULT_DATA_DIR)}: start one with \`swarmshare up\`, or pass --nats nats://host:4222`);
 }

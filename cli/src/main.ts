@@ -75,11 +75,11 @@ program
   .description('start a whole local swarm (nats-server, redis-server, tracker, N nodes) in the foreground')
   .option('--nodes <n>', 'number of nodes (named a, b, c, ...)', intOption('--nodes', 1, 100), 3)
   .option('--redis <url>', 'use this Redis instead of starting redis-server')
-  .option('--insecure', 'run without TLS: peer plane, NATS and the gRPC admin API (default: a swarm CA and certificates under DATA/tls)')
+  .option('--insecure', 'run without TLS: peer plane, NATS, Redis and the gRPC admin API (default: a swarm CA and certificates under DATA/tls)')
   .action(async (o: { nodes: number; redis?: string; insecure?: boolean }) => {
     const g = program.opts<GlobalOptions>();
     const { up } = await import('./commands/up');
-    await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis });
+    await up({ nodes: o.nodes, data: g.data ?? DEFAULT_DATA_DIR, nats: g.nats, redis: o.redis, insecure: o.insecure });
   });
 
 program
@@ -197,7 +197,9 @@ program
   .option('--host <id=names>', 'make id a server certificate (nats-server, the admin API) for these comma-separated DNS names/IPs; repeatable', (v: string, all: string[]) => [...all, v], [])
   .action(async (ids: string[], o: { dir?: string; host: string[] }) => {
     const g = program.opts<GlobalOptions>();
-    const { ensurePeerPki } = await import('@swarmshare/common');
+    // The lean entry point: the whole library loads the mmap addon, whose loader (node-pre-gyp) reads
+    // process.argv and takes --dir for its own --directory, which made `pki --dir DIR` fail.
+    const { ensurePeerPki } = await import('@swarmshare/common/security');
     const { pkiDir } = await import('./launcher/peer-pki');
     const hosts: Record<string, string[]> = {};
     for (const h of o.host) {
@@ -207,6 +209,32 @@ program
     }
     const paths = await ensurePeerPki(o.dir ?? pkiDir(g.data ?? DEFAULT_DATA_DIR), ids, hosts);
     for (const [id, p] of Object.entries(paths)) process.stdout.write(`${id}\t${p.cert}\t${p.key}\n`);
+  });
+
+program
+  .command('control-plane')
+  .description('render the NATS and Redis users of a compose or Kubernetes deployment (nats.conf, users.acl, a password per user, kept across runs); docs/operations.md')
+  .requiredOption('--target <target>', 'compose or k8s', (v: string) => {
+    if (v !== 'compose' && v !== 'k8s') throw new Error(`--target ${v}: expected compose or k8s`);
+    return v;
+  })
+  .requiredOption('--out <dir>', 'where the files go (compose: the control-plane volumes; k8s: k8s/control-plane)')
+  .option('--nodes <ids>', 'node ids, comma-separated (compose: a,b,c)')
+  .option('--statefulset <name>', 'Kubernetes: the node StatefulSet; its pods NAME-0 ... NAME-(N-1) are the node ids')
+  .option('--replicas <n>', 'Kubernetes: the StatefulSet\'s replica count', intOption('--replicas', 1, 1000))
+  .option('--pki <dir>', 'compose: the peer PKI (ca.pem, nats-server.*, redis-server.*): NATS and Redis over TLS')
+  .option('--owners <services:redis>', 'compose, run as root: uid:gid of the services and of redis-server, owners of their files (e.g. 1000:1000,999:1000)')
+  .action(async (o: { target: 'compose' | 'k8s'; out: string; nodes?: string; statefulset?: string; replicas?: number; pki?: string; owners?: string }) => {
+    if (!!o.statefulset !== (o.replicas !== undefined)) throw new Error('--statefulset and --replicas go together');
+    if (!o.nodes === !o.statefulset) throw new Error('pass either --nodes or --statefulset NAME --replicas N');
+    const nodes = o.nodes ? o.nodes.split(',').map((n) => n.trim()).filter(Boolean) : Array.from({ length: o.replicas! }, (_, i) => `${o.statefulset}-${i}`);
+    const { NodeIdSchema } = await import('@swarmshare/common/schemas');
+    for (const n of nodes) if (!NodeIdSchema.safeParse(n).success) throw new Error(`--nodes: "${n.slice(0, 80)}" is not a node id`);
+    const { parseOwner, renderControlPlane } = await import('./commands/control-plane');
+    const [services, redis] = o.owners?.split(',') ?? [];
+    if (o.owners && !redis) throw new Error(`--owners ${o.owners}: expected <services uid:gid>,<redis uid:gid>`);
+    const owners = o.owners ? { services: parseOwner('--owners', services), redis: parseOwner('--owners', redis) } : undefined;
+    for (const line of renderControlPlane({ target: o.target, out: o.out, nodes, pki: o.pki, owners })) process.stdout.write(`${line}\n`);
   });
 
 program.parseAsync().catch((e: unknown) => {

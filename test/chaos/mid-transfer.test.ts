@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, natsServerOptions, sha256Hex, TrackerSubjects } from '@swarmshare/common';
+import { DownloadStatusSchema, FileRecordSchema, gatewaySubjects, NatsRpc, natsServerOptions, redisTlsOptions, sha256Hex, TrackerSubjects } from '@swarmshare/common';
 import { LocalSwarm } from '../../cli/src/launcher/local-swarm';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 import { Supervisor } from '../../cli/src/launcher/supervisor';
@@ -137,7 +137,7 @@ describe('chaos: faults mid-transfer, under supervision', () => {
   });
 
   it('Redis FLUSHALL mid-transfer: the fetch completes and the registry comes back', async () => {
-    const redis = new Redis(swarm.urls.redisUrl);
+    const redis = new Redis(swarm.urls.redisUrl, redisTlsOptions(swarm.urls.redisUrl, swarm.redisCa));
     try {
       const r = await fetchThrough('e', async () => void (await redis.flushall()));
       report('Redis FLUSHALL', r);

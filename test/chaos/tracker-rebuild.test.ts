@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import Redis from 'ioredis';
-import { type FileRecord, FileRecordSchema, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
+import { type FileRecord, FileRecordSchema, redisTlsOptions, SwarmError, TrackerSubjects, sha256Hex } from '@swarmshare/common';
 import { REPO_ROOT } from '../../cli/src/launcher/service-process';
 import { ownSwarm } from '../support/own-swarm';
 
@@ -35,7 +35,7 @@ describe('the tracker rebuilds its registry from the nodes after Redis loses its
     const before = await getFile(fileId);
     expect(before.seeders.map((s) => s.nodeId).sort()).toEqual(['a', 'b']);
 
-    const redis = new Redis(own.swarm.urls.redisUrl);
+    const redis = new Redis(own.swarm.urls.redisUrl, redisTlsOptions(own.swarm.urls.redisUrl, own.swarm.redisCa));
     await redis.flushall();
     await redis.quit();
     await expect(getFile(fileId)).rejects.toMatchObject({ code: 'NOT_FOUND' });

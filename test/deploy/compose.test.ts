@@ -21,9 +21,11 @@ import {
   validateEnv,
 } from './deploy-model';
 import { REPO } from './helpers';
+import { COMPOSE_NATS_STORE_DIR } from '../../cli/src/commands/control-plane';
 
 interface ComposeService {
   image?: string;
+  user?: string;
   build?: unknown;
   command?: string[] | string;
   entrypoint?: string[] | string;
@@ -35,6 +37,15 @@ interface ComposeService {
   profiles?: string[];
   ports?: Array<string | { host_ip?: string; published?: string | number; target?: number }>;
 }
+
+/** Where each process finds its own NATS/Redis passwords and the servers' CA (its creds-<process> volume). */
+const CREDENTIALS = '/run/swarmshare';
+
+/** scheme://host:port of a URL, without the user. */
+const serverOf = (url: string) => {
+  const u = new URL(url);
+  return `${u.protocol}//${u.host}`;
+};
 
 /** The admin API's token a compose user exports (docker-compose.yml refuses to start without one). */
 const COMPOSE_ADMIN_TOKEN = 'compose-test-admin-token-0123';
@@ -94,12 +105,11 @@ describe('docker-compose.yml', () => {
 
   it('has nats with JetStream, redis with persistence, the tracker, nodes a, b, c as store + gateway, and the cli under a profile', () => {
     expect(nodes).toEqual(expect.arrayContaining(['a', 'b', 'c']));
-    expect(Object.keys(services).sort()).toEqual(['cli', 'nats', 'peer-pki', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
+    expect(Object.keys(services).sort()).toEqual(['cli', 'control-plane', 'nats', 'peer-pki', 'redis', 'tracker', ...nodes.flatMap((n) => [`node-${n}-store`, `node-${n}-gateway`])].sort());
+    // JetStream is configured in the nats.conf control-plane renders (test/deploy/control-plane-servers.test.ts runs it).
     const natsArgs = asList(services.nats.command);
-    expect(natsArgs.some((a) => a === '--jetstream' || a === '-js')).toBe(true);
-    const sd = natsArgs.indexOf('--store_dir');
-    expect(sd).toBeGreaterThanOrEqual(0);
-    expect(mounts(services.nats).map((m) => m.target)).toContain(natsArgs[sd + 1]);
+    expect(natsArgs).toContain('--config');
+    expect(mounts(services.nats).find((m) => m.target === COMPOSE_NATS_STORE_DIR)?.source).toBe('nats-data');
     const redisArgs = asList(services.redis.command);
     expect(redisArgs.join(' ')).toMatch(/--appendonly yes/);
     const dir = redisArgs[redisArgs.indexOf('--dir') + 1];
@@ -117,11 +127,11 @@ describe('docker-compose.yml', () => {
     for (const n of nodes) {
       const store = services[`node-${n}-store`];
       const gateway = services[`node-${n}-gateway`];
-      const sm = mounts(store);
-      const gm = mounts(gateway);
+      // Besides it, the gateway mounts the peer TLS volume and each its own credentials, read-only (cases below).
+      const sm = mounts(store).filter((m) => m.target !== CREDENTIALS);
+      const gm = mounts(gateway).filter((m) => m.target !== '/pki' && m.target !== CREDENTIALS);
       expect(sm).toHaveLength(1);
-      // The gateway also mounts the peer TLS volume, read-only (see the peer TLS case below).
-      expect(gm.filter((m) => m.target !== '/pki')).toEqual(sm);
+      expect(gm).toEqual(sm);
       expect(volumeNames).toContain(sm[0].source);
       expect(sm[0].readOnly).toBe(false);
       expect(envOf(store).NODE_ID).toBe(n);
@@ -159,12 +169,100 @@ describe('docker-compose.yml', () => {
       expect({ service: name, env }).toEqual({ service: name, env: topologyEnv(role, env, extras) });
       expect(Object.keys(env).filter((k) => !wanted.includes(k)).sort()).toEqual(topologyKeys(role));
       for (const k of Object.keys(extras)) expect(defaultedKeys(role)).toContain(k);
-      natsUrls.add(env.NATS_URL);
-      if (env.REDIS_URL) redisUrls.add(env.REDIS_URL);
+      natsUrls.add(serverOf(env.NATS_URL));
+      if (env.REDIS_URL) redisUrls.add(serverOf(env.REDIS_URL));
     }
-    expect([...natsUrls]).toEqual(['nats://nats:4222']);
-    expect([...redisUrls]).toEqual(['redis://redis:6379']);
-    expect(envOf(services.cli)).toEqual({ NATS_URL: 'nats://nats:4222', PEER_TLS_CA: '/pki/ca.pem', PEER_TLS_CERT: '/pki/cli-local.pem', PEER_TLS_KEY: '/pki/cli-local.key' });
+    // One NATS and one Redis, over TLS (each process's user: the case below).
+    expect([...natsUrls]).toEqual(['tls://nats:4222']);
+    expect([...redisUrls]).toEqual(['rediss://redis:6379']);
+    expect(envOf(services.cli)).toEqual({
+      NATS_URL: 'tls://admin@nats:4222',
+      NATS_PASSWORD_FILE: `${CREDENTIALS}/nats-password`,
+      NATS_CA_FILE: `${CREDENTIALS}/ca.pem`,
+      PEER_TLS_CA: '/pki/ca.pem',
+      PEER_TLS_CERT: '/pki/cli-local.pem',
+      PEER_TLS_KEY: '/pki/cli-local.key',
+    });
+  });
+
+  it('logs every process into NATS and Redis as its own user, over TLS, with a password only its own volume holds', () => {
+    // process -> the users it must log in as (a gateway never talks to Redis; the CLI is the admin).
+    const expected: Record<string, { nats: string; redis?: string; creds: string }> = {
+      tracker: { nats: 'tracker', redis: 'tracker', creds: 'creds-tracker' },
+      cli: { nats: 'admin', creds: 'creds-admin' },
+      ...Object.fromEntries(nodes.flatMap((n) => [
+        [`node-${n}-store`, { nats: `store-${n}`, redis: `store-${n}`, creds: `creds-store-${n}` }],
+        [`node-${n}-gateway`, { nats: `gateway-${n}`, creds: `creds-gateway-${n}` }],
+      ])),
+    };
+    for (const [name, want] of Object.entries(expected)) {
+      const env = envOf(services[name]);
+      const nats = new URL(env.NATS_URL);
+      // No process connects without credentials, and no password is written in the compose file.
+      expect({ name, scheme: nats.protocol, user: nats.username, password: nats.password }).toEqual({ name, scheme: 'tls:', user: want.nats, password: '' });
+      expect({ name, natsPassword: env.NATS_PASSWORD_FILE, natsCa: env.NATS_CA_FILE }).toEqual({ name, natsPassword: `${CREDENTIALS}/nats-password`, natsCa: `${CREDENTIALS}/ca.pem` });
+      if (want.redis) {
+        const redis = new URL(env.REDIS_URL);
+        expect({ name, scheme: redis.protocol, user: redis.username, password: redis.password }).toEqual({ name, scheme: 'rediss:', user: want.redis, password: '' });
+        expect({ name, redisPassword: env.REDIS_PASSWORD_FILE, redisCa: env.REDIS_CA_FILE }).toEqual({ name, redisPassword: `${CREDENTIALS}/redis-password`, redisCa: `${CREDENTIALS}/ca.pem` });
+      } else expect({ name, redis: env.REDIS_URL, file: env.REDIS_PASSWORD_FILE }).toEqual({ name, redis: undefined, file: undefined });
+      // Its credentials volume, read-only, which no other process mounts (control-plane writes it).
+      expect(mounts(services[name]).filter((m) => m.target === CREDENTIALS)).toEqual([{ source: want.creds, target: CREDENTIALS, readOnly: true }]);
+      const holders = Object.entries(services).filter(([, s]) => mounts(s).some((m) => m.source === want.creds)).map(([n]) => n).sort();
+      expect({ creds: want.creds, holders }).toEqual({ creds: want.creds, holders: ['control-plane', name].sort() });
+    }
+    // control-plane writes each at credentials/<login> (its --out), the login being the NATS user.
+    const cp = services['control-plane'];
+    for (const want of Object.values(expected)) {
+      expect(mounts(cp)).toContainEqual({ source: want.creds, target: `/control-plane/credentials/${want.creds.replace(/^creds-/, '')}`, readOnly: false });
+      expect(want.creds).toBe(`creds-${want.nats}`);
+    }
+  });
+
+  it('renders NATS and Redis users once with control-plane, from the same tables as up, for exactly the nodes compose runs', () => {
+    const cp = services['control-plane'];
+    expect(cp.image).toBe(services.tracker.image);
+    expect(asList(cp.entrypoint)).toEqual(['/usr/bin/tini', '--', '/app/docker/entrypoint.sh', 'cli']);
+    const args = asList(cp.command);
+    const flag = (f: string) => args[args.indexOf(f) + 1];
+    expect(args[0]).toBe('control-plane');
+    expect(flag('--target')).toBe('compose');
+    expect(flag('--out')).toBe('/control-plane');
+    expect(flag('--nodes').split(',').sort()).toEqual(nodes);
+    // TLS files from peer-pki, which it waits for; the password list in a volume no one else mounts.
+    expect(flag('--pki')).toBe('/pki');
+    expect(mounts(cp)).toContainEqual({ source: 'peer-pki', target: '/pki', readOnly: true });
+    expect((cp.depends_on as Record<string, { condition?: string }>)['peer-pki']).toEqual({ condition: 'service_completed_successfully' });
+    expect(mounts(cp)).toContainEqual({ source: 'control-plane-state', target: '/control-plane/state', readOnly: false });
+    expect(Object.entries(services).filter(([, s]) => mounts(s).some((m) => m.source === 'control-plane-state')).map(([n]) => n)).toEqual(['control-plane']);
+    // Owners: the services' user (the image's 1000:1000) and redis-server's (below).
+    expect(flag('--owners')).toBe(`1000:1000,${services.redis.user}`);
+    expect(cp.restart).toBe('no');
+  });
+
+  it('runs nats-server on the rendered nats.conf (users, permissions, TLS) and redis-server TLS only with the rendered ACL file', () => {
+    const cp = services['control-plane'];
+    const natsArgs = asList(services.nats.command);
+    expect(natsArgs[natsArgs.indexOf('--config') + 1]).toBe('/etc/nats/nats.conf');
+    expect(mounts(services.nats)).toContainEqual({ source: 'nats-auth', target: '/etc/nats', readOnly: true });
+    expect(mounts(cp)).toContainEqual({ source: 'nats-auth', target: '/control-plane/nats', readOnly: false });
+    const redisArgs = asList(services.redis.command);
+    const rflag = (f: string) => redisArgs[redisArgs.indexOf(f) + 1];
+    expect(rflag('--aclfile')).toBe('/etc/redis/users.acl');
+    // No plaintext port: TLS on 6379 (the port REDIS_URLs name), the server certificate peer-pki issued for "redis".
+    expect(rflag('--port')).toBe('0');
+    expect(rflag('--tls-port')).toBe('6379');
+    expect([rflag('--tls-cert-file'), rflag('--tls-key-file'), rflag('--tls-ca-cert-file')]).toEqual(['/etc/redis/redis-server.pem', '/etc/redis/redis-server.key', '/etc/redis/ca.pem']);
+    expect(mounts(services.redis)).toContainEqual({ source: 'redis-auth', target: '/etc/redis', readOnly: true });
+    expect(mounts(cp)).toContainEqual({ source: 'redis-auth', target: '/control-plane/redis', readOnly: false });
+    expect(services.redis.user).toBe('999:1000');
+    for (const server of ['nats', 'redis']) {
+      expect((services[server].depends_on as Record<string, { condition?: string }>)['control-plane']).toEqual({ condition: 'service_completed_successfully' });
+    }
+    // peer-pki issues the two server certificates for the names the services dial.
+    const pki = asList(services['peer-pki'].command);
+    const hosts = pki.filter((_, i) => pki[i - 1] === '--host');
+    expect(hosts).toEqual(expect.arrayContaining([expect.stringMatching(/^nats-server=nats,/), expect.stringMatching(/^redis-server=redis,/)]));
   });
 
   it('runs the peer plane with mutual TLS: peer-pki issues a certificate per node and the CLI, each gateway uses its own', () => {
@@ -173,7 +271,7 @@ describe('docker-compose.yml', () => {
     expect(asList(pki.entrypoint)).toEqual(['/usr/bin/tini', '--', '/app/docker/entrypoint.sh', 'cli']);
     const args = asList(pki.command);
     expect(args.slice(0, 3)).toEqual(['pki', '--dir', '/pki']);
-    expect(args.slice(3).filter((a, i, all) => a !== '--host' && all[i - 1] !== '--host').sort()).toEqual([...nodes, 'cli-local', 'tracker-grpc'].sort());
+    expect(args.slice(3).filter((a, i, all) => a !== '--host' && all[i - 1] !== '--host').sort()).toEqual([...nodes, 'cli-local', 'tracker-grpc', 'nats-server', 'redis-server'].sort());
     // The tracker's admin port gets a server certificate for the names clients dial.
     expect(args[args.indexOf('--host') + 1]).toBe('tracker-grpc=tracker,localhost,127.0.0.1');
     expect(mounts(pki)).toEqual([{ source: 'peer-pki', target: '/pki', readOnly: false }]);
@@ -237,7 +335,8 @@ describe('docker-compose.yml', () => {
     expect(asList(services.nats.command).join(' ')).toMatch(/--http_port 8222/);
     expect(services.redis.image).toMatch(/^redis:7\.\d+\.\d+-alpine$/);
     expect(asList(services.redis.healthcheck?.test)[0]).toBe('CMD-SHELL');
-    expect(asList(services.redis.healthcheck?.test).slice(1).join(' ')).toMatch(/^redis-cli ping/);
+    // TLS only, and no password in the check: an answer (PONG, or NOAUTH since it did not log in) is health.
+    expect(asList(services.redis.healthcheck?.test).slice(1).join(' ')).toMatch(/^redis-cli --tls --cacert \/etc\/redis\/ca\.pem -h localhost ping \| grep -qE '\^\(PONG\|NOAUTH\)'$/);
   });
 
   it('starts in order: every dependency is waited for until healthy, every server restarts', () => {
@@ -245,12 +344,12 @@ describe('docker-compose.yml', () => {
       const deps = s.depends_on ?? {};
       expect(Array.isArray(deps)).toBe(false);
       for (const [dep, cond] of Object.entries(deps as Record<string, { condition?: string }>)) {
-        if (dep === 'peer-pki') continue; // a one-shot job, waited for until it completed (case above)
+        if (dep === 'peer-pki' || dep === 'control-plane') continue; // one-shot jobs, waited for until they completed (cases above)
         expect({ service: name, dep, condition: cond.condition }).toEqual({ service: name, dep, condition: 'service_healthy' });
         expect(services[dep].healthcheck?.test).toBeDefined();
         expect(asList(services[dep].healthcheck?.test)[0]).not.toBe('NONE');
       }
-      if (name !== 'cli' && name !== 'peer-pki') expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
+      if (!['cli', 'peer-pki', 'control-plane'].includes(name)) expect({ service: name, restart: s.restart }).toEqual({ service: name, restart: 'unless-stopped' });
     }
     // ...and the one-shot peer-pki (its admin port's certificate).
     expect(Object.keys(services.tracker.depends_on ?? {}).sort()).toEqual(['nats', 'peer-pki', 'redis']);

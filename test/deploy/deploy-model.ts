@@ -2,7 +2,8 @@
  * What every deployment (local launcher, docker-compose.yml, k8s/) must agree on, derived from
  * libs/common: the env schema of each service and the env topology.ts builds for each role.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { z } from 'zod';
 import { chunkStoreEnv, type Env, loadConfig, peerGatewayEnv, ServiceConfigSchemas, trackerEnv } from '@swarmshare/common';
@@ -16,9 +17,17 @@ export const DEPLOYMENT_EXTRAS = ['LOG_LEVEL', 'HTTP_PORT'] as const;
 /** The tracker's gRPC admin API: deployments open it (the launcher on loopback, containers on all interfaces) with a token, over mutual TLS. */
 export const ADMIN_API_EXTRAS = ['GRPC_PORT', 'GRPC_HOST', 'ADMIN_TOKEN', 'GRPC_TLS', 'GRPC_TLS_CA', 'GRPC_TLS_CERT', 'GRPC_TLS_KEY'] as const;
 
+/**
+ * Its NATS and Redis logins (issue 11): the URL names the process's own user, the password is in a
+ * file (compose: its creds volume; Kubernetes: a Secret), and the servers' CA verifies TLS.
+ */
+export const NATS_LOGIN_EXTRAS = ['NATS_PASSWORD_FILE', 'NATS_CA_FILE'] as const;
+export const REDIS_LOGIN_EXTRAS = ['REDIS_PASSWORD_FILE', 'REDIS_CA_FILE'] as const;
+
 /** What a deployment adds for `role`. */
 export function deploymentExtras(role: Role): string[] {
-  return role === 'tracker' ? [...DEPLOYMENT_EXTRAS, ...ADMIN_API_EXTRAS] : [...DEPLOYMENT_EXTRAS];
+  const logins = role === 'peer-gateway' ? [...NATS_LOGIN_EXTRAS] : [...NATS_LOGIN_EXTRAS, ...REDIS_LOGIN_EXTRAS];
+  return role === 'tracker' ? [...DEPLOYMENT_EXTRAS, ...logins, ...ADMIN_API_EXTRAS] : [...DEPLOYMENT_EXTRAS, ...logins];
 }
 
 export function schemaKeys(role: Role): string[] {
@@ -37,9 +46,24 @@ export function defaultedKeys(role: Role): string[] {
   return schemaKeys(role).filter((k) => !required.has(k));
 }
 
-/** Throws the service's own start-up message when `env` would not start it. */
+/** Settings naming a file the service reads at start-up (and checks is readable). */
+const FILE_SETTINGS = [...NATS_LOGIN_EXTRAS, ...REDIS_LOGIN_EXTRAS];
+
+/**
+ * Throws the service's own start-up message when `env` would not start it. Files the container has
+ * (password files, CAs) do not exist here: each is stood in for by a readable file holding a
+ * password, so the check is of everything else (e.g. that the URL names a user and no password).
+ */
 export function validateEnv(role: Role, env: Record<string, string>): void {
-  loadConfig(role, ServiceConfigSchemas[role] as z.ZodObject, env);
+  const dir = mkdtempSync(join(tmpdir(), 'ss-deploy-env-'));
+  try {
+    const stand = join(dir, 'file');
+    writeFileSync(stand, 'a-password-for-the-check-0123\n');
+    const local = Object.fromEntries(Object.entries(env).map(([k, v]) => [k, (FILE_SETTINGS as readonly string[]).includes(k) ? stand : v]));
+    loadConfig(role, ServiceConfigSchemas[role] as z.ZodObject, local);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 /**

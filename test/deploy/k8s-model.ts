@@ -4,13 +4,13 @@
  * definitions through the TypeScript checker (the validators accept unknown fields, so a typo such
  * as `readinesProbe` would otherwise pass).
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import * as ts from 'typescript';
 import { parse, parseAllDocuments } from 'yaml';
-import { REPO } from './helpers';
+import { REPO, requireBuilt } from './helpers';
 
 export interface K8sObject {
   apiVersion: string;
@@ -48,16 +48,52 @@ export function validateObject(o: K8sObject): void {
   new mod[o.kind](o).validate();
 }
 
-/** The kustomization's resources, with its namespace and image transforms applied. */
-export function loadListedResources(): K8sObject[] {
-  const kust = parse(readFileSync(join(K8S_DIR, 'kustomization.yaml'), 'utf8')) as {
-    namespace?: string;
-    resources: string[];
-    images?: Array<{ name: string; newName?: string; newTag?: string }>;
-  };
-  const objects: K8sObject[] = [];
+/**
+ * k8s/ as an operator deploys it: a copy in a temp dir with its generated part, k8s/control-plane
+ * (not in git), made the way kustomization.yaml says, by `swarmshare control-plane` for the node
+ * StatefulSet's replica count.
+ */
+export function k8sWithControlPlane(): { dir: string; cleanup(): void } {
+  const tmp = mkdtempSync(join(tmpdir(), 'ss-k8s-'));
+  const dir = join(tmp, 'k8s');
+  cpSync(K8S_DIR, dir, { recursive: true, filter: (src) => !src.startsWith(join(K8S_DIR, 'control-plane')) });
+  const node = parseAllDocuments(readFileSync(join(K8S_DIR, 'node.yaml'), 'utf8')).map((d) => d.toJS() as K8sObject).find((o) => o?.kind === 'StatefulSet')!;
+  const replicas = (node.spec as { replicas: number }).replicas;
+  execFileSync(process.execPath, [requireBuilt('cli/dist/main.js'), 'control-plane', '--target', 'k8s', '--out', join(dir, 'control-plane'), '--statefulset', node.metadata.name, '--replicas', String(replicas)], { stdio: 'pipe' });
+  return { dir, cleanup: () => rmSync(tmp, { recursive: true, force: true }) };
+}
+
+interface Kustomization {
+  namespace?: string;
+  resources: string[];
+  images?: Array<{ name: string; newName?: string; newTag?: string }>;
+  secretGenerator?: Array<{ name: string; envs?: string[]; files?: string[] }>;
+}
+
+/** The Secrets of secretGenerator (fixed names: generatorOptions.disableNameSuffixHash), as kustomize makes them. */
+function generatedSecrets(dir: string, kust: Kustomization): K8sObject[] {
+  return (kust.secretGenerator ?? []).map((g) => {
+    const data: Record<string, string> = {};
+    for (const env of g.envs ?? []) {
+      for (const line of readFileSync(join(dir, env), 'utf8').split('\n')) {
+        const t = line.trim();
+        if (!t || t.startsWith('#')) continue;
+        const eq = t.indexOf('=');
+        data[t.slice(0, eq)] = Buffer.from(t.slice(eq + 1)).toString('base64');
+      }
+    }
+    for (const f of g.files ?? []) data[f.split('/').pop()!] = readFileSync(join(dir, f)).toString('base64');
+    return { apiVersion: 'v1', kind: 'Secret', metadata: { name: g.name }, type: 'Opaque', data };
+  });
+}
+
+/** The kustomization's resources and generated Secrets, with its namespace and image transforms applied. */
+export function loadListedResources(dir = K8S_DIR): K8sObject[] {
+  const kust = parse(readFileSync(join(dir, 'kustomization.yaml'), 'utf8')) as Kustomization;
+  const objects: K8sObject[] = generatedSecrets(dir, kust);
+  if (kust.namespace) for (const o of objects) o.metadata.namespace = kust.namespace;
   for (const file of kust.resources) {
-    for (const doc of parseAllDocuments(readFileSync(join(K8S_DIR, file), 'utf8'))) {
+    for (const doc of parseAllDocuments(readFileSync(join(dir, file), 'utf8'))) {
       if (doc.errors.length) throw new Error(`k8s/${file}: ${doc.errors.map((e) => e.message).join('; ')}`);
       const o = doc.toJS() as K8sObject | null;
       if (!o) continue;
@@ -66,7 +102,7 @@ export function loadListedResources(): K8sObject[] {
     }
   }
   for (const o of objects) {
-    for (const c of podSpecOf(o)?.containers ?? []) {
+    for (const c of [...(podSpecOf(o)?.containers ?? []), ...(podSpecOf(o)?.initContainers ?? [])]) {
       const img = kust.images?.find((i) => i.name === c.image);
       if (img) c.image = `${img.newName ?? img.name}${img.newTag ? `:${img.newTag}` : ''}`;
     }
@@ -75,13 +111,20 @@ export function loadListedResources(): K8sObject[] {
 }
 
 /** `kubectl kustomize k8s` when kubectl is installed, else undefined. */
-export function renderWithKubectl(): K8sObject[] | undefined {
-  const r = spawnSync('kubectl', ['kustomize', K8S_DIR], { encoding: 'utf8', timeout: 60000 });
+export function renderWithKubectl(dir = K8S_DIR): K8sObject[] | undefined {
+  const r = spawnSync('kubectl', ['kustomize', dir], { encoding: 'utf8', timeout: 60000 });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
   if (r.status !== 0) throw new Error(`kubectl kustomize k8s failed: ${r.stderr || r.error?.message}`);
-  return parseAllDocuments(r.stdout)
+  const objects = parseAllDocuments(r.stdout)
     .map((d) => d.toJS() as K8sObject | null)
     .filter((o): o is K8sObject => o !== null);
+  // kustomize wraps a generated file's base64 over lines; the API server's decoder (Go's) skips the
+  // line breaks, the schema's "byte" format does not: compare them unwrapped.
+  for (const o of objects) {
+    const data = o.kind === 'Secret' ? (o.data as Record<string, string> | undefined) : undefined;
+    for (const k of Object.keys(data ?? {})) data![k] = data![k].replace(/\s+/g, '');
+  }
+  return objects;
 }
 
 export interface Container {
@@ -107,6 +150,7 @@ export interface Probe {
 }
 export interface PodSpec {
   containers: Container[];
+  initContainers?: Container[];
   securityContext?: Record<string, unknown>;
   volumes?: Array<{ name: string; [k: string]: unknown }>;
 }

@@ -6,14 +6,15 @@
  * kubectl is installed; the files the kustomization lists are loaded directly in any case.
  */
 import { readdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { join } from 'node:path/posix';
 import { parse } from 'yaml';
-import { natsServerOptions, OBSERVABILITY_ROUTES } from '@swarmshare/common';
+import { controlPlaneUsers, natsAuthorizationInclude, OBSERVABILITY_ROUTES, redisAclFile, requiredPasswordKeys } from '@swarmshare/common';
 import { defaultedKeys, requiredKeys, type Role, ROLES, schemaKeys, topologyEnv, topologyKeys, validateEnv } from './deploy-model';
 import {
   type Container,
   K8S_DIR,
   type K8sObject,
+  k8sWithControlPlane,
   KNOWN_KINDS,
   loadListedResources,
   modelKey,
@@ -23,8 +24,11 @@ import {
   validateObject,
 } from './k8s-model';
 
-const listed = loadListedResources();
-const rendered = renderWithKubectl();
+// k8s/ with k8s/control-plane generated as the docs say (it is not in git; see kustomization.yaml).
+const deployed = k8sWithControlPlane();
+afterAll(() => deployed.cleanup());
+const listed = loadListedResources(deployed.dir);
+const rendered = renderWithKubectl(deployed.dir);
 const objects = rendered ?? listed;
 
 const find = (kind: string, name: string): K8sObject => {
@@ -117,25 +121,138 @@ describe('k8s/ (kustomize)', () => {
     expect(find('Service', nats.spec.serviceName).spec).toMatchObject({ clusterIP: 'None' });
     const natsContainer = podSpecOf(nats)!.containers[0];
     expect(natsContainer.volumeMounts).toContainEqual({ name: nats.spec.volumeClaimTemplates[0].metadata.name, mountPath: '/data' });
-    // NATS requires a password; the services' URL carries the same credentials (connect.ts takes them out of it).
-    expect(conf).toMatch(/authorization \{\s*user: \$NATS_USER\s*password: \$NATS_PASSWORD\s*\}/);
-    const natsEnv = (natsContainer.env ?? []).map((e) => e.name);
-    expect(natsEnv).toEqual(expect.arrayContaining(['NATS_USER', 'NATS_PASSWORD']));
-    const secretNats = secret.stringData?.NATS_URL ?? '';
-    expect(natsServerOptions(secretNats)).toEqual({ servers: ['nats://swarmshare-nats:4222'], user: secret.stringData?.NATS_USER, pass: secret.stringData?.NATS_PASSWORD });
     expect(find('Service', 'swarmshare-nats').spec).toMatchObject({ ports: [{ port: 4222 }] });
 
     const redis = find('StatefulSet', 'swarmshare-redis') as K8sObject & { spec: { volumeClaimTemplates: Array<{ metadata: { name: string } }> } };
     const rc = podSpecOf(redis)!.containers[0];
     const args = (rc.args ?? []).join(' ');
     expect(args).toMatch(/--appendonly yes/);
-    expect(args).toMatch(/--requirepass \$\(REDIS_PASSWORD\)/);
     const dir = rc.args![rc.args!.indexOf('--dir') + 1];
     expect(rc.volumeMounts).toContainEqual({ name: redis.spec.volumeClaimTemplates[0].metadata.name, mountPath: dir });
-    const url = new URL(secret.stringData!.REDIS_URL);
-    expect(decodeURIComponent(url.password)).toBe(secret.stringData!.REDIS_PASSWORD);
-    expect(`${url.hostname}:${url.port}`).toBe('swarmshare-redis:6379');
     expect(find('Service', 'swarmshare-redis').metadata.name).toBe('swarmshare-redis');
+    // No shared password any more: every process has its own user (cases below).
+    expect(Object.keys(secret.stringData ?? {}).filter((k) => /NATS|REDIS/.test(k))).toEqual([]);
+  });
+
+  /** The generated Secret's keys and their values (what `swarmshare control-plane` wrote). */
+  const controlPlane = find('Secret', 'swarmshare-control-plane') as K8sObject & { data: Record<string, string> };
+  const cpValue = (key: string) => Buffer.from(controlPlane.data[key], 'base64').toString('utf8');
+  type Volume = { name: string; secret?: { secretName: string; items?: Array<{ key: string; path: string }> }; emptyDir?: { medium?: string }; csi?: unknown };
+  const volumesOf = (w: K8sObject) => (podSpecOf(w)!.volumes ?? []) as Volume[];
+  /** The volume a container reads `path` from, and the path inside it. */
+  function fileSource(w: K8sObject, c: Container, path: string): { volume: Volume; inside: string } {
+    const m = (c.volumeMounts ?? []).filter((x) => path.startsWith(`${x.mountPath}/`)).sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+    if (!m) throw new Error(`${c.name}: nothing mounted at ${path}`);
+    expect({ c: c.name, path, readOnly: m.readOnly }).toEqual({ c: c.name, path, readOnly: true });
+    return { volume: volumesOf(w).find((v) => v.name === m.name)!, inside: path.slice(m.mountPath.length + 1) };
+  }
+  const arg = (args: string[], flag: string) => args[args.indexOf(flag) + 1];
+
+  it('runs NATS TLS only with a user per service and per node: the rendered users are included from the generated Secret', () => {
+    const nats = find('StatefulSet', 'swarmshare-nats');
+    const conf = (find('ConfigMap', 'swarmshare-nats-config') as K8sObject & { data: Record<string, string> }).data['nats.conf'];
+    const c = podSpecOf(nats)!.containers[0];
+    const confPath = arg(c.args!, '--config');
+    const confDir = confPath.slice(0, confPath.lastIndexOf('/'));
+    expect(fileSource(nats, c, confPath).volume).toMatchObject({ configMap: { name: 'swarmshare-nats-config' } });
+    // include paths are relative to the including file: the users file, and only it, from the Secret.
+    const include = /^\s*include (\S+)$/m.exec(conf)![1];
+    const usersPath = join(confDir, include);
+    const users = fileSource(nats, c, usersPath);
+    expect(users.volume.secret).toEqual({ secretName: 'swarmshare-control-plane', defaultMode: 0o440, items: [{ key: 'nats-users.conf', path: users.inside }] });
+    const node = find('StatefulSet', 'swarmshare-node') as K8sObject & { spec: { replicas: number } };
+    const nodeIds = Array.from({ length: node.spec.replicas }, (_, i) => `swarmshare-node-${i}`);
+    const userNames = [...cpValue('nats-users.conf').matchAll(/"user": "([^"]+)"/g)].map((m) => m[1]);
+    expect(userNames).toEqual(['admin', 'tracker', ...nodeIds.flatMap((id) => [`store-${id}`, `gateway-${id}`])]);
+    // What the Secret holds is what the code renders (nats-users.ts), with the Secret's passwords.
+    const passwords = new Map(Object.keys(controlPlane.data).filter((k) => !['nats-users.conf', 'users.acl'].includes(k)).map((k) => [k, cpValue(k)]));
+    expect(cpValue('nats-users.conf')).toBe(natsAuthorizationInclude(controlPlaneUsers(nodeIds, passwords).nats));
+    expect(cpValue('users.acl')).toBe(redisAclFile(controlPlaneUsers(nodeIds, passwords).redis));
+    expect([...passwords.keys()].sort()).toEqual(requiredPasswordKeys(nodeIds).sort());
+    // TLS with the certificate cert-manager issues for the Service name clients dial.
+    const tls = /tls \{([^}]*)\}/.exec(conf)![1];
+    const cert = /cert_file: (\S+)/.exec(tls)![1];
+    const tlsVolume = fileSource(nats, c, cert).volume.secret!.secretName;
+    const certificate = objects.find((o) => o.kind === 'Certificate' && (o.spec as { secretName: string }).secretName === tlsVolume) as K8sObject & { spec: { dnsNames: string[]; usages: string[]; issuerRef: { name: string } } };
+    expect(certificate.spec.dnsNames).toContain('swarmshare-nats');
+    expect(certificate.spec.usages).toEqual(['server auth', 'digital signature']);
+    expect(certificate.spec.issuerRef.name).toBe('swarmshare-peer-ca');
+    expect(/key_file: (\S+)/.exec(tls)![1]).toBe(`${cert.slice(0, cert.lastIndexOf('/'))}/tls.key`);
+    // No credentials in the NATS pod's environment any more.
+    expect((c.env ?? []).map((e) => e.name)).toEqual(['POD_NAME']);
+  });
+
+  it('runs Redis TLS only with the rendered ACL file from the generated Secret and a certificate for swarmshare-redis', () => {
+    const redis = find('StatefulSet', 'swarmshare-redis');
+    const rc = podSpecOf(redis)!.containers[0];
+    const args = rc.args!;
+    expect(arg(args, '--port')).toBe('0');
+    expect(arg(args, '--tls-port')).toBe('6379');
+    const acl = fileSource(redis, rc, arg(args, '--aclfile'));
+    expect(acl.volume.secret).toEqual({ secretName: 'swarmshare-control-plane', defaultMode: 0o440, items: [{ key: 'users.acl', path: acl.inside }] });
+    expect(cpValue('users.acl').split('\n')[0]).toBe('user default off resetkeys -@all');
+    const certSecret = fileSource(redis, rc, arg(args, '--tls-cert-file')).volume.secret!.secretName;
+    expect(fileSource(redis, rc, arg(args, '--tls-key-file')).volume.secret!.secretName).toBe(certSecret);
+    const certificate = objects.find((o) => o.kind === 'Certificate' && (o.spec as { secretName: string }).secretName === certSecret) as K8sObject & { spec: { dnsNames: string[]; issuerRef: { name: string } } };
+    expect(certificate.spec.dnsNames).toEqual(expect.arrayContaining(['swarmshare-redis', 'localhost']));
+    expect(certificate.spec.issuerRef.name).toBe('swarmshare-peer-ca');
+    expect((rc.env ?? []).length).toBe(0);
+    expect(rc.readinessProbe?.exec?.command.join(' ')).toMatch(/redis-cli --tls --cacert \S+ -h localhost ping/);
+  });
+
+  it('logs every process into NATS and Redis as its own user over TLS, with only its own passwords in its files', () => {
+    const node = find('StatefulSet', 'swarmshare-node') as K8sObject & { spec: { replicas: number } };
+    const tracker = find('Deployment', 'swarmshare-tracker');
+    const pod = podNameOf(node);
+    const logins: Array<{ w: K8sObject; c: Container; nats: string; redis?: string }> = [
+      { w: tracker, c: podSpecOf(tracker)!.containers[0], nats: 'tracker', redis: 'tracker' },
+      { w: node, c: podSpecOf(node)!.containers.find((x) => roleOf(x) === 'chunk-store')!, nats: `store-${pod}`, redis: `store-${pod}` },
+      { w: node, c: podSpecOf(node)!.containers.find((x) => roleOf(x) === 'peer-gateway')!, nats: `gateway-${pod}` },
+    ];
+    /** Where each emptyDir's files come from: the init container's `cp SRC DEST` lines. */
+    const init = podSpecOf(node)!.initContainers!.find((x) => x.name === 'credentials')!;
+    const script = init.command!.join(' ');
+    const copies = [...script.matchAll(/cp "?(\S+?)"? (\S+)/g)].map((m) => ({ from: m[1].replace('$POD_NAME', pod), to: m[2] }));
+    for (const { w, c, nats, redis } of logins) {
+      const env = resolveEnv(c, podNameOf(w));
+      const where = `${w.metadata.name}/${c.name}`;
+      const url = new URL(env.NATS_URL);
+      expect({ where, scheme: url.protocol, user: url.username, password: url.password, host: url.host }).toEqual({ where, scheme: 'tls:', user: nats, password: '', host: 'swarmshare-nats:4222' });
+      const check = (file: string, key: string) => {
+        const src = fileSource(w, c, file);
+        if (src.volume.secret) {
+          // Straight from the Secret: that one key only.
+          expect({ where, items: src.volume.secret.items }).toEqual({ where, items: expect.arrayContaining([{ key, path: src.inside }]) });
+          expect(src.volume.secret.items!.every((i) => i.key.endsWith(`-${nats}`) || i.key.endsWith(`-${redis}`))).toBe(true);
+        } else {
+          // An emptyDir the init container filled from the Secret, with this pod's key.
+          expect(src.volume.emptyDir).toEqual({ medium: 'Memory', sizeLimit: '1Mi' });
+          const initMount = init.volumeMounts!.find((m) => m.name === src.volume.name)!;
+          expect(copies).toContainEqual({ from: `/control-plane/${key}`, to: `${initMount.mountPath}/${src.inside}` });
+        }
+        expect(controlPlane.data[key]).toBeDefined();
+      };
+      check(env.NATS_PASSWORD_FILE, `nats-${nats}`);
+      expect(env.NATS_CA_FILE).toBeDefined();
+      if (redis) {
+        const r = new URL(env.REDIS_URL);
+        expect({ where, scheme: r.protocol, user: r.username, password: r.password, host: r.host }).toEqual({ where, scheme: 'rediss:', user: redis, password: '', host: 'swarmshare-redis:6379' });
+        check(env.REDIS_PASSWORD_FILE, `redis-${redis}`);
+        expect(env.REDIS_CA_FILE).toBeDefined();
+      } else expect(env.REDIS_URL).toBeUndefined();
+    }
+    // Only the init container mounts the whole Secret (every node's passwords); it has a key for each replica.
+    const whole = volumesOf(node).filter((v) => v.secret?.secretName === 'swarmshare-control-plane');
+    expect(whole.map((v) => v.secret!.items)).toEqual([undefined]);
+    const holders = [...podSpecOf(node)!.containers, init].filter((c) => c.volumeMounts?.some((m) => m.name === whole[0].name)).map((c) => c.name);
+    expect(holders).toEqual(['credentials']);
+    for (let i = 0; i < node.spec.replicas; i++) for (const k of ['nats-store', 'redis-store', 'nats-gateway']) expect(controlPlane.data[`${k}-swarmshare-node-${i}`]).toBeDefined();
+    expect(controlPlane.data[`nats-store-swarmshare-node-${node.spec.replicas}`]).toBeUndefined();
+    // The store does not see the pod's TLS key: the CA is copied for it.
+    expect(podSpecOf(node)!.containers.find((x) => roleOf(x) === 'chunk-store')!.volumeMounts!.map((m) => m.name)).not.toContain('peer-tls');
+    // The init container meets the same rules as the others.
+    expect(init.securityContext).toEqual({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(init.resources?.limits).toBeDefined();
   });
 
   it('runs 2 tracker replicas and a node StatefulSet whose pods hold a chunk-store and a peer-gateway', () => {

@@ -3,17 +3,17 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Redis from 'ioredis';
-import { connectNats, storeSubjects, urlWithCredentials } from '@swarmshare/common';
+import { connectNats, redisTlsOptions, storeSubjects, urlWithCredentials } from '@swarmshare/common';
 import { SwarmCredentials } from '../../cli/src/launcher/swarm-credentials';
-import { ensureSwarmPki, NATS_TLS_ID } from '../../cli/src/launcher/peer-pki';
+import { ensureSwarmPki, NATS_TLS_ID, REDIS_TLS_ID } from '../../cli/src/launcher/peer-pki';
 import { type LocalServer, startNatsServer, startRedisServer } from '../support/infra';
 
 /**
  * What `swarmshare up` gives each process (cli/src/launcher/swarm-credentials.ts): its own users in
  * its URLs, owner-only server configs, and users for a node that joins a running swarm; NATS over
- * TLS with the swarm CA (as `up` starts it unless --insecure).
+ * TLS with the swarm CA, and Redis over TLS (rediss://) likewise (as `up` starts them unless --insecure).
  */
-describe('swarmshare up: a user per process, also for a node added later, over TLS to NATS', () => {
+describe('swarmshare up: a user per process, also for a node added later, over TLS to NATS and Redis', () => {
   let dir: string;
   let nats: LocalServer;
   let redis: LocalServer;
@@ -22,12 +22,14 @@ describe('swarmshare up: a user per process, also for a node added later, over T
 
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'ss-up-users-'));
-    const pki = (await ensureSwarmPki(dir, [NATS_TLS_ID]))[NATS_TLS_ID];
+    const pkis = await ensureSwarmPki(dir, [NATS_TLS_ID, REDIS_TLS_ID]);
+    const pki = pkis[NATS_TLS_ID];
+    const rpki = pkis[REDIS_TLS_ID];
     ca = pki.ca;
     nats = await startNatsServer(undefined, dir, { users: creds.natsUsers(), tls: { certFile: pki.cert, keyFile: pki.key, caFile: pki.ca } });
     creds.useNats(nats, ca);
-    redis = await startRedisServer(undefined, undefined, { users: creds.redisUsers(), aclDir: dir });
-    creds.useRedis(redis);
+    redis = await startRedisServer(undefined, undefined, { users: creds.redisUsers(), aclDir: dir, tls: { certFile: rpki.cert, keyFile: rpki.key, caFile: rpki.ca } });
+    creds.useRedis(redis, ca);
   });
   afterAll(async () => {
     await nats.stop();
@@ -40,7 +42,7 @@ describe('swarmshare up: a user per process, also for a node added later, over T
     expect(statSync(redis.authFile!).mode & 0o777).toBe(0o600);
     const base = { natsUrl: nats.url, redisUrl: redis.url };
     expect(creds.urlsFor(base, 'tracker').natsUrl).toMatch(/^tls:\/\/tracker:[0-9a-f]{48}@/);
-    expect(creds.urlsFor(base, 'chunk-store', 'a').redisUrl).toMatch(/^redis:\/\/store-a:[0-9a-f]{48}@/);
+    expect(creds.urlsFor(base, 'chunk-store', 'a').redisUrl).toMatch(/^rediss:\/\/store-a:[0-9a-f]{48}@/);
     // The gateway has no Redis user: it never talks to Redis.
     expect(creds.urlsFor(base, 'peer-gateway', 'a').redisUrl).toBe(redis.url);
     // One user's NATS and Redis passwords differ.
@@ -66,7 +68,8 @@ describe('swarmshare up: a user per process, also for a node added later, over T
       await store.close();
     }
 
-    const r = new Redis(creds.urlsFor(base, 'chunk-store', 'late').redisUrl, { maxRetriesPerRequest: 0, lazyConnect: true });
+    const lateUrl = creds.urlsFor(base, 'chunk-store', 'late').redisUrl;
+    const r = new Redis(lateUrl, { ...redisTlsOptions(lateUrl, ca), maxRetriesPerRequest: 0, lazyConnect: true });
     try {
       await r.connect();
       await r.set('ss:{node:late}:indexed', '1');
@@ -74,6 +77,34 @@ describe('swarmshare up: a user per process, also for a node added later, over T
     } finally {
       r.disconnect();
     }
+  });
+
+  test('Redis takes TLS only (rediss://): a plaintext client with valid credentials and one not trusting the swarm CA are refused', async () => {
+    const adminUrl = creds.urlsFor({ natsUrl: nats.url, redisUrl: redis.url }, 'admin').redisUrl;
+    expect(adminUrl).toMatch(/^rediss:\/\/admin:/);
+    const once = { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null } as const;
+    const attempt = async (url: string, tls: object): Promise<string> => {
+      const r = new Redis(url, { ...tls, ...once });
+      // The handshake's own error comes as an event; connect() then rejects with "Connection is closed".
+      const seen: string[] = [];
+      r.on('error', (e: Error) => seen.push(e.message));
+      try {
+        await r.connect();
+        return await r.ping();
+      } catch (e) {
+        return `refused: ${[...seen, (e as Error).message].join('; ')}`;
+      } finally {
+        // Wait until the socket is gone, so no handle outlives the test.
+        await new Promise<void>((resolve) => {
+          if (r.status === 'end') return resolve();
+          r.once('end', () => resolve());
+          r.disconnect();
+        });
+      }
+    };
+    expect(await attempt(adminUrl.replace(/^rediss:/, 'redis:'), {})).toMatch(/^refused/);
+    expect(await attempt(adminUrl, { tls: {} })).toMatch(/^refused: .*(self.signed|certificate)/i);
+    expect(await attempt(adminUrl, redisTlsOptions(adminUrl, ca))).toBe('PONG');
   });
 
   test('NATS refuses a plaintext client, even with valid credentials, and a client not trusting the swarm CA', async () => {

@@ -5,7 +5,7 @@ import { chunkStoreEnv, type ClusterUrls, type NodeSpec, nodeName, peerGatewayEn
 import { freePort, type LocalServer, startNatsServer, startRedisServer } from './local-servers';
 import { SwarmCredentials } from './swarm-credentials';
 import { type RunningService, type ServiceName, startService } from './service-process';
-import { ADMIN_TLS_ID, CLI_PEER_ID, ensureSwarmPki, NATS_TLS_ID } from './peer-pki';
+import { ADMIN_TLS_ID, CLI_PEER_ID, ensureSwarmPki, NATS_TLS_ID, REDIS_TLS_ID } from './peer-pki';
 import { type ClusterFile, writeClusterFile } from '../cluster-file';
 
 export interface SwarmOptions {
@@ -22,7 +22,7 @@ export interface SwarmOptions {
   /** Bearer token of the trackers' gRPC admin API; a random one when unset (recorded in cluster.json). */
   adminToken?: string;
   /**
-   * No TLS anywhere (`up --insecure`): peer plane, NATS and the admin API; every gateway and tracker
+   * No TLS anywhere (`up --insecure`): peer plane, NATS, Redis and the admin API; every gateway and tracker
    * logs a warning. Default: TLS with a swarm CA under DATA/tls (mutual on the peer plane and admin API).
    */
   insecure?: boolean;
@@ -79,7 +79,7 @@ export class LocalSwarm {
       // servers given by URL are the operator's to secure.
       const credentials = new SwarmCredentials(Array.from({ length: opts.nodes }, (_, i) => opts.nodeIds?.[i] ?? nodeName(i)));
       // The swarm CA and the certificates of the CLI and of this swarm's servers, first: nats-server needs its own.
-      const pki = opts.insecure ? undefined : await ensureSwarmPki(dataDir, [CLI_PEER_ID, NATS_TLS_ID, ADMIN_TLS_ID]);
+      const pki = opts.insecure ? undefined : await ensureSwarmPki(dataDir, [CLI_PEER_ID, NATS_TLS_ID, REDIS_TLS_ID, ADMIN_TLS_ID]);
       let natsUrl = opts.natsUrl;
       let natsCa: string | undefined;
       if (!natsUrl) {
@@ -93,20 +93,25 @@ export class LocalSwarm {
         say(`nats-server     ${s.url}  (a user per service${tls ? ', TLS with the swarm CA' : ''}, see nats/nats.conf)`);
       }
       let redisUrl = opts.redisUrl;
+      let redisCa: string | undefined;
       if (!redisUrl) {
         mkdirSync(join(dataDir, 'redis'), { recursive: true });
-        const s = await startRedisServer(undefined, join(dataDir, 'redis'), { users: credentials.redisUsers(), aclDir: join(dataDir, 'redis') });
+        // TLS only (rediss://) with the swarm's server certificate, unless --insecure.
+        const tls = pki && { certFile: pki[REDIS_TLS_ID].cert, keyFile: pki[REDIS_TLS_ID].key, caFile: pki[REDIS_TLS_ID].ca };
+        const s = await startRedisServer(undefined, join(dataDir, 'redis'), { users: credentials.redisUsers(), aclDir: join(dataDir, 'redis'), tls });
         servers.push(s);
-        credentials.useRedis(s);
+        redisCa = tls?.caFile;
+        credentials.useRedis(s, redisCa);
         redisUrl = s.url;
-        say(`redis-server    ${s.url}  (a user per service, see redis/users.acl)`);
+        say(`redis-server    ${s.url}  (a user per service${tls ? ', TLS with the swarm CA' : ''}, see redis/users.acl)`);
       }
       const base = { natsUrl, redisUrl };
       swarm = new LocalSwarm(dataDir, credentials.urlsFor(base, 'admin'), servers, [], [], opts, credentials, base);
-      if (!pki) say('WARNING: --insecure: no TLS on the peer plane, NATS or the admin API; anyone who reaches a peer port can read and offer files');
+      if (!pki) say('WARNING: --insecure: no TLS on the peer plane, NATS, Redis or the admin API; anyone who reaches a peer port can read and offer files');
       swarm.cliTls = pki?.[CLI_PEER_ID];
       swarm.adminTls = pki?.[ADMIN_TLS_ID];
       swarm.natsCa = natsCa;
+      swarm.redisCa = redisCa;
       await swarm.startTracker();
       for (let i = 0; i < opts.nodes; i++) await swarm.startNode(opts.nodeIds?.[i] ?? nodeName(i));
       swarm.writeClusterFile();
@@ -121,6 +126,11 @@ export class LocalSwarm {
   /** Services log to files in DATA/logs at info level: the launcher waits for their info-level ready line. */
   private common(): Record<string, string> {
     return { LOG_LEVEL: 'info', ...(this.natsCa ? { NATS_CA_FILE: this.natsCa } : {}), ...(this.opts.extraEnv ?? {}) };
+  }
+
+  /** REDIS_CA_FILE of the services that use Redis, when this swarm started redis-server with TLS. */
+  private redisTls(): Record<string, string> {
+    return this.redisCa ? { REDIS_CA_FILE: this.redisCa } : {};
   }
 
   /** HTTP port (health, readiness, metrics) of each service, by process name. */
@@ -147,6 +157,8 @@ export class LocalSwarm {
   private adminTls?: { ca: string; cert: string; key: string };
   /** The CA of the nats-server this swarm started with TLS (NATS_CA_FILE of every service); clients pass it with `urls.natsUrl`. */
   natsCa?: string;
+  /** The CA of the redis-server this swarm started with TLS (REDIS_CA_FILE of the tracker and stores). */
+  redisCa?: string;
 
   /** Start a service and remember how, under its process name (tracker-0, a-chunk-store, a-peer-gateway, ...). */
   private launch(processName: string, l: Launch): Promise<RunningService> {
@@ -160,7 +172,7 @@ export class LocalSwarm {
     if (!this.grpcPorts.has(name)) this.grpcPorts.set(name, await freePort());
     const tls: Record<string, string> = this.adminTls ? { GRPC_TLS: 'on', GRPC_TLS_CA: this.adminTls.ca, GRPC_TLS_CERT: this.adminTls.cert, GRPC_TLS_KEY: this.adminTls.key } : { GRPC_TLS: 'off' };
     const grpc = { GRPC_PORT: String(this.grpcPorts.get(name)), GRPC_HOST: '127.0.0.1', ADMIN_TOKEN: this.adminToken, ...tls };
-    const env = trackerEnv(this.credentials.urlsFor(this.baseUrls, 'tracker'), { ...grpc, ...this.common(), HTTP_PORT: await this.httpPort(name) });
+    const env = trackerEnv(this.credentials.urlsFor(this.baseUrls, 'tracker'), { ...grpc, ...this.common(), ...this.redisTls(), HTTP_PORT: await this.httpPort(name) });
     const t = await this.launch(name, { service: 'tracker', env, logPath: join(this.dataDir, 'logs', `${name}.log`), trackerIndex: n });
     this.tracker.push(t);
     this.opts.onStatus?.(`tracker         pid ${t.proc.pid}  metrics http://127.0.0.1:${env.HTTP_PORT}/metrics  gRPC admin 127.0.0.1:${env.GRPC_PORT}`);
@@ -184,7 +196,7 @@ export class LocalSwarm {
     mkdirSync(spec.dataDir, { recursive: true });
     await this.credentials.addNode(nodeId);
     const logs = join(this.dataDir, 'logs');
-    const storeEnv = chunkStoreEnv(this.credentials.urlsFor(this.baseUrls, 'chunk-store', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
+    const storeEnv = chunkStoreEnv(this.credentials.urlsFor(this.baseUrls, 'chunk-store', nodeId), spec, { ...this.common(), ...this.redisTls(), HTTP_PORT: await this.httpPort(`${nodeId}-chunk-store`) });
     const gatewayEnv = peerGatewayEnv(this.credentials.urlsFor(this.baseUrls, 'peer-gateway', nodeId), spec, { ...this.common(), HTTP_PORT: await this.httpPort(`${nodeId}-peer-gateway`) });
     const store = await this.launch(`${nodeId}-chunk-store`, { service: 'chunk-store', env: storeEnv, logPath: join(logs, `${nodeId}-chunk-store.log`), nodeId, prefix: place.prefix });
     const gateway = await this.launch(`${nodeId}-peer-gateway`, { service: 'peer-gateway', env: gatewayEnv, logPath: join(logs, `${nodeId}-peer-gateway.log`), nodeId, prefix: place.prefix });
@@ -251,6 +263,7 @@ export class LocalSwarm {
       adminToken: this.adminToken,
       peerTls: this.cliTls ?? null,
       natsCa: this.natsCa ?? null,
+      redisCa: this.redisCa ?? null,
     };
   }
 

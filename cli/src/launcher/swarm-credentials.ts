@@ -27,6 +27,7 @@ export class SwarmCredentials {
   private nats?: LocalServer;
   private natsCa?: string;
   private redis?: LocalServer;
+  private redisCa?: string;
 
   constructor(private readonly nodeIds: string[]) {}
 
@@ -53,9 +54,10 @@ export class SwarmCredentials {
     this.natsCa = caFile;
   }
 
-  /** The swarm's redis-server was started with redisUsers() (its ACL file in `authFile`). */
-  useRedis(server: LocalServer): void {
+  /** The swarm's redis-server was started with redisUsers() (its ACL file in `authFile`), and TLS with this CA if given. */
+  useRedis(server: LocalServer, caFile?: string): void {
     this.redis = server;
+    this.redisCa = caFile;
   }
 
   /** The URLs one process uses: its own users on the servers this swarm secures, else the URLs as given. */
@@ -83,7 +85,7 @@ export class SwarmCredentials {
     }
     if (this.redis?.authFile) {
       writeFileSync(this.redis.authFile, redisAclFile(this.redisUsers()), { mode: 0o600 });
-      const admin = createRedis(urlWithCredentials(this.redis.url, 'admin', this.redisPassword('admin')), { ioredis: { lazyConnect: true, maxRetriesPerRequest: 1 } });
+      const admin = createRedis(urlWithCredentials(this.redis.url, 'admin', this.redisPassword('admin')), { caFile: this.redisCa, ioredis: { lazyConnect: true, maxRetriesPerRequest: 1 } });
       try {
         await admin.connect();
         await admin.call('ACL', 'LOAD');

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { ConfigError, loadConfig } from './load-config';
 import { ChunkStoreConfigSchema, PeerGatewayConfigSchema, TrackerConfigSchema } from './service-configs';
 
@@ -30,6 +33,27 @@ describe('loadConfig', () => {
     expect(msg).toMatch(/NATS_URL: must be nats:\/\//);
     expect(msg).toMatch(/ADVERTISE_ADDRESS: address must be host:port/);
     expect(msg).toMatch(/Fix the environment variables/);
+  });
+
+  it('puts the passwords from NATS_PASSWORD_FILE and REDIS_PASSWORD_FILE into the URLs, which name the users', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ss-pwfile-'));
+    try {
+      const nats = join(dir, 'nats-password');
+      const redis = join(dir, 'redis-password');
+      writeFileSync(nats, 'p@ss/1\n');
+      writeFileSync(redis, 'r3dis-pw');
+      const c = loadConfig('tracker', TrackerConfigSchema, { NATS_URL: 'tls://tracker@n1:4222,tls://tracker@n2:4222', NATS_PASSWORD_FILE: nats, REDIS_URL: 'rediss://tracker@redis:6379', REDIS_PASSWORD_FILE: redis });
+      expect(c.NATS_URL).toBe('tls://tracker:p%40ss%2F1@n1:4222,tls://tracker:p%40ss%2F1@n2:4222');
+      expect(c.REDIS_URL).toBe('rediss://tracker:r3dis-pw@redis:6379');
+      // A URL without a user, or with a password of its own, is a start-up error, as is an empty file.
+      expect(() => loadConfig('tracker', TrackerConfigSchema, { NATS_URL: 'tls://n1:4222', NATS_PASSWORD_FILE: nats })).toThrow(/NATS_URL: with NATS_PASSWORD_FILE set, each URL names the user/);
+      expect(() => loadConfig('tracker', TrackerConfigSchema, { REDIS_URL: 'rediss://u:x@r:6379', REDIS_PASSWORD_FILE: redis })).toThrow(/got one with a password/);
+      writeFileSync(nats, '\n');
+      expect(() => loadConfig('tracker', TrackerConfigSchema, { NATS_URL: 'tls://u@n1:4222', NATS_PASSWORD_FILE: nats })).toThrow(/must hold one password/);
+      expect(() => loadConfig('tracker', TrackerConfigSchema, { NATS_PASSWORD_FILE: join(dir, 'missing') })).toThrow(/NATS_PASSWORD_FILE: must be the path of a readable file/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('reports a missing required variable', () => {

@@ -1,6 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { parseSize } from '../sizes';
+import { readPasswordFile, urlsWithPassword } from '../security/password-file';
 
 /** Thrown at start-up when the environment is wrong; main.ts prints it and exits 1. */
 export class ConfigError extends Error {
@@ -32,7 +33,39 @@ export function loadConfig<S extends z.ZodObject>(service: string, schema: S, en
       }),
     );
   }
-  return r.data;
+  return withPasswordFiles(service, r.data as Record<string, unknown>) as z.infer<S>;
+}
+
+/**
+ * A password kept in a file (a Docker volume or Kubernetes Secret), not in the environment:
+ * `NATS_PASSWORD_FILE` goes into every server of `NATS_URL`, `REDIS_PASSWORD_FILE` into `REDIS_URL`.
+ * The URL names the user (`tls://tracker@nats:4222`) and holds no password itself.
+ */
+export const PASSWORD_FILES = [
+  { url: 'NATS_URL', file: 'NATS_PASSWORD_FILE' },
+  { url: 'REDIS_URL', file: 'REDIS_PASSWORD_FILE' },
+] as const;
+
+function withPasswordFiles(service: string, cfg: Record<string, unknown>): Record<string, unknown> {
+  const problems: string[] = [];
+  for (const { url, file } of PASSWORD_FILES) {
+    const path = cfg[file];
+    if (typeof path !== 'string' || typeof cfg[url] !== 'string') continue;
+    let password: string;
+    try {
+      password = readPasswordFile(path);
+    } catch (e) {
+      problems.push(`${file}: ${(e as Error).message}`);
+      continue;
+    }
+    try {
+      cfg[url] = urlsWithPassword(cfg[url] as string, password);
+    } catch (e) {
+      problems.push(`${url}: with ${file} set, ${(e as Error).message}`);
+    }
+  }
+  if (problems.length) throw new ConfigError(service, problems);
+  return cfg;
 }
 
 // ---- building blocks for env schemas ----

@@ -14,6 +14,8 @@ const common = {
   NATS_URL: envNatsUrls.default('nats://127.0.0.1:4222'),
   /** PEM file of the CA that signed the NATS server's certificate; set, TLS to NATS is required. */
   NATS_CA_FILE: envReadableFile.optional(),
+  /** File holding the password of the user NATS_URL names (compose volumes, Kubernetes Secrets). */
+  NATS_PASSWORD_FILE: envReadableFile.optional(),
   LOG_LEVEL: envLogLevel.default('info'),
   /** Characters kept of any one string field in a log line (request values included). */
   LOG_FIELD_MAX_CHARS: envInt(64, 1_000_000).default(2048),
@@ -31,6 +33,8 @@ const redis = {
   REDIS_CA_FILE: envReadableFile.optional(),
   /** A Redis command not answered within this time fails with TIMEOUT instead of waiting forever. */
   REDIS_COMMAND_TIMEOUT_MS: envInt(100, 600_000).default(3000),
+  /** File holding the password of the user REDIS_URL names. */
+  REDIS_PASSWORD_FILE: envReadableFile.optional(),
 };
 
 export const TrackerConfigSchema = z.object({

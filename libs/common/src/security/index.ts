@@ -4,3 +4,5 @@ export * from './peer-ca';
 export * from './credentials';
 export * from './nats-users';
 export * from './redis-users';
+export * from './password-file';
+export * from './control-plane';

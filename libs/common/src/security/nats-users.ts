@@ -114,10 +114,22 @@ export function natsServerConfig(o: NatsServerConfigOptions): string {
     host: o.host,
     port: o.port,
     jetstream: { store_dir: o.storeDir },
-    authorization: { users: o.users.map((u) => ({ user: u.user, password: u.password, ...(u.permissions ? { permissions: u.permissions } : {}) })) },
+    authorization: natsAuthorization(o.users),
     // With a tls block, nats-server refuses a client that does not start TLS.
     ...(o.tls ? { tls: { cert_file: o.tls.certFile, key_file: o.tls.keyFile, ...(o.tls.caFile ? { ca_file: o.tls.caFile } : {}), timeout: NATS_TLS_HANDSHAKE_S } } : {}),
   };
   return `${JSON.stringify(conf, null, 2)}\n`;
 }
 
+/** nats-server's `authorization` block: every user with its password and permissions. */
+export function natsAuthorization(users: NatsUser[]): { users: Array<{ user: string; password: string; permissions?: NatsPermissions }> } {
+  return { users: users.map((u) => ({ user: u.user, password: u.password, ...(u.permissions ? { permissions: u.permissions } : {}) })) };
+}
+
+/**
+ * The `authorization` block alone, as a file another nats-server configuration includes
+ * (`include ../auth/nats-users.conf`; Kubernetes keeps it in a Secret, the rest in a ConfigMap).
+ */
+export function natsAuthorizationInclude(users: NatsUser[]): string {
+  return `authorization: ${JSON.stringify(natsAuthorization(users), null, 2)}\n`;
+}

@@ -161,7 +161,7 @@ describe('swarmshare up: the embedded default', () => {
     // Nothing it started is left running.
     const { stdout } = await run('ps', ['-eo', 'args']);
     expect(stdout).not.toContain(dir);
-    const redisPort = /redis-server\s+redis:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
+    const redisPort = /redis-server\s+rediss?:\/\/127\.0\.0\.1:(\d+)/.exec(stderr)?.[1];
     expect(redisPort).toBeDefined();
     expect(stdout).not.toMatch(new RegExp(`redis-server.*:${redisPort}`));
     rmSync(dir, { recursive: true, force: true });

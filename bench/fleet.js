@@ -11,7 +11,7 @@
 // Needs root (ip netns, tc); bounded in time; removes its namespaces and bridge on every exit.
 const { execFileSync, spawn } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
-const { mkdirSync, readFileSync, rmSync, writeFileSync } = require('node:fs');
+const { mkdirSync, rmSync } = require('node:fs');
 const os = require('node:os');
 const { join, resolve } = require('node:path');
 const { parseSize, formatBytes } = require('../libs/common/dist');
@@ -91,20 +91,6 @@ function own(cmd, args, opts = {}) {
   return p;
 }
 
-async function waitPort(host, port, what) {
-  const net = require('node:net');
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((r) => {
-      const s = net.connect(port, host);
-      s.once('connect', () => (s.destroy(), r(true)));
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await L.sleep(50);
-  }
-  throw new Error(`${what} does not listen on ${host}:${port} after 10 s`);
-}
-
 /**
  * Run a command under bash and report its wall seconds and the CPU seconds it and its children used
  * (bash's `times`), so the CLI's own cost counts too.
@@ -133,7 +119,6 @@ function timedWithCpu(args, timeoutMs) {
   rmSync(dir, { recursive: true, force: true });
   const www = join(dir, 'www');
   mkdirSync(www, { recursive: true });
-  L.ensureTool('nginx', 'nginx');
   L.ensureTool('curl', 'curl');
   const deadline = setTimeout(() => {
     console.error(`bench:fleet: stopped after its ${timeoutMin}-minute bound`);
@@ -163,8 +148,8 @@ function timedWithCpu(args, timeoutMs) {
   const redisPort = await L.freePort();
   own('nats-server', ['-a', HOST, '-p', String(natsPort), '-js', '-sd', join(dir, 'nats')]);
   own('redis-server', ['--port', String(redisPort), '--bind', HOST, '--protected-mode', 'no', '--save', '', '--appendonly', 'no']);
-  await waitPort(HOST, natsPort, 'nats-server');
-  await waitPort(HOST, redisPort, 'redis-server');
+  await L.waitForPort(HOST, natsPort, 'nats-server');
+  await L.waitForPort(HOST, redisPort, 'redis-server');
   const infraPids = children.map((c) => c.pid);
 
   const ids = Array.from({ length: maxN + 1 }, (_, i) => hostName(i));
@@ -186,16 +171,8 @@ function timedWithCpu(args, timeoutMs) {
   const groups = { gateways: pidsOf('peer-gateway'), stores: pidsOf('chunk-store'), 'tracker, nats, redis': [...pidsOf('tracker-0'), ...infraPids] };
 
   // nginx on the origin host, on its own address, serving the same files.
-  const nginxPort = 8080;
-  const conf = join(dir, 'nginx.conf');
-  writeFileSync(
-    conf,
-    `worker_processes 1;\npid ${dir}/nginx.pid;\nerror_log ${dir}/nginx-error.log warn;\nevents { worker_connections 256; }\nhttp { access_log off; sendfile on; tcp_nopush on;\n  client_body_temp_path ${dir}/tb; proxy_temp_path ${dir}/tp; fastcgi_temp_path ${dir}/tf; uwsgi_temp_path ${dir}/tu; scgi_temp_path ${dir}/ts;\n  server { listen ${ip(0)}:${nginxPort}; root ${www}; } }\n`,
-  );
-  const nginxBin = sh('sh', '-c', 'command -v nginx').trim();
-  const nginx = own('ip', ['netns', 'exec', ns(0), nginxBin, '-c', conf, '-g', 'daemon off;']);
-  await L.sleep(300);
-  if (nginx.exitCode !== null) throw new Error(`nginx exited: ${nginx.lastError()}`);
+  const nginx = await L.startNginx(www, join(dir, 'nginx'), { host: ip(0), prefix: ['ip', 'netns', 'exec', ns(0)] });
+  children.push({ kill: () => nginx.stop() });
 
   const rounds = [1, ...fleets.filter((n) => n !== 1)];
   const results = [];
@@ -226,7 +203,7 @@ function timedWithCpu(args, timeoutMs) {
     const cpuTotal = Object.values(cpuBy).reduce((a, b) => a + b, 0);
 
     const httpStart = L.now();
-    await Promise.all(fetchers.map((k) => L.timed('ip', ['netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `http://${ip(0)}:${nginxPort}/file-${n}.bin`])));
+    await Promise.all(fetchers.map((k) => L.timed('ip', ['netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `${nginx.url}/file-${n}.bin`])));
     const httpSeconds = L.now() - httpStart;
     for (const k of fetchers) rmSync(join(dir, `curl-${k}.bin`));
 

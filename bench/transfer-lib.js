@@ -92,8 +92,11 @@ function cpuSeconds(pids) {
   );
 }
 
-/** nginx as our own process on a free loopback port, serving `root`; stop() kills it. */
-async function startNginx(root, work) {
+/**
+ * nginx as our own process on a free port of `host` (loopback by default), serving `root`; stop()
+ * kills it. `prefix` starts it under another command (bench:fleet: `ip netns exec NS`).
+ */
+async function startNginx(root, work, { host = '127.0.0.1', prefix = [] } = {}) {
   ensureTool('nginx', 'nginx');
   const port = await freePort();
   mkdirSync(join(work, 'logs'), { recursive: true });
@@ -113,28 +116,36 @@ http {
   fastcgi_temp_path ${work}/tmp_fcgi;
   uwsgi_temp_path ${work}/tmp_uwsgi;
   scgi_temp_path ${work}/tmp_scgi;
-  server { listen 127.0.0.1:${port}; root ${root}; }
+  server { listen ${host}:${port}; root ${root}; }
 }
 `,
   );
   const nginx = spawnSync('sh', ['-c', 'command -v nginx']).stdout.toString().trim();
-  const proc = spawn(nginx, ['-p', work, '-c', conf, '-g', 'daemon off;'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const argv = [...prefix, nginx, '-p', work, '-c', conf, '-g', 'daemon off;'];
+  const proc = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
   let err = '';
   proc.stderr.on('data', (d) => (err += d));
-  for (let i = 0; i < 100; i++) {
-    if (proc.exitCode !== null) throw new Error(`nginx exited: ${err}`);
-    if (await canConnect(port)) break;
-    await sleep(50);
-  }
-  return { url: `http://127.0.0.1:${port}`, pid: proc.pid, stop: () => proc.kill('SIGTERM') };
+  await waitForPort(host, port, 'nginx', () => (proc.exitCode !== null ? `nginx exited: ${err}` : undefined));
+  return { url: `http://${host}:${port}`, pid: proc.pid, stop: () => proc.kill('SIGTERM') };
 }
 
-function canConnect(port) {
+function canConnect(port, host = '127.0.0.1') {
   return new Promise((resolve) => {
-    const s = net.connect(port, '127.0.0.1');
+    const s = net.connect(port, host);
     s.once('connect', () => (s.destroy(), resolve(true)));
     s.once('error', () => resolve(false));
   });
+}
+
+/** Wait (up to 10 s) until something listens on host:port; `failed()` names a reason to stop early. */
+async function waitForPort(host, port, what, failed = () => undefined) {
+  for (let i = 0; i < 200; i++) {
+    const why = failed();
+    if (why) throw new Error(why);
+    if (await canConnect(port, host)) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} does not listen on ${host}:${port} after 10 s`);
 }
 
 /** Run a command, resolve with seconds taken; reject on a non-zero exit or after timeoutMs. */
@@ -222,4 +233,4 @@ async function aria2Transfer(torrent, seedDir, into, work) {
   }
 }
 
-module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, cpuSeconds, startNginx, timed, makeTorrent, startTracker, aria2Transfer, existsSync };
+module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, cpuSeconds, startNginx, waitForPort, timed, makeTorrent, startTracker, aria2Transfer, existsSync };

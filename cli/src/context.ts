@@ -1,5 +1,5 @@
 import { connectNats, NatsRpc, natsServerOptions } from '@swarmshare/common/nats-client';
-import type { PeerTlsMaterial } from '@swarmshare/common/security/peer-tls';
+import type { PeerTlsMaterial } from '@swarmshare/common/security';
 import { resolveNats } from './cluster-file';
 import { resolvePeerTls } from './peer-tls';
 

@@ -1,4 +1,4 @@
-import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common/security/peer-tls';
+import { loadPeerTls, type PeerTlsMaterial } from '@swarmshare/common/security';
 import { DEFAULT_DATA_DIR, readClusterFile } from './cluster-file';
 
 /**

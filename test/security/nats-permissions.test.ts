@@ -2,6 +2,7 @@ import { rmSync } from 'node:fs';
 import { connect, type NatsConnection, type NatsError } from 'nats';
 import {
   connectNats,
+  downloadProgressSubject,
   natsServerOptions,
   newPassword,
   nodeAdminSubjects,
@@ -112,6 +113,22 @@ describe('NATS: a user per service, least privilege', () => {
     await admin.flush();
     expect(facts).toEqual([]);
     await expect(Promise.race([refused.then(() => 'refused'), new Promise((r) => setTimeout(() => r('silent'), 2000))])).resolves.toBe('refused');
+  });
+
+  test("a gateway publishes its own node's download progress, never another node's", async () => {
+    const admin = await as('admin');
+    const ofA = seen(admin, downloadProgressSubject('a'));
+    const ofB = seen(admin, downloadProgressSubject('b'));
+    await admin.flush();
+    const gatewayA = await as('gateway-a');
+    const refused = new Promise<NatsError>((resolve) => void (async () => { for await (const s of gatewayA.status()) if (s.type === 'error') return resolve(s.data as unknown as NatsError); })());
+    gatewayA.publish(downloadProgressSubject('a'), Buffer.from('{"nodeId":"a"}'));
+    gatewayA.publish(downloadProgressSubject('b'), Buffer.from('{"nodeId":"b"}'));
+    await gatewayA.flush();
+    await admin.flush();
+    await expect(Promise.race([refused.then(() => 'refused'), new Promise((r) => setTimeout(() => r('silent'), 2000))])).resolves.toBe('refused');
+    expect(ofA).toHaveLength(1);
+    expect(ofB).toEqual([]);
   });
 });
 

@@ -10,7 +10,7 @@ import {
   DownloadProgressEventSchema,
   type DownloadStatus,
   DownloadStatusSchema,
-  EventSubjects,
+  downloadProgressSubject,
   FileRecordSchema,
   formatBytes,
   gatewaySubjects,
@@ -189,7 +189,7 @@ async function waitForDownload(ctx: CliContext, o: FetchOptions, onProgress: (s:
       clearInterval(poll);
       reject(e);
     };
-    const sub = ctx.rpc.subscribe(EventSubjects.downloadProgress, DownloadProgressEventSchema, (e) => {
+    const sub = ctx.rpc.subscribe(downloadProgressSubject(o.node), DownloadProgressEventSchema, (e) => {
       if (e.nodeId === o.node && e.fileId === o.fileId) finish(e);
     });
     const poll = setInterval(() => {

@@ -115,9 +115,19 @@ export function nodeAdminSubjects(nodeId: string) {
  */
 export const EventSubjects = {
   fileCompleted: 'swarm.evt.file.completed',
-  downloadProgress: 'swarm.evt.download.progress',
+  /** Every node's download progress; one node's is downloadProgressSubject(node). */
+  downloadProgress: 'swarm.evt.download.progress.*',
   replicateProgress: 'swarm.evt.replicate.progress',
 } as const;
+
+/**
+ * One node's download progress events: a watcher (the CLI's fetch, the admin API's Fetch stream)
+ * follows one node, so it takes only that node's events, not every node's; and a gateway may
+ * publish only its own (natsPermissions).
+ */
+export function downloadProgressSubject(nodeId: string): string {
+  return `swarm.evt.download.progress.${nodeId}`;
+}
 
 /**
  * Facts a gateway could not hand the tracker by request (no tracker answered, or it timed out):

@@ -1,6 +1,7 @@
 import { type DynamicModule, Module } from '@nestjs/common';
 import {
   connectNats,
+  downloadProgressSubject,
   EventSubjects,
   FactPublisher,
   HAVE_UPDATES_FEATURE,
@@ -213,7 +214,7 @@ export class PeerGatewayModule {
                     : undefined;
               const progress = new ProgressThrottle((s) => {
                 try {
-                  rpc.publish(EventSubjects.downloadProgress, { ...s, nodeId });
+                  rpc.publish(downloadProgressSubject(nodeId), { ...s, nodeId });
                 } catch (e) {
                   // Progress is best effort (NATS may be reconnecting or closing); status has the truth.
                   logger.debug({ err: (e as Error).message }, 'could not publish download progress');

@@ -13,6 +13,10 @@ describe('NATS and Redis users of a swarm', () => {
     // The store publishes on node subjects only to tell its own gateway about corrupt chunks.
     expect(store.publish.allow.filter((s) => s.startsWith('swarm.node.'))).toEqual(['swarm.node.a.store.evt.corrupt']);
     expect(natsPermissions('peer-gateway', 'a').publish.deny).toEqual(['swarm.tracker.admin.>']);
+    // A gateway publishes its own node's download progress only; the tracker (admin API) reads every node's.
+    expect(gw.publish.allow).toContain('swarm.evt.download.progress.a');
+    expect(gw.publish.allow.some((s) => s.startsWith('swarm.evt.download.progress') && s !== 'swarm.evt.download.progress.a')).toBe(false);
+    expect(natsPermissions('tracker').subscribe.allow).toContain('swarm.evt.download.progress.*');
     expect(natsPermissions('tracker').subscribe.allow).toContain('swarm.tracker.> swarmshare-tracker');
     expect(() => natsPermissions('chunk-store')).toThrow(/node id/);
   });

@@ -1,4 +1,4 @@
-import { EventSubjects, FactSubjects, TRACKER_QUEUE, TrackerSubjects } from '../subjects';
+import { downloadProgressSubject, EventSubjects, FactSubjects, TRACKER_QUEUE, TrackerSubjects } from '../subjects';
 import { FACTS_STREAM, TRACKER_FACTS_CONSUMER } from '../nats/facts-stream';
 
 /**
@@ -70,7 +70,7 @@ export function natsPermissions(kind: Exclude<NatsUserKind, 'admin'>, nodeId?: s
   // It serves its node's admin subjects (delete, gc, pin, unpin) but may not call the operators' tracker ones,
   // nor another node's admin subjects (no grant names them: only the tracker and the admin user may).
   const perms = grant(
-    [`${node}.store.>`, 'swarm.tracker.>', EventSubjects.downloadProgress, EventSubjects.replicateProgress, ...Object.values(FactSubjects), ...FACTS_STREAM_API],
+    [`${node}.store.>`, 'swarm.tracker.>', downloadProgressSubject(nodeId), EventSubjects.replicateProgress, ...Object.values(FactSubjects), ...FACTS_STREAM_API],
     [`${node}.gateway.>`, `${node}.store.evt.corrupt`, `${node}.admin.>`],
   );
   perms.publish.deny = ['swarm.tracker.admin.>'];

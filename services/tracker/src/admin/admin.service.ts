@@ -5,7 +5,7 @@ import {
   type DownloadStatus,
   DownloadProgressEventSchema,
   DownloadStatusSchema,
-  EventSubjects,
+  downloadProgressSubject,
   FileIdSchema,
   gatewaySubjects,
   GatewayInfoSchema,
@@ -113,7 +113,7 @@ export class AdminService {
         start: () => this.rpc.request(gateway.fetch, { fileId, ...(discover ? { discover } : {}) }, DownloadStatusSchema),
         status: () => this.rpc.request(gateway.status, { fileId }, DownloadStatusSchema),
         events: (onState) => {
-          const sub = this.rpc.subscribe(EventSubjects.downloadProgress, DownloadProgressEventSchema, (e) => {
+          const sub = this.rpc.subscribe(downloadProgressSubject(nodeId), DownloadProgressEventSchema, (e) => {
             if (e.nodeId === nodeId && e.fileId === fileId) onState(e);
           });
           return () => sub.unsubscribe();

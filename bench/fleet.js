@@ -7,9 +7,10 @@
 //   swarmshare fetch ID --node fK -o OUT          (the whole command, until every OUT is there)
 // against nginx on the origin host serving curl on every fetcher host through the same links.
 // It also counts the origin's egress (bytes its link sent / file size) and the CPU seconds every
-// process of the swarm spent (services, nats-server, redis-server and the CLI commands) per GiB received.
+// process of the swarm spent (services, nats-server, redis-server and the CLI commands) per GiB received,
+// beside what curl and nginx spent for the same bytes (curl's writing of OUT included).
 // Needs root (ip netns, tc); bounded in time; removes its namespaces and bridge on every exit.
-const { execFileSync, spawn } = require('node:child_process');
+const { execFileSync, spawn, spawnSync } = require('node:child_process');
 const { randomBytes } = require('node:crypto');
 const { mkdirSync, rmSync } = require('node:fs');
 const os = require('node:os');
@@ -95,6 +96,12 @@ function own(cmd, args, opts = {}) {
  * Run a command under bash and report its wall seconds and the CPU seconds it and its children used
  * (bash's `times`), so the CLI's own cost counts too.
  */
+/** The direct children of a process (nginx's workers). */
+function childPids(pid) {
+  const out = spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().trim();
+  return out ? out.split('\n').map(Number) : [];
+}
+
 function timedWithCpu(args, timeoutMs) {
   return new Promise((resolvePromise, reject) => {
     const t0 = L.now();
@@ -202,24 +209,29 @@ function timedWithCpu(args, timeoutMs) {
     cpuBy['CLI commands'] = runs.reduce((a, r) => a + r.cpu, 0);
     const cpuTotal = Object.values(cpuBy).reduce((a, b) => a + b, 0);
 
+    // HTTP's CPU in the same run: the curl commands (writing OUT included) and nginx's processes.
+    const nginxPids = [nginx.pid, ...childPids(nginx.pid)];
+    const http0 = L.cpuSeconds(nginxPids);
     const httpStart = L.now();
-    await Promise.all(fetchers.map((k) => L.timed('ip', ['netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `${nginx.url}/file-${n}.bin`])));
+    const httpRuns = await Promise.all(fetchers.map((k) => timedWithCpu(['ip', 'netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `${nginx.url}/file-${n}.bin`], timeoutMin * 60_000)));
     const httpSeconds = L.now() - httpStart;
+    const http1 = L.cpuSeconds(nginxPids);
+    const httpCpu = httpRuns.reduce((a, r) => a + r.cpu, 0) + nginxPids.reduce((a, p) => a + http1.get(p).user + http1.get(p).sys - http0.get(p).user - http0.get(p).sys, 0);
     for (const k of fetchers) rmSync(join(dir, `curl-${k}.bin`));
 
-    const r = { n, swarmSeconds, httpSeconds, egress, cpuPerGiB: cpuTotal / ((n * size) / GiB), cpuBy };
+    const r = { n, swarmSeconds, httpSeconds, egress, cpuPerGiB: cpuTotal / ((n * size) / GiB), httpCpuPerGiB: httpCpu / ((n * size) / GiB), cpuBy };
     results.push(r);
-    console.error(`${n} fetcher(s): swarm ${swarmSeconds.toFixed(2)} s, HTTP ${httpSeconds.toFixed(2)} s, origin egress ${egress.toFixed(2)}, ${r.cpuPerGiB.toFixed(1)} CPU-s per GiB`);
+    console.error(`${n} fetcher(s): swarm ${swarmSeconds.toFixed(2)} s, HTTP ${httpSeconds.toFixed(2)} s, origin egress ${egress.toFixed(2)}, ${r.cpuPerGiB.toFixed(1)} CPU-s per GiB (HTTP ${r.httpCpuPerGiB.toFixed(1)})`);
   }
   clearTimeout(deadline);
 
   const one = results.find((r) => r.n === 1).swarmSeconds;
   const out = [];
   out.push(`\nbench:fleet, ${formatBytes(size)}, every host's link ${rate} both ways (tc tbf), whole \`swarmshare fetch ID --node fK -o OUT\` commands, all started at once; HTTP = nginx on the origin host, curl on every fetcher host, same links\n`);
-  out.push('| fetchers | swarm, all done | HTTP, all done | swarm / HTTP | swarm / one fetch | origin egress | CPU-s per GiB received | CPU-s: gateways, stores, tracker+nats+redis, CLI |');
-  out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
+  out.push('| fetchers | swarm, all done | HTTP, all done | swarm / HTTP | swarm / one fetch | origin egress | CPU-s per GiB received | HTTP: CPU-s per GiB (curl + nginx) | CPU-s: gateways, stores, tracker+nats+redis, CLI |');
+  out.push('| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |');
   for (const r of results) {
-    out.push(`| ${r.n} | ${r.swarmSeconds.toFixed(2)} s | ${r.httpSeconds.toFixed(2)} s | ${(r.swarmSeconds / r.httpSeconds).toFixed(2)} | ${(r.swarmSeconds / one).toFixed(2)} | ${r.egress.toFixed(2)} | ${r.cpuPerGiB.toFixed(1)} | ${Object.values(r.cpuBy).map((c) => c.toFixed(1)).join(', ')} |`);
+    out.push(`| ${r.n} | ${r.swarmSeconds.toFixed(2)} s | ${r.httpSeconds.toFixed(2)} s | ${(r.swarmSeconds / r.httpSeconds).toFixed(2)} | ${(r.swarmSeconds / one).toFixed(2)} | ${r.egress.toFixed(2)} | ${r.cpuPerGiB.toFixed(1)} | ${r.httpCpuPerGiB.toFixed(1)} | ${Object.values(r.cpuBy).map((c) => c.toFixed(1)).join(', ')} |`);
   }
   out.push(`\ntargets at 16 fetchers: swarm / HTTP <= 0.25, swarm / one fetch <= 2, origin egress <= 1.1; <= 4 CPU-s per GiB at 8 fetchers. Load average at the end: ${os.loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   console.log(out.join('\n'));

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// sudo npm run bench:fleet -- [--size 128MiB] [--rate 200mbit] [--fetchers 4,8,16] [--timeout-min 25] [--keep]
+// sudo npm run bench:fleet -- [--size 128MiB] [--rate 200mbit] [--fetchers 4,8,16] [--timeout-min 25] [--keep] [--profile DIR]
 // (--keep leaves .bench/fleet, with every service's log, for a look afterwards)
 // The fleet case, shaped like a real network (issue 16, item 7): every host is a network namespace on
 // one bridge, its link limited with tc tbf in both directions. One origin host and N fetcher hosts;
@@ -30,6 +30,8 @@ const fleets = L.arg('fetchers', '4,8,16').split(',').map(Number);
 if (fleets.some((n) => !Number.isInteger(n) || n < 1 || n > 32)) throw new Error('--fetchers: a comma-separated list of counts from 1 to 32');
 const maxN = Math.max(...fleets);
 const timeoutMin = Number(L.arg('timeout-min', '25'));
+// --profile DIR: every service writes a V8 CPU profile there (bench/cpu-profile-top.js shows its top frames).
+const profileDir = L.arg('profile', undefined);
 const CLI = resolve(__dirname, '..', 'cli', 'dist', 'main.js');
 const GiB = 1024 ** 3;
 
@@ -161,7 +163,9 @@ function timedWithCpu(args, timeoutMs) {
 
   const ids = Array.from({ length: maxN + 1 }, (_, i) => hostName(i));
   const t0 = L.now();
+  if (profileDir) mkdirSync(resolve(profileDir), { recursive: true });
   swarm = await LocalSwarm.start({
+    ...(profileDir ? { extraEnv: { NODE_OPTIONS: `--require ${resolve(__dirname, 'cpu-profile-hook.js')}`, PROF_DIR: resolve(profileDir) } } : {}),
     nodes: maxN + 1,
     nodeIds: ids,
     dataDir: join(dir, 'swarm'),

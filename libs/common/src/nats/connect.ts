@@ -1,4 +1,4 @@
-import { natsServerOptions, RECONNECT_FOREVER } from './client';
+import { natsServerOptions, NO_ASYNC_TRACES, RECONNECT_FOREVER } from './client';
 import { type CustomStrategy, Transport, type NatsOptions } from '@nestjs/microservices';
 import { MicroNatsServer, type MicroServiceInfo } from './micro-server';
 import { PlainJsonDeserializer, PlainJsonSerializer } from './plain-json';
@@ -15,6 +15,7 @@ export function plainJsonNatsOptions(url: string, name: string, queue?: string, 
       queue,
       waitOnFirstConnect: true,
       ...RECONNECT_FOREVER,
+      ...NO_ASYNC_TRACES,
       // On SIGTERM, drain: finish the requests already received instead of dropping them.
       gracefulShutdown: true,
       gracePeriod: 1000,

@@ -173,5 +173,18 @@ describe('PeerServer', () => {
       expect(identityOfCertificate(nodeTls.cert)).toBe('n1');
       expect(peerTlsClientOptions(nodeTls).rejectUnauthorized).toBe(true);
     });
+
+    it('a dialler parses its certificate and key once: every dial with the same material shares one context', async () => {
+      const ctx = peerTlsClientOptions(clientTls).secureContext;
+      expect(ctx).toBeDefined();
+      expect(peerTlsClientOptions(clientTls).secureContext).toBe(ctx);
+      expect(peerTlsClientOptions({ ...clientTls }).secureContext).not.toBe(ctx);
+      // Two dials on the shared context still each prove who they are.
+      for (let i = 0; i < 2; i++) {
+        const c = await connectPeer(s.address, { nodeId: 'cli-ok', listen: null, tls: clientTls, expectNodeId: 'n1' });
+        expect(c.authenticated).toBe(true);
+        c.close();
+      }
+    });
   });
 });

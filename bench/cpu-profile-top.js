@@ -11,7 +11,7 @@ const opt = (name, fallback) => {
 };
 const callersOf = opt('callers', undefined);
 const depth = Number(opt('depth', '5'));
-const top = Number(opt('top', undefined) ?? (/^\d+$/.test(args[args.length - 1] ?? '') ? args.pop() : '12'));
+const top = Number(opt('top', '12'));
 const files = args;
 if (files.length === 0) {
   console.error('usage: node bench/cpu-profile-top.js FILE.cpuprofile... [--top N] [--callers FRAME [--depth D]]');
@@ -39,8 +39,13 @@ for (const file of files) {
   const parent = new Map();
   for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
   const under = (id) => (selfMs.get(id) ?? 0) + (byId.get(id).children ?? []).reduce((a, c) => a + under(c), 0);
+  const matches = (id) => frameName(byId.get(id)).startsWith(callersOf);
   for (const n of p.nodes) {
-    if (!frameName(n).startsWith(callersOf)) continue;
+    if (!matches(n.id)) continue;
+    // Under an outer match (recursion, or a prefix matching both), its time is already counted there.
+    let outer = false;
+    for (let id = parent.get(n.id); id !== undefined && !outer; id = parent.get(id)) outer = matches(id);
+    if (outer) continue;
     const chain = [];
     for (let id = parent.get(n.id); id !== undefined && chain.length < depth; id = parent.get(id)) chain.push(frameName(byId.get(id)));
     const key = chain.join(' < ') || '(root)';

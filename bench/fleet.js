@@ -86,24 +86,26 @@ const txBytes = (i) => Number(sh('ip', 'netns', 'exec', ns(i), 'cat', `/sys/clas
 /** A server process of our own (stopped on exit). */
 const children = [];
 function own(cmd, args, opts = {}) {
-  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], ...opts });
-  let err = '';
-  p.stderr?.on('data', (d) => (err = (err + d).slice(-4000)));
-  p.lastError = () => err;
+  const p = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'ignore'], ...opts });
   children.push(p);
   return p;
 }
 
-/**
- * Run a command under bash and report its wall seconds and the CPU seconds it and its children used
- * (bash's `times`), so the CLI's own cost counts too.
- */
+/** CPU seconds (user + system) that `pids` spent between two L.cpuSeconds readings. */
+function cpuUsed(before, after, pids) {
+  return pids.reduce((a, p) => a + after.get(p).user + after.get(p).sys - before.get(p).user - before.get(p).sys, 0);
+}
+
 /** The direct children of a process (nginx's workers). */
 function childPids(pid) {
   const out = spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().trim();
   return out ? out.split('\n').map(Number) : [];
 }
 
+/**
+ * Run a command under bash and report its wall seconds and the CPU seconds it and its children used
+ * (bash's `times`), so the CLI's own cost counts too.
+ */
 function timedWithCpu(args, timeoutMs) {
   return new Promise((resolvePromise, reject) => {
     const t0 = L.now();
@@ -163,9 +165,9 @@ function timedWithCpu(args, timeoutMs) {
 
   const ids = Array.from({ length: maxN + 1 }, (_, i) => hostName(i));
   const t0 = L.now();
-  if (profileDir) mkdirSync(resolve(profileDir), { recursive: true });
+  const profiling = L.profileEnv(profileDir);
   swarm = await LocalSwarm.start({
-    ...(profileDir ? { extraEnv: { NODE_OPTIONS: `--require ${resolve(__dirname, 'cpu-profile-hook.js')}`, PROF_DIR: resolve(profileDir) } } : {}),
+    ...(profiling ? { extraEnv: profiling } : {}),
     nodes: maxN + 1,
     nodeIds: ids,
     dataDir: join(dir, 'swarm'),
@@ -208,8 +210,7 @@ function timedWithCpu(args, timeoutMs) {
       if (!L.sameBytes(input, join(dir, `out-${k}.bin`))) throw new Error(`fetcher ${hostName(k)}: OUT differs from the file`);
       rmSync(join(dir, `out-${k}.bin`));
     }
-    const used = (pids) => pids.reduce((a, p) => a + cpu1.get(p).user + cpu1.get(p).sys - cpu0.get(p).user - cpu0.get(p).sys, 0);
-    const cpuBy = Object.fromEntries(Object.entries(groups).map(([g, pids]) => [g, used(pids)]));
+    const cpuBy = Object.fromEntries(Object.entries(groups).map(([g, pids]) => [g, cpuUsed(cpu0, cpu1, pids)]));
     cpuBy['CLI commands'] = runs.reduce((a, r) => a + r.cpu, 0);
     const cpuTotal = Object.values(cpuBy).reduce((a, b) => a + b, 0);
 
@@ -220,7 +221,7 @@ function timedWithCpu(args, timeoutMs) {
     const httpRuns = await Promise.all(fetchers.map((k) => timedWithCpu(['ip', 'netns', 'exec', ns(k), 'curl', '-sS', '-f', '-o', join(dir, `curl-${k}.bin`), `${nginx.url}/file-${n}.bin`], timeoutMin * 60_000)));
     const httpSeconds = L.now() - httpStart;
     const http1 = L.cpuSeconds(nginxPids);
-    const httpCpu = httpRuns.reduce((a, r) => a + r.cpu, 0) + nginxPids.reduce((a, p) => a + http1.get(p).user + http1.get(p).sys - http0.get(p).user - http0.get(p).sys, 0);
+    const httpCpu = httpRuns.reduce((a, r) => a + r.cpu, 0) + cpuUsed(http0, http1, nginxPids);
     for (const k of fetchers) rmSync(join(dir, `curl-${k}.bin`));
 
     const r = { n, swarmSeconds, httpSeconds, egress, cpuPerGiB: cpuTotal / ((n * size) / GiB), httpCpuPerGiB: httpCpu / ((n * size) / GiB), cpuBy };

@@ -5,7 +5,7 @@ const { createHash, randomFillSync } = require('node:crypto');
 const { closeSync, existsSync, mkdirSync, openSync, readFileSync, readSync, writeFileSync, writeSync } = require('node:fs');
 const http = require('node:http');
 const net = require('node:net');
-const { join } = require('node:path');
+const { join, resolve } = require('node:path');
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(`--${name}`);
@@ -233,4 +233,14 @@ async function aria2Transfer(torrent, seedDir, into, work) {
   }
 }
 
-module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, cpuSeconds, startNginx, waitForPort, timed, makeTorrent, startTracker, aria2Transfer, existsSync };
+/**
+ * --profile DIR: the environment that makes every service write a V8 CPU profile into DIR when it
+ * exits (cpu-profile-hook.js; read them with cpu-profile-top.js); undefined without DIR.
+ */
+function profileEnv(dir) {
+  if (!dir) return undefined;
+  mkdirSync(resolve(dir), { recursive: true });
+  return { NODE_OPTIONS: `--require ${resolve(__dirname, 'cpu-profile-hook.js')}`, PROF_DIR: resolve(dir) };
+}
+
+module.exports = { arg, median, sleep, now, writeRandomFile, sameBytes, freePort, ensureTool, sampleAnon, cpuSeconds, startNginx, waitForPort, profileEnv, timed, makeTorrent, startTracker, aria2Transfer, existsSync };

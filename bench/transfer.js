@@ -18,7 +18,7 @@ const chunkSize = parseSize(L.arg('chunk-size', '1MiB'));
 const TIMEOUT_S = 600;
 // --profile DIR: every service writes a CPU profile there (see bench/cpu-profile-top.js for top frames).
 const profileDir = L.arg('profile', undefined);
-const serviceEnv = profileDir ? { NODE_OPTIONS: `--require ${resolve(__dirname, 'cpu-profile-hook.js')}`, PROF_DIR: resolve(profileDir) } : undefined;
+const serviceEnv = L.profileEnv(profileDir);
 
 /** Ask node `node` to fetch `fileId`; poll its status until complete. Returns [seconds, final status]. */
 async function swarmFetch(ctx, node, fileId, onStatus) {
@@ -89,7 +89,6 @@ async function openSwarm(dir, nodes, extraEnv, insecure = false) {
       // Peer TLS on (the default) and off, in turn, in every run: the cost of TLS from the same machine state.
       for (const insecure of [false, true]) {
         if (!only.includes('swarm')) continue;
-        if (profileDir) mkdirSync(profileDir, { recursive: true });
         const s = await openSwarm(join(dir, `swarm-${r}`), 2, { ...serviceEnv, ...JSON.parse(process.env.BENCH_SERVICE_ENV ?? '{}') }, insecure);
         try {
           const { fileId } = await share(s.ctx, { file: input, node: 'a', chunkSize });

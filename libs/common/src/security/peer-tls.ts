@@ -51,7 +51,8 @@ export function peerTlsServerOptions(m: PeerTlsMaterial, handshakeTimeoutMs: num
  * are dialled by address); the server's node id is checked against its certificate instead.
  */
 export function peerTlsClientOptions(m: PeerTlsMaterial): ConnectionOptions {
-  return { secureContext: clientContext(m), rejectUnauthorized: true, minVersion: MIN_VERSION, checkServerIdentity: () => undefined };
+  // TLS 1.3 only is set in the context: tls.connect takes versions from it, not from these options.
+  return { secureContext: clientContext(m), rejectUnauthorized: true, checkServerIdentity: () => undefined };
 }
 
 /**

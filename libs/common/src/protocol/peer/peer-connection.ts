@@ -235,14 +235,21 @@ export async function connectPeer(address: string, opts: ConnectPeerOptions): Pr
   return conn;
 }
 
+interface ReusedReads {
+  /** For net.connect / tls.connect. */
+  onread: { buffer: Buffer; callback(n: number, buf: Uint8Array): boolean };
+  /** The connection's reader (ConnectionCore's attachReader). */
+  attach(fn: (d: Buffer) => void): void;
+}
+
 /**
  * A download's PIECE bytes go from one buffer per connection straight into the chunk file (the
  * decoder and the sinks copy whatever they keep), instead of a fresh Buffer per read for the GC to
- * collect: over TLS that halved the receiving CPU of a 512 MiB transfer's reads (docs/performance.md).
+ * collect: over TLS, 512 MiB on loopback took 0.76 CPU-s instead of about 1.1 (docs/performance.md).
  * What arrives before the connection attaches its reader (a TLS peer's HELLO can come with the
  * handshake) is copied and handed over on attach.
  */
-function reusedReadBuffer(): { onread: { buffer: Buffer; callback(n: number, buf: Uint8Array): boolean }; attach(fn: (d: Buffer) => void): void } {
+function reusedReadBuffer(): ReusedReads {
   let reader: ((d: Buffer) => void) | undefined;
   let early: Buffer[] = [];
   return {
@@ -289,7 +296,7 @@ function dial<S extends Socket>(address: string, timeoutMs: number, event: 'conn
  * Dial over mutual TLS: the server's certificate must chain to our CA and name the node we meant to
  * reach; the HELLO that follows must name the same node (ConnectionCore checks).
  */
-async function connectPeerTls(address: string, host: string, port: number, timeoutMs: number, tls: PeerTlsMaterial, opts: ConnectPeerOptions, reads: ReturnType<typeof reusedReadBuffer>): Promise<PeerConnection> {
+async function connectPeerTls(address: string, host: string, port: number, timeoutMs: number, tls: PeerTlsMaterial, opts: ConnectPeerOptions, reads: ReusedReads): Promise<PeerConnection> {
   // tls.connect takes onread as net.connect does; @types/node does not list it.
   const socket = await dial<TLSSocket>(address, timeoutMs, 'secureConnect', () => tlsConnect({ host, port, ...peerTlsClientOptions(tls), onread: reads.onread } as ConnectionOptions));
   const identity = identityFromSubjectAltName(socket.getPeerCertificate().subjectaltname);

@@ -1,5 +1,5 @@
 import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import {
   controlPlaneUsers,
   deploymentLogins,
@@ -7,10 +7,12 @@ import {
   natsServerConfig,
   newPassword,
   parsePasswordList,
+  passwordKey,
   redisAclFile,
   renderPasswordList,
   requiredPasswordKeys,
 } from '@swarmshare/common/security';
+import { NATS_TLS_ID, REDIS_TLS_ID } from '../launcher/peer-pki';
 
 /**
  * `swarmshare control-plane`: the NATS and Redis users of a compose or Kubernetes deployment (issue 11),
@@ -56,9 +58,9 @@ function chownAll(paths: string[], owner: Owner | undefined): void {
 /** nats-server's JetStream store in compose (the volume nats-data is mounted there). */
 export const COMPOSE_NATS_STORE_DIR = '/data';
 /** Where compose mounts the rendered files (docker-compose.yml). */
-export const COMPOSE_MOUNTS = { nats: '/etc/nats', redis: '/etc/redis', credentials: '/run/swarmshare' } as const;
-/** The server certificates in the peer PKI (`swarmshare pki nats-server redis-server --host ...`). */
-export const SERVER_CERT_IDS = { nats: 'nats-server', redis: 'redis-server' } as const;
+const COMPOSE_MOUNTS = { nats: '/etc/nats', redis: '/etc/redis', credentials: '/run/swarmshare' } as const;
+/** The server certificates in the peer PKI (`swarmshare pki nats-server redis-server --host ...`): the ids `up` issues. */
+const SERVER_CERT_IDS = { nats: NATS_TLS_ID, redis: REDIS_TLS_ID } as const;
 
 const OWNER_ONLY = 0o600;
 /** redis-server runs as 999:1000 (the image's redis user) and reads through the group this runs as (1000). */
@@ -86,7 +88,7 @@ function passwordsFor(path: string, nodes: string[]): { passwords: Map<string, s
 export function renderControlPlane(o: ControlPlaneOptions): string[] {
   if (!o.nodes.length) throw new Error('no nodes: pass --nodes a,b,c (or --statefulset NAME --replicas N)');
   const listPath = o.target === 'compose' ? join(o.out, 'state', 'passwords.env') : join(o.out, 'passwords.env');
-  mkdirSync(join(listPath, '..'), { recursive: true, mode: 0o700 });
+  mkdirSync(dirname(listPath), { recursive: true, mode: 0o700 });
   const { passwords, added } = passwordsFor(listPath, o.nodes);
   write(listPath, renderPasswordList(passwords), OWNER_ONLY);
   const users = controlPlaneUsers(o.nodes, passwords);
@@ -113,15 +115,15 @@ export function renderControlPlane(o: ControlPlaneOptions): string[] {
     write(join(natsDir, 'nats.conf'), natsServerConfig({ host: '0.0.0.0', port: 4222, storeDir: COMPOSE_NATS_STORE_DIR, users: users.nats, ...(o.pki ? { tls: tls('nats') } : {}) }), OWNER_ONLY);
     write(join(redisDir, 'users.acl'), redisAclFile(users.redis), GROUP_READ);
     if (o.pki) tls('redis');
-    chownAll([redisDir, join(redisDir, 'users.acl'), ...(o.pki ? ['ca.pem', 'redis-server.pem', 'redis-server.key'].map((f) => join(redisDir, f)) : [])], o.owners?.redis);
+    chownAll([redisDir, join(redisDir, 'users.acl'), ...(o.pki ? ['ca.pem', `${REDIS_TLS_ID}.pem`, `${REDIS_TLS_ID}.key`].map((f) => join(redisDir, f)) : [])], o.owners?.redis);
     written.push(join(natsDir, 'nats.conf'), join(redisDir, 'users.acl'));
     for (const login of deploymentLogins(o.nodes)) {
       const dir = join(o.out, 'credentials', login.name);
       mkdirSync(dir, { recursive: true });
       const files = [join(dir, 'nats-password')];
-      write(files[0], `${passwords.get(`nats-${login.nats}`)}\n`, OWNER_ONLY);
+      write(files[0], `${passwords.get(passwordKey('nats', login.nats))}\n`, OWNER_ONLY);
       if (login.redis) files.push(join(dir, 'redis-password'));
-      if (login.redis) write(files[1], `${passwords.get(`redis-${login.redis}`)}\n`, OWNER_ONLY);
+      if (login.redis) write(files[1], `${passwords.get(passwordKey('redis', login.redis))}\n`, OWNER_ONLY);
       if (o.pki) files.push(join(dir, 'ca.pem'));
       if (o.pki) copy(join(o.pki, 'ca.pem'), files[files.length - 1], 0o644);
       chownAll([dir, ...files], o.owners?.services);

@@ -41,7 +41,7 @@ export function loadConfig<S extends z.ZodObject>(service: string, schema: S, en
  * `NATS_PASSWORD_FILE` goes into every server of `NATS_URL`, `REDIS_PASSWORD_FILE` into `REDIS_URL`.
  * The URL names the user (`tls://tracker@nats:4222`) and holds no password itself.
  */
-export const PASSWORD_FILES = [
+const PASSWORD_FILES = [
   { url: 'NATS_URL', file: 'NATS_PASSWORD_FILE' },
   { url: 'REDIS_URL', file: 'REDIS_PASSWORD_FILE' },
 ] as const;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { urlWithCredentials } from './credentials';
 
 /*
  * Passwords kept in files (compose volumes, Kubernetes Secrets) rather than in the environment: the
@@ -11,7 +12,7 @@ export function urlsWithPassword(list: string, password: string): string {
   const urls = list.split(',').map((u) => new URL(u.trim()));
   const bad = urls.find((u) => !u.username || u.password);
   if (bad) throw new Error(`each URL names the user and no password (e.g. tls://tracker@host:4222); got one ${bad.password ? 'with a password' : 'without a user'}`);
-  return urls.map((u) => ((u.password = encodeURIComponent(password)), u.toString().replace(/\/$/, ''))).join(',');
+  return urls.map((u) => urlWithCredentials(u.toString(), decodeURIComponent(u.username), password)).join(',');
 }
 
 /** The one password a password file holds (trimmed), or an error saying what is wrong with it. */

@@ -15,10 +15,10 @@ import type { NatsConnection } from 'nats';
 import { parse, parseAllDocuments } from 'yaml';
 import type { z } from 'zod';
 import { connectNats, ensurePeerPki, loadConfig, redisTlsOptions, ServiceConfigSchemas, storeSubjects } from '@swarmshare/common';
-import { findBinary, freePort, waitForPort } from '../support/infra';
+import { findBinary, waitForPort } from '../support/infra';
 import { type Role } from './deploy-model';
 import { type Container, type K8sObject, k8sWithControlPlane, podSpecOf } from './k8s-model';
-import { REPO, requireBuilt } from './helpers';
+import { freePorts, REPO, requireBuilt } from './helpers';
 import { resolveNats } from '../../cli/src/cluster-file';
 
 const CLI = requireBuilt('cli/dist/main.js');
@@ -121,7 +121,7 @@ describe('the control plane compose and Kubernetes ship, on real nats-server and
     const s = compose.services;
     const dir = join(tmp, 'compose');
     const cp = join(dir, 'control-plane');
-    const [natsPort, natsHttp, redisPort] = [await freePort(), await freePort(), await freePort()];
+    const [natsPort, natsHttp, redisPort] = await freePorts(3);
     mkdirSync(join(dir, 'nats-data'), { recursive: true });
     mkdirSync(join(dir, 'redis-data'), { recursive: true });
     // The one-shot jobs, with their volumes in the temp dir; --owners is for a root container's chown.
@@ -214,7 +214,7 @@ describe('the control plane compose and Kubernetes ship, on real nats-server and
       const certHosts = (name: string) => (find('Certificate', name).spec as { dnsNames: string[] }).dnsNames;
       const natsTls = await tlsDir('nats', certHosts('swarmshare-nats-tls'));
       const redisTls = await tlsDir('redis', certHosts('swarmshare-redis-tls'));
-      const [natsPort, natsHttp, natsRoutes, redisPort] = [await freePort(), await freePort(), await freePort(), await freePort()];
+      const [natsPort, natsHttp, natsRoutes, redisPort] = await freePorts(4);
 
       // nats: config/nats.conf (the ConfigMap) next to auth/nats-users.conf (the Secret's item), as mounted.
       const natsConf = (find('ConfigMap', 'swarmshare-nats-config') as K8sObject & { data: Record<string, string> }).data['nats.conf'];
